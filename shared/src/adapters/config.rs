@@ -1,0 +1,60 @@
+//! Settings from the environment, read once per container. A missing or invalid setting stops
+//! the start with a message that names the variable.
+use std::env;
+
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub redis_url: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let redis_url = lookup("REDIS_URL")
+            .filter(|value| !value.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+        redis::Client::open(redis_url.as_str()).map_err(|error| ConfigError {
+            variable: "REDIS_URL",
+            problem: format!("is not a Redis URL ({error})"),
+        })?;
+        Ok(Self { redis_url })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_url_defaults_and_is_checked() {
+        let cases: [(Option<&str>, Result<&str, &str>); 4] = [
+            (None, Ok(DEFAULT_REDIS_URL)),
+            (Some(""), Ok(DEFAULT_REDIS_URL)),
+            (
+                Some("redis://cache.internal:6380/1"),
+                Ok("redis://cache.internal:6380/1"),
+            ),
+            (Some("http://nope"), Err("REDIS_URL")),
+        ];
+        for (value, expected) in cases {
+            let got = Config::from_lookup(|_| value.map(str::to_owned));
+            match expected {
+                Ok(url) => assert_eq!(got.unwrap().redis_url, url),
+                Err(variable) => assert_eq!(got.unwrap_err().variable, variable),
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use crate::booking::BookingError;
+use crate::domain::ValidationError;
+use crate::ports::StoreError;
+use crate::station::StationError;
+
+/// An error as the API contract shows it: a status and `{"error", "message", "field"?}`, where
+/// `error` is a stable code clients can switch on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    #[serde(rename = "error")]
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = format!("{field} {}", message.into());
+        Self {
+            field: Some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+        }
+    }
+
+    pub fn malformed_json(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let body = serde_json::to_string(&self).expect("an error body is plain strings");
+        let mut response = Response::new(Body::Text(body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        Self::invalid_field(error.field, error.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store failed");
+        match error {
+            StoreError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The booking store did not answer. Nothing is confirmed; repeating the same \
+                 request is safe.",
+            ),
+            StoreError::UnexpectedReply(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "The booking store answered unexpectedly. Nothing is confirmed.",
+            ),
+        }
+    }
+}
+
+impl From<StationError> for ApiError {
+    fn from(error: StationError) -> Self {
+        match error {
+            StationError::UnknownStation(location) => Self::new(
+                StatusCode::NOT_FOUND,
+                "station_not_found",
+                format!("No station is called {location}."),
+            ),
+            StationError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(error: BookingError) -> Self {
+        match error {
+            BookingError::AlreadyBooked => Self::new(
+                StatusCode::CONFLICT,
+                "already_booked",
+                "This person already holds a booking.",
+            ),
+            BookingError::FullyBooked => Self::new(
+                StatusCode::CONFLICT,
+                "fully_booked",
+                "No slots are left at this station on this date.",
+            ),
+            BookingError::UnknownStation(location) => Self::new(
+                StatusCode::NOT_FOUND,
+                "station_not_found",
+                format!("No station is called {location}."),
+            ),
+            BookingError::UnknownDate(date) => Self::new(
+                StatusCode::NOT_FOUND,
+                "date_not_found",
+                format!("The station has no slots on {date}."),
+            ),
+            BookingError::Store(error) => error.into(),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! HTTP entry points shared by every function (and any single-process server): request parsing,
+//! the error-to-status mapping and the JSON error body of the API contract.
+mod error;
+mod handlers;
+mod request;
+
+pub use error::ApiError;
+pub use handlers::{create_booking, get_station};
+pub use request::{MAX_BODY_BYTES, path_value};
+
+use std::future::Future;
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+/// Runs an HTTP handler as the Lambda function's event loop. Handlers turn every failure into a
+/// response with the JSON error body, so the runtime never reports an invocation error.
+pub async fn serve<'a, H, F>(handler: H) -> Result<(), Error>
+where
+    H: Fn(Request) -> F,
+    F: Future<Output = Response<Body>> + Send + 'a,
+{
+    lambda_http::run(service_fn(|request| {
+        let response = handler(request);
+        async move { Ok::<_, Error>(response.await) }
+    }))
+    .await
+}

@@ -1,0 +1,172 @@
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Request, RequestExt};
+use serde_json::{Map, Value};
+
+use super::ApiError;
+
+/// Bookings are a few hundred bytes; anything far larger is refused before parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The value of path parameter `name` in a route `/<collection>/{name}`. API Gateway sets path
+/// parameters; function URLs and `cargo lambda watch` do not, so then it is the path's last
+/// segment, provided the one before it is `collection`. Percent-escapes are decoded.
+pub fn path_value(request: &Request, name: &str, collection: &str) -> Result<String, ApiError> {
+    if let Some(value) = request.path_parameters_ref().and_then(|p| p.first(name)) {
+        return Ok(value.to_owned());
+    }
+    let path = request.uri().path();
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+    let parent_segment = parent.rsplit('/').next().unwrap_or("");
+    if parent_segment != collection {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("Expected a path ending in /{collection}/{{{name}}}."),
+        ));
+    }
+    percent_decode(last)
+        .ok_or_else(|| ApiError::invalid_field(name, "is not valid percent-encoded UTF-8"))
+}
+
+/// None for a malformed escape or bytes that are not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+pub(super) fn require_method(request: &Request, method: Method) -> Result<(), ApiError> {
+    if request.method() == method {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("Use {method}."),
+    ))
+}
+
+/// The request body as a JSON object, refusing other media types, oversized bodies, malformed
+/// JSON (including nesting deeper than serde_json's recursion limit) and non-objects.
+pub(super) fn json_object(request: &Request) -> Result<Map<String, Value>, ApiError> {
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as application/json.",
+            ));
+        }
+    }
+    let body = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The body must be at most {MAX_BODY_BYTES} bytes."),
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::malformed_json("The body must be a JSON object.")),
+        Err(error) => Err(ApiError::malformed_json(format!(
+            "The body is not valid JSON: {error}."
+        ))),
+    }
+}
+
+/// Takes the string fields `names` out of `object`. A missing field, a non-string value or a
+/// field the API does not know is refused and named: a typo such as `mysejahteraID` must not
+/// silently become a missing ID.
+pub(super) fn string_fields<const N: usize>(
+    mut object: Map<String, Value>,
+    names: [&'static str; N],
+) -> Result<[String; N], ApiError> {
+    let mut values: [String; N] = std::array::from_fn(|_| String::new());
+    for (value, name) in values.iter_mut().zip(names) {
+        *value = match object.remove(name) {
+            Some(Value::String(text)) => text,
+            Some(_) => return Err(ApiError::invalid_field(name, "must be a string")),
+            None => return Err(ApiError::invalid_field(name, "is required")),
+        };
+    }
+    if let Some(unknown) = object.keys().next() {
+        let shown: String = unknown.chars().take(64).collect();
+        return Err(ApiError::invalid_field(
+            shown,
+            "is not a field of this request",
+        ));
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::Body;
+    use lambda_http::http;
+
+    fn get(path: &str) -> Request {
+        http::Request::builder()
+            .uri(path)
+            .body(Body::Empty)
+            .unwrap()
+    }
+
+    #[test]
+    fn path_values_come_from_the_path_when_no_parameters_are_set() {
+        let cases = [
+            ("/stations/PWTC", Some("PWTC")),
+            ("/stations/PWTC/", Some("PWTC")),
+            ("/lambda-url/get-station/stations/PWTC", Some("PWTC")),
+            ("/prod/stations/UM", Some("UM")),
+            ("/stations/stations", Some("stations")),
+            ("/stations/P%57TC", Some("PWTC")),
+            ("/stations/%F0%9F%92%89", Some("\u{1F489}")),
+            ("/stations/", None),
+            ("/booking/PWTC", None),
+            ("/PWTC", None),
+        ];
+        for (path, expected) in cases {
+            let got = path_value(&get(path), "location", "stations").ok();
+            assert_eq!(got.as_deref(), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn invalid_escapes_are_refused() {
+        for path in [
+            "/stations/%FF",
+            "/stations/%G1",
+            "/stations/%+1",
+            "/stations/abc%",
+        ] {
+            let err = path_value(&get(path), "location", "stations").unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{path}");
+        }
+    }
+}

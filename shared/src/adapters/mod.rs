@@ -1,0 +1,5 @@
+//! Everything that talks to the outside world: Redis, HTTP, the environment, logs.
+pub mod config;
+pub mod http;
+pub mod redis;
+pub mod telemetry;

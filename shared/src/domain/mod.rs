@@ -1,0 +1,15 @@
+//! Entities and value types. Nothing here knows about HTTP, Redis or Lambda.
+mod booking;
+mod fields;
+mod station;
+mod validation;
+
+pub use booking::{Booking, BookingRequest};
+pub use fields::{
+    Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
+};
+pub use station::{Location, MAX_LOCATION_LEN, Slot, SlotDate};
+pub use validation::ValidationError;
+
+#[cfg(test)]
+pub(crate) use booking::tests::valid_request;

@@ -1,0 +1,138 @@
+use std::fmt;
+
+use chrono::{Datelike, Days, NaiveDate};
+use serde::{Serialize, Serializer};
+
+use super::validation::{ValidationError, parse_identifier};
+
+pub const MAX_LOCATION_LEN: usize = 32;
+
+/// A vaccination station's code, e.g. `PWTC`. Part of Redis keys, hence the strict alphabet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Location(String);
+
+impl Location {
+    pub const FIELD: &'static str = "location";
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_identifier(Self::FIELD, raw, MAX_LOCATION_LEN).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A vaccination day, written `YYYYMMDD` on the wire (the original API's format). Only real
+/// calendar dates parse: 20210230 does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotDate(NaiveDate);
+
+impl SlotDate {
+    pub const FIELD: &'static str = "date";
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::parse_field(Self::FIELD, raw)
+    }
+
+    /// Same rule for fields that hold a date under another name (the seed's `startDate`).
+    pub fn parse_field(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let invalid = || ValidationError::new(field, "must be a calendar date written YYYYMMDD");
+        if raw.len() != 8 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let year = raw[0..4].parse().map_err(|_| invalid())?;
+        let month = raw[4..6].parse().map_err(|_| invalid())?;
+        let day = raw[6..8].parse().map_err(|_| invalid())?;
+        NaiveDate::from_ymd_opt(year, month, day)
+            .map(Self)
+            .ok_or_else(invalid)
+    }
+
+    /// The date `days` later, or None past the calendar's end.
+    pub fn plus_days(self, days: u32) -> Option<Self> {
+        self.0.checked_add_days(Days::new(days.into())).map(Self)
+    }
+}
+
+impl fmt::Display for SlotDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        write!(f, "{:04}{:02}{:02}", d.year(), d.month(), d.day())
+    }
+}
+
+impl Serialize for SlotDate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// What citizens see per station: how many slots are left on one date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Slot {
+    pub location: Location,
+    pub date: SlotDate,
+    pub availability: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_must_be_real_calendar_days() {
+        let cases = [
+            ("20210516", true),
+            ("20240229", true),
+            ("20210229", false),
+            ("20210230", false),
+            ("20211301", false),
+            ("20210100", false),
+            ("2021051", false),
+            ("202105160", false),
+            ("2021-05-16", false),
+            ("+2021051", false),
+            ("", false),
+            ("２０２１０５１６", false),
+        ];
+        for (raw, ok) in cases {
+            assert_eq!(SlotDate::parse(raw).is_ok(), ok, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn dates_round_trip_and_order() {
+        let a = SlotDate::parse("20210531").unwrap();
+        let b = a.plus_days(1).unwrap();
+        assert_eq!(b.to_string(), "20210601");
+        assert!(a < b);
+        assert_eq!(serde_json::to_string(&b).unwrap(), "\"20210601\"");
+    }
+
+    #[test]
+    fn locations_are_safe_identifiers() {
+        assert!(Location::parse("PWTC").is_ok());
+        for bad in [
+            "",
+            "PW TC",
+            "PWTC:1",
+            "{PWTC}",
+            "*",
+            &"P".repeat(MAX_LOCATION_LEN + 1),
+        ] {
+            assert_eq!(
+                Location::parse(bad).unwrap_err().field,
+                "location",
+                "{bad:?}"
+            );
+        }
+    }
+}
