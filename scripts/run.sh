@@ -16,7 +16,8 @@ ensure_cargo_lambda
 
 cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" &
 watch_pid=$!
-trap 'kill $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
+# `cargo lambda` runs cargo-lambda as a child: stop both.
+trap 'pkill -TERM -P $watch_pid 2>/dev/null; kill $watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
 wait_for_port 127.0.0.1 "$WATCH_PORT" 600
 log "seeding the default data set (existing counters are kept)"
 cargo lambda invoke seed --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
