@@ -6,7 +6,7 @@ REDIS_PORT ?= 6379
 # The original server's load-test body, unchanged.
 BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}
 
-.PHONY: run test seed redis-cli load-test lint stop
+.PHONY: run test bench-events seed redis-cli events relay topics load-test lint stop
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -15,6 +15,10 @@ run:
 ## All tests, with the services they need started and stopped on their own ports.
 test:
 	./scripts/test.sh
+
+## p50/p99 latency that publishing adds to a booking (private Redis and broker).
+bench-events:
+	./scripts/bench-events.sh
 
 ## Seed the default data set into the running system (`make run` already did once).
 seed:
@@ -25,6 +29,21 @@ seed:
 ## A shell on the local Redis.
 redis-cli:
 	@source scripts/lib.sh && ensure_redis && redis-cli -p $(REDIS_PORT)
+
+## Print the booking events on the local broker (one partition: PARTITION=0|1|2).
+PARTITION ?= 0
+events:
+	source scripts/lib.sh && ensure_tansu && \
+	"$$TANSU_BIN" cat consume booking-slot --broker tcp://127.0.0.1:9092 --partition $(PARTITION) --max-wait-time-ms 1000
+
+## Run the outbox relay once (it is scheduled every minute in AWS).
+relay:
+	source scripts/lib.sh && ensure_cargo_lambda && \
+	cargo lambda invoke outbox-relay --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) --data-ascii '{}'
+
+## Create the booking topic on the local broker (make run does it).
+topics:
+	source scripts/lib.sh && create_topic 9092
 
 ## The original server's two load commands, against the running system.
 load-test:
@@ -37,6 +56,6 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Stop the local redis-server that `make run` started (docker compose: `docker compose down`).
+## Stop the local redis-server and broker that `make run` started (docker compose: `docker compose down`).
 stop:
-	source scripts/lib.sh && stop_local_redis $(REDIS_PORT)
+	source scripts/lib.sh && stop_local_redis $(REDIS_PORT) && stop_local_broker 9092

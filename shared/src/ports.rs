@@ -1,14 +1,18 @@
 //! What the use cases need from the outside world, as traits. Adapters implement them; unit
 //! tests replace them with mockall mocks.
+use std::time::Duration;
+
 use async_trait::async_trait;
 
-use crate::domain::{Booking, Location, Slot, SlotDate};
+use crate::domain::{Booking, EventRecord, Location, Slot, SlotDate};
 
 /// What the store decided about one booking attempt. Decided atomically in one round trip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookingOutcome {
-    /// Stored, and one slot taken.
-    Created,
+    /// Stored, one slot taken, and the event appended to the outbox under this entry id.
+    Created {
+        outbox_id: String,
+    },
     /// The person already holds exactly this booking: a retried request, nothing changed.
     AlreadyHeld,
     /// The person holds a different booking; nothing changed.
@@ -53,8 +57,13 @@ pub trait SlotStore: Send + Sync {
     /// the station is unknown.
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError>;
 
-    /// Takes one slot and stores the booking, or explains why not, atomically.
-    async fn book(&self, booking: &Booking) -> Result<BookingOutcome, StoreError>;
+    /// Takes one slot, stores the booking and appends `event` to the outbox, or explains why
+    /// not, atomically.
+    async fn book(
+        &self,
+        booking: &Booking,
+        event: &EventRecord,
+    ) -> Result<BookingOutcome, StoreError>;
 
     /// Creates the planned dates that do not exist yet; with `reset`, re-applies the capacity to
     /// existing dates too, keeping their booked slots booked.
@@ -66,4 +75,49 @@ pub trait SlotStore: Send + Sync {
 
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// An event waiting in the outbox, under the id the outbox gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub record: EventRecord,
+}
+
+/// Events written in the same atomic step as the booking change they describe, kept until the
+/// broker acknowledged them.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Up to `limit` entries, oldest first, that have waited at least `min_age`.
+    async fn oldest(&self, limit: usize, min_age: Duration)
+    -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Forgets delivered entries; unknown ids are ignored.
+    async fn remove(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// How many entries wait.
+    async fn depth(&self) -> Result<u64, StoreError>;
+
+    /// A lease so that one relay runs at a time; None when another holds it.
+    async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError>;
+
+    /// Gives the lease back, if `token` still holds it.
+    async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    #[error("the broker is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the broker did not acknowledge within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// The broker. `publish` returns Ok only once every record is acknowledged by all in-sync
+/// replicas; on error some records may have been published (consumers dedupe by event id).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, records: &[EventRecord]) -> Result<(), PublishError>;
 }

@@ -3,6 +3,7 @@
 use std::env;
 
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid configuration: {variable} {problem}")]
@@ -34,9 +35,121 @@ impl Config {
     }
 }
 
+/// Where the broker is: a fixed list, or an MSK cluster whose brokers are looked up at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerSource {
+    List(Vec<String>),
+    Msk { cluster_arn: String },
+}
+
+/// Settings of the functions that publish events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    pub brokers: BrokerSource,
+    pub topic: String,
+}
+
+impl KafkaConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let topic = set("KAFKA_TOPIC").unwrap_or_else(|| DEFAULT_KAFKA_TOPIC.to_owned());
+        if topic.len() > 249
+            || !topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(ConfigError {
+                variable: "KAFKA_TOPIC",
+                problem: "is not a valid topic name (letters, digits, '.', '_', '-')".into(),
+            });
+        }
+        let brokers = match (set("MSK_CLUSTER_ARN"), set("KAFKA_BROKERS")) {
+            (Some(cluster_arn), _) => {
+                if !cluster_arn.starts_with("arn:") {
+                    return Err(ConfigError {
+                        variable: "MSK_CLUSTER_ARN",
+                        problem: "is not an ARN".into(),
+                    });
+                }
+                BrokerSource::Msk { cluster_arn }
+            }
+            (None, Some(list)) => BrokerSource::List(parse_brokers(&list)?),
+            (None, None) => {
+                return Err(ConfigError {
+                    variable: "KAFKA_BROKERS",
+                    problem: "is required (host:port,...) unless MSK_CLUSTER_ARN is set".into(),
+                });
+            }
+        };
+        Ok(Self { brokers, topic })
+    }
+}
+
+fn parse_brokers(list: &str) -> Result<Vec<String>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .map(|broker| match broker.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(broker.to_owned())
+            }
+            _ => Err(ConfigError {
+                variable: "KAFKA_BROKERS",
+                problem: format!("has {broker:?}, expected host:port"),
+            }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kafka_settings_name_the_variable_at_fault() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let ok =
+            KafkaConfig::from_lookup(env(&[("KAFKA_BROKERS", "127.0.0.1:9092, b:9093")])).unwrap();
+        assert_eq!(
+            ok.brokers,
+            BrokerSource::List(vec!["127.0.0.1:9092".into(), "b:9093".into()])
+        );
+        assert_eq!(ok.topic, "booking-slot");
+        let msk = KafkaConfig::from_lookup(env(&[
+            (
+                "MSK_CLUSTER_ARN",
+                "arn:aws:kafka:ap-southeast-1:1:cluster/c/u",
+            ),
+            ("KAFKA_TOPIC", "bookings.v1"),
+        ]))
+        .unwrap();
+        assert!(matches!(msk.brokers, BrokerSource::Msk { .. }));
+        assert_eq!(msk.topic, "bookings.v1");
+        let failures: [(&'static [(&'static str, &'static str)], &str); 5] = [
+            (&[], "KAFKA_BROKERS"),
+            (&[("KAFKA_BROKERS", "nohost")], "KAFKA_BROKERS"),
+            (&[("KAFKA_BROKERS", "a:9092,b:notaport")], "KAFKA_BROKERS"),
+            (&[("MSK_CLUSTER_ARN", "cluster")], "MSK_CLUSTER_ARN"),
+            (
+                &[("KAFKA_BROKERS", "a:1"), ("KAFKA_TOPIC", "bad topic")],
+                "KAFKA_TOPIC",
+            ),
+        ];
+        for (pairs, variable) in failures {
+            let error = KafkaConfig::from_lookup(env(pairs)).unwrap_err();
+            assert_eq!(error.variable, variable, "{pairs:?}");
+        }
+    }
 
     #[test]
     fn redis_url_defaults_and_is_checked() {

@@ -1,10 +1,12 @@
 //! Entities and value types. Nothing here knows about HTTP, Redis or Lambda.
 mod booking;
+mod event;
 mod fields;
 mod station;
 mod validation;
 
 pub use booking::{Booking, BookingRequest};
+pub use event::{BookingEvent, EventRecord, EventType};
 pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
 };

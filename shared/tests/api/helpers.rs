@@ -8,28 +8,78 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use rskafka::client::partition::UnknownTopicHandling;
 use serde_json::Value;
-use shared::booking::BookingService;
+use shared::booking::{BookingService, PublishSettings};
+use shared::kafka::{KafkaEndpoint, KafkaPublisher, Security};
 use shared::seed::{SeedRequest, SeedService, StationCapacity};
 use shared::station::StationService;
 use shared::store::{RedisStore, RedisTimeouts};
 
-/// A redis-server child process bound to 127.0.0.1 on a free port, killed on drop.
-pub struct RedisServer {
+/// A server child process (redis-server, the tansu broker) bound to 127.0.0.1 on a free port,
+/// killed on drop. `restart` brings it back on the same port, empty: nothing is persisted.
+pub struct ServerProcess {
     pub port: u16,
+    binary: String,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
-impl RedisServer {
-    pub fn start() -> Self {
+impl ServerProcess {
+    fn start(binary: String, args: impl Fn(u16) -> Vec<String>) -> Self {
         let port = free_port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port,
+            binary,
+            args: args(port),
+            child: None,
+        };
         server.restart();
         server
     }
 
+    /// redis-server from PATH, or REDIS_SERVER_BIN.
+    pub fn redis() -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        Self::start(binary, |port| {
+            [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ]
+            .into_iter()
+            .chain(["--appendonly", "no"])
+            .map(String::from)
+            .collect()
+        })
+    }
+
+    /// The tansu broker (in memory), from TANSU_BIN as `make test` sets it.
+    pub fn broker() -> Self {
+        let binary = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        Self::start(binary, |port| {
+            let url = format!("tcp://127.0.0.1:{port}");
+            vec![
+                "broker".into(),
+                "--listener-url".into(),
+                url.clone(),
+                "--advertised-listener-url".into(),
+                url,
+                "--storage-engine".into(),
+                "memory://tansu/".into(),
+            ]
+        })
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 
     pub fn stop(&mut self) {
@@ -39,34 +89,24 @@ impl RedisServer {
         }
     }
 
-    /// Starts (again) on the same port, empty: persistence is off.
     pub fn restart(&mut self) {
         self.stop();
-        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&binary)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
+        let child = Command::new(&self.binary)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary} (run `make test`): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {} (run `make test`): {e}", self.binary));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
+            assert!(Instant::now() < deadline, "{} did not listen", self.binary);
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
 
-impl Drop for RedisServer {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
     }
@@ -79,11 +119,18 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// The application wired as a function's main wires it, against a private Redis.
+pub const TOPIC: &str = "booking-slot";
+pub const PARTITIONS: i32 = 3;
+
+pub type Bookings = BookingService<RedisStore, RedisStore, KafkaPublisher>;
+
+/// The application wired as the functions' mains wire it, against a private Redis and broker.
 pub struct TestApp {
-    pub redis: RedisServer,
+    pub redis: ServerProcess,
+    pub broker: ServerProcess,
+    pub store: RedisStore,
     pub stations: StationService<RedisStore>,
-    pub bookings: BookingService<RedisStore>,
+    pub bookings: Bookings,
     pub seeder: SeedService<RedisStore>,
     pub connection: ConnectionManager,
 }
@@ -113,7 +160,17 @@ impl TestResponse {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let redis = RedisServer::start();
+    spawn_app_with(PublishSettings {
+        timeout: Duration::from_millis(1000),
+        cool_down: Duration::from_millis(200),
+    })
+    .await
+}
+
+pub async fn spawn_app_with(publish: PublishSettings) -> TestApp {
+    let redis = ServerProcess::redis();
+    let broker = ServerProcess::broker();
+    create_topic(&broker).await;
     let timeouts = RedisTimeouts {
         connect: Duration::from_millis(500),
         response: Duration::from_millis(1000),
@@ -122,10 +179,78 @@ pub async fn spawn_app() -> TestApp {
     TestApp {
         connection: store.connection(),
         stations: StationService::new(store.clone()),
-        bookings: BookingService::new(store.clone()),
-        seeder: SeedService::new(store),
+        bookings: BookingService::new(store.clone(), store.clone(), publisher(&broker), publish),
+        seeder: SeedService::new(store.clone()),
+        store,
         redis,
+        broker,
     }
+}
+
+pub fn publisher(broker: &ServerProcess) -> KafkaPublisher {
+    KafkaPublisher::new(
+        KafkaEndpoint {
+            brokers: vec![broker.address()],
+            security: Security::Plaintext,
+        },
+        TOPIC,
+    )
+}
+
+async fn kafka_client(broker: &ServerProcess) -> rskafka::client::Client {
+    rskafka::client::ClientBuilder::new(vec![broker.address()])
+        .build()
+        .await
+        .expect("the test broker answers")
+}
+
+/// Topics are provisioned, not created by the application (see the README); tests do it here.
+pub async fn create_topic(broker: &ServerProcess) {
+    kafka_client(broker)
+        .await
+        .controller_client()
+        .unwrap()
+        .create_topic(TOPIC, PARTITIONS, 1, 5_000)
+        .await
+        .expect("topic created");
+}
+
+/// A record read back from the topic.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub partition: i32,
+    pub key: String,
+    pub value: Value,
+}
+
+/// Reads every partition from the earliest offset (no consumer group: a first group join is
+/// slow on the test broker) until `expected` records arrived or 10 s passed.
+pub async fn read_topic(broker: &ServerProcess, expected: usize) -> Vec<Published> {
+    let client = kafka_client(broker).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut offsets = vec![0_i64; PARTITIONS as usize];
+    let mut records = Vec::new();
+    while records.len() < expected && Instant::now() < deadline {
+        for partition in 0..PARTITIONS {
+            let partition_client = client
+                .partition_client(TOPIC, partition, UnknownTopicHandling::Retry)
+                .await
+                .unwrap();
+            let (batch, _) = partition_client
+                .fetch_records(offsets[partition as usize], 1..1_000_000, 200)
+                .await
+                .unwrap();
+            for record in batch {
+                offsets[partition as usize] = record.offset + 1;
+                records.push(Published {
+                    partition,
+                    key: String::from_utf8(record.record.key.unwrap()).unwrap(),
+                    value: serde_json::from_slice(&record.record.value.unwrap()).unwrap(),
+                });
+            }
+        }
+    }
+    records
 }
 
 pub fn request(method: Method, path: &str, body: impl Into<Body>) -> Request {
@@ -213,6 +338,11 @@ impl TestApp {
             dump.push((key, value));
         }
         dump
+    }
+
+    pub async fn outbox_depth(&self) -> u64 {
+        let mut connection = self.connection.clone();
+        connection.xlen("outbox:booking-events").await.unwrap()
     }
 
     pub async fn count_keys(&self, pattern: &str) -> usize {

@@ -6,7 +6,7 @@ use super::ApiError;
 use super::request::{json_object, path_value, require_method, string_fields};
 use crate::booking::BookingService;
 use crate::domain::{Booking, BookingRequest, Location};
-use crate::ports::SlotStore;
+use crate::ports::{EventPublisher, Outbox, SlotStore};
 use crate::station::StationService;
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
@@ -46,8 +46,8 @@ pub async fn get_station<S: SlotStore>(
 }
 
 /// POST /booking: 201 with the stored booking, 200 when the identical booking is already held.
-pub async fn create_booking<S: SlotStore>(
-    service: &BookingService<S>,
+pub async fn create_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
+    service: &BookingService<S, O, P>,
     request: Request,
 ) -> Response<Body> {
     let result = async {

@@ -1,26 +1,29 @@
 #!lua
--- Books one slot atomically. The shebang makes Redis (7+) check memory once before the script
--- runs, so it either runs whole or not at all.
+-- Books one slot and records its event atomically. The shebang makes Redis (7+) check memory
+-- once before the script runs, so it either runs whole or not at all.
 -- KEYS[1] slots:{location}   hash date -> remaining slots
 -- KEYS[2] booking:{id}       the person's one booking (canonical JSON)
+-- KEYS[3] outbox stream      events waiting for the broker
 -- ARGV[1] date (YYYYMMDD)    ARGV[2] the booking's canonical JSON
+-- ARGV[3] event key (the person's ID)   ARGV[4] event JSON
 local held = redis.call('GET', KEYS[2])
 if held then
   if held == ARGV[2] then
-    return 'already_held'
+    return {'already_held'}
   end
-  return 'already_booked'
+  return {'already_booked'}
 end
 local remaining = redis.call('HGET', KEYS[1], ARGV[1])
 if not remaining then
   if redis.call('EXISTS', KEYS[1]) == 0 then
-    return 'unknown_station'
+    return {'unknown_station'}
   end
-  return 'unknown_date'
+  return {'unknown_date'}
 end
 if tonumber(remaining) <= 0 then
-  return 'fully_booked'
+  return {'fully_booked'}
 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-return 'created'
+local outbox_id = redis.call('XADD', KEYS[3], '*', 'key', ARGV[3], 'event', ARGV[4])
+return {'created', outbox_id}

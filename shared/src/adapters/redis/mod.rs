@@ -3,9 +3,13 @@
 //! - `capacity:{location}` hash, date -> daily capacity, so a reset never re-opens booked slots
 //! - `booking:{id}`        string, the person's one booking as canonical JSON
 //! - `stations`            set of every seeded location
+//! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
+//!   `event`), appended by the same script that changes the booking
+//! - `outbox:relay-lease`  string, held by the one relay that runs
 //!
 //! Identifiers in keys are restricted by the domain types to `[A-Za-z0-9_-]`, so user input
 //! can never address another key.
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -13,13 +17,21 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use crate::domain::{Booking, Location, MySejahteraId, Slot, SlotDate};
-use crate::ports::{BookingOutcome, SlotStore, StationPlan, StationSeeded, StoreError};
+use crate::domain::{Booking, EventRecord, Location, MySejahteraId, Slot, SlotDate};
+use crate::ports::{
+    BookingOutcome, Outbox, OutboxEntry, SlotStore, StationPlan, StationSeeded, StoreError,
+};
 
 static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
 static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
+static OUTBOX_OLDEST: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("outbox_oldest.lua")));
+static RELEASE_LEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("release_lease.lua")));
 
 pub const STATIONS_KEY: &str = "stations";
+pub const OUTBOX_KEY: &str = "outbox:booking-events";
+pub const RELAY_LEASE_KEY: &str = "outbox:relay-lease";
 
 pub fn slots_key(location: &Location) -> String {
     format!("slots:{location}")
@@ -107,23 +119,37 @@ impl SlotStore for RedisStore {
             .collect()
     }
 
-    async fn book(&self, booking: &Booking) -> Result<BookingOutcome, StoreError> {
+    async fn book(
+        &self,
+        booking: &Booking,
+        event: &EventRecord,
+    ) -> Result<BookingOutcome, StoreError> {
         let mut connection = self.connection.clone();
-        let outcome: String = BOOK
+        let reply: Vec<String> = BOOK
             .key(slots_key(&booking.location))
             .key(booking_key(&booking.mysejahtera_id))
+            .key(OUTBOX_KEY)
             .arg(booking.date.to_string())
             .arg(booking.to_json())
+            .arg(&event.key)
+            .arg(&event.payload)
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        match outcome.as_str() {
-            "created" => Ok(BookingOutcome::Created),
-            "already_held" => Ok(BookingOutcome::AlreadyHeld),
-            "already_booked" => Ok(BookingOutcome::AlreadyBooked),
-            "fully_booked" => Ok(BookingOutcome::FullyBooked),
-            "unknown_station" => Ok(BookingOutcome::UnknownStation),
-            "unknown_date" => Ok(BookingOutcome::UnknownDate),
+        match reply.as_slice() {
+            [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
+                outbox_id: outbox_id.clone(),
+            }),
+            [outcome] => match outcome.as_str() {
+                "already_held" => Ok(BookingOutcome::AlreadyHeld),
+                "already_booked" => Ok(BookingOutcome::AlreadyBooked),
+                "fully_booked" => Ok(BookingOutcome::FullyBooked),
+                "unknown_station" => Ok(BookingOutcome::UnknownStation),
+                "unknown_date" => Ok(BookingOutcome::UnknownDate),
+                other => Err(StoreError::UnexpectedReply(format!(
+                    "booking script said {other:?}"
+                ))),
+            },
             other => Err(StoreError::UnexpectedReply(format!(
                 "booking script said {other:?}"
             ))),
@@ -161,6 +187,79 @@ impl SlotStore for RedisStore {
         let mut connection = self.connection.clone();
         redis::cmd("PING")
             .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl Outbox for RedisStore {
+    async fn oldest(
+        &self,
+        limit: usize,
+        min_age: Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut connection = self.connection.clone();
+        let raw: Vec<(String, HashMap<String, String>)> = OUTBOX_OLDEST
+            .key(OUTBOX_KEY)
+            .arg(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX))
+            .arg(limit)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        raw.into_iter()
+            .map(
+                |(id, mut fields)| match (fields.remove("key"), fields.remove("event")) {
+                    (Some(key), Some(payload)) => Ok(OutboxEntry {
+                        id,
+                        record: EventRecord { key, payload },
+                    }),
+                    _ => Err(StoreError::UnexpectedReply(format!(
+                        "outbox entry {id} lacks key or event"
+                    ))),
+                },
+            )
+            .collect()
+    }
+
+    async fn remove(&self, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        connection
+            .xdel::<_, _, ()>(OUTBOX_KEY, ids)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn depth(&self) -> Result<u64, StoreError> {
+        let mut connection = self.connection.clone();
+        connection.xlen(OUTBOX_KEY).await.map_err(unavailable)
+    }
+
+    async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let token = uuid::Uuid::new_v4().to_string();
+        let acquired: Option<String> = redis::cmd("SET")
+            .arg(RELAY_LEASE_KEY)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(acquired.map(|_| token))
+    }
+
+    async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        RELEASE_LEASE
+            .key(RELAY_LEASE_KEY)
+            .arg(token)
+            .invoke_async::<i64>(&mut connection)
             .await
             .map(drop)
             .map_err(unavailable)

@@ -1,0 +1,28 @@
+//! Scheduled (every minute) or invoked by hand: publishes what the outbox still holds.
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::config::{Config, KafkaConfig};
+use shared::kafka::KafkaPublisher;
+use shared::outbox::{OutboxRelay, RelaySettings};
+use shared::store::{RedisStore, RedisTimeouts};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = Config::from_env()?;
+    let kafka = KafkaConfig::from_env()?;
+    let store = RedisStore::connect(&config.redis_url, RedisTimeouts::default())?;
+    let publisher = KafkaPublisher::from_config(&kafka).await?;
+    let relay = OutboxRelay::new(store, publisher, RelaySettings::default());
+    // The schedule's event carries nothing the relay needs.
+    lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+        let report = relay.run().await?;
+        tracing::info!(
+            published = report.published,
+            remaining = report.remaining,
+            skipped = report.skipped,
+            "relay run"
+        );
+        Ok::<_, lambda_runtime::Error>(report)
+    }))
+    .await
+}

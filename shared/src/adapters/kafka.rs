@@ -1,0 +1,338 @@
+//! The broker: publishes outbox events to a Kafka-compatible broker (Redpanda locally, MSK in
+//! AWS) with rskafka, a pure-Rust client that cross-compiles for Lambda without C libraries.
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region};
+use rskafka::BackoffConfig;
+use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
+use rskafka::client::{ClientBuilder, OauthBearerCredentials, SaslConfig};
+use rskafka::record::Record;
+use tokio::sync::RwLock;
+
+use crate::adapters::config::{BrokerSource, KafkaConfig};
+use crate::domain::EventRecord;
+use crate::ports::{EventPublisher, PublishError};
+
+/// How to reach the brokers once they are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaEndpoint {
+    pub brokers: Vec<String>,
+    pub security: Security,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Security {
+    Plaintext,
+    Tls,
+    /// TLS with SASL/OAUTHBEARER tokens signed by the function's IAM role (MSK IAM auth).
+    TlsIam {
+        region: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSetupError {
+    #[error("MSK GetBootstrapBrokers failed for {cluster_arn}: {message}")]
+    Discovery {
+        cluster_arn: String,
+        message: String,
+    },
+    #[error("MSK cluster {0} reported no bootstrap brokers")]
+    NoBrokers(String),
+}
+
+/// Resolves the configured broker source; for MSK this is one GetBootstrapBrokers call at cold
+/// start.
+pub async fn resolve_endpoint(config: &KafkaConfig) -> Result<KafkaEndpoint, KafkaSetupError> {
+    match &config.brokers {
+        BrokerSource::List(brokers) => Ok(KafkaEndpoint {
+            brokers: brokers.clone(),
+            security: Security::Plaintext,
+        }),
+        BrokerSource::Msk { cluster_arn } => {
+            let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+            let reply = aws_sdk_kafka::Client::new(&sdk)
+                .get_bootstrap_brokers()
+                .cluster_arn(cluster_arn)
+                .send()
+                .await
+                .map_err(|e| KafkaSetupError::Discovery {
+                    cluster_arn: cluster_arn.clone(),
+                    message: aws_sdk_kafka::error::DisplayErrorContext(e).to_string(),
+                })?;
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            choose_msk_brokers(
+                reply.bootstrap_broker_string_sasl_iam(),
+                reply.bootstrap_broker_string_tls(),
+                reply.bootstrap_broker_string(),
+                &region,
+            )
+            .ok_or_else(|| KafkaSetupError::NoBrokers(cluster_arn.clone()))
+        }
+    }
+}
+
+/// Prefers IAM authentication, then TLS, then plaintext, as the cluster offers them.
+pub fn choose_msk_brokers(
+    sasl_iam: Option<&str>,
+    tls: Option<&str>,
+    plaintext: Option<&str>,
+    region: &str,
+) -> Option<KafkaEndpoint> {
+    let split = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let candidates = [
+        (
+            sasl_iam,
+            Security::TlsIam {
+                region: region.to_owned(),
+            },
+        ),
+        (tls, Security::Tls),
+        (plaintext, Security::Plaintext),
+    ];
+    candidates.into_iter().find_map(|(list, security)| {
+        let brokers = split(list?);
+        (!brokers.is_empty()).then_some(KafkaEndpoint { brokers, security })
+    })
+}
+
+/// Kafka's default partitioner (murmur2 of the key), so this producer puts a person's events on
+/// the same partition as any Java or librdkafka producer would.
+pub fn partition_for(key: &[u8], partitions: usize) -> usize {
+    (murmur2(key) & 0x7fff_ffff) as usize % partitions.max(1)
+}
+
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (i, byte) in tail.iter().enumerate().rev() {
+            h ^= u32::from(*byte) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
+/// The topic's partitions, connected.
+struct Connected {
+    partitions: Vec<Arc<PartitionClient>>,
+}
+
+/// One producer per container. It connects on first use (a cold start with the broker down
+/// still serves bookings) and reconnects after any failure.
+pub struct KafkaPublisher {
+    endpoint: KafkaEndpoint,
+    topic: String,
+    connect_timeout: Duration,
+    connected: RwLock<Option<Arc<Connected>>>,
+}
+
+impl KafkaPublisher {
+    pub fn new(endpoint: KafkaEndpoint, topic: impl Into<String>) -> Self {
+        Self {
+            endpoint,
+            topic: topic.into(),
+            connect_timeout: Duration::from_secs(2),
+            connected: RwLock::new(None),
+        }
+    }
+
+    pub async fn from_config(config: &KafkaConfig) -> Result<Self, KafkaSetupError> {
+        Ok(Self::new(resolve_endpoint(config).await?, &config.topic))
+    }
+
+    async fn connection(&self) -> Result<Arc<Connected>, PublishError> {
+        if let Some(connected) = self.connected.read().await.as_ref() {
+            return Ok(Arc::clone(connected));
+        }
+        let mut slot = self.connected.write().await;
+        if let Some(connected) = slot.as_ref() {
+            return Ok(Arc::clone(connected));
+        }
+        let connected = Arc::new(self.connect().await?);
+        *slot = Some(Arc::clone(&connected));
+        Ok(connected)
+    }
+
+    async fn connect(&self) -> Result<Connected, PublishError> {
+        let unavailable =
+            |e: rskafka::client::error::Error| PublishError::Unavailable(e.to_string());
+        let mut builder = ClientBuilder::new(self.endpoint.brokers.clone())
+            .client_id("vaccine-booking")
+            // rskafka retries forever by default; the caller's timeout and the outbox retry.
+            .backoff_config(BackoffConfig {
+                init_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(500),
+                base: 2.0,
+                deadline: Some(self.connect_timeout),
+            });
+        if self.endpoint.security != Security::Plaintext {
+            builder = builder.tls_config(tls_config());
+        }
+        if let Security::TlsIam { region } = &self.endpoint.security {
+            builder = builder.sasl_config(iam_sasl(region.clone()));
+        }
+        let client = builder.build().await.map_err(unavailable)?;
+        let topics = client.list_topics().await.map_err(unavailable)?;
+        let topic = topics
+            .into_iter()
+            .find(|t| t.name == self.topic)
+            .ok_or_else(|| {
+                PublishError::Unavailable(format!("topic {} does not exist", self.topic))
+            })?;
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        // BTreeSet: partition ids come in order, so index == partition id.
+        for partition in topic.partitions {
+            let client = client
+                .partition_client(&self.topic, partition, UnknownTopicHandling::Error)
+                .await
+                .map_err(unavailable)?;
+            partitions.push(Arc::new(client));
+        }
+        Ok(Connected { partitions })
+    }
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    // An explicit provider: the AWS SDK links another one, and rustls refuses to guess.
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Arc::new(config)
+}
+
+fn iam_sasl(region: String) -> SaslConfig {
+    SaslConfig::Oauthbearer(OauthBearerCredentials {
+        callback: Arc::new(move || {
+            let region = Region::new(region.clone());
+            Box::pin(async move {
+                let (token, _expires_ms) =
+                    aws_msk_iam_sasl_signer::generate_auth_token(region).await?;
+                Ok(token)
+            })
+        }),
+        authz_id: None,
+        bearer_kvs: vec![],
+    })
+}
+
+#[async_trait]
+impl EventPublisher for KafkaPublisher {
+    async fn publish(&self, records: &[EventRecord]) -> Result<(), PublishError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let connected = self.connection().await?;
+        let count = connected.partitions.len();
+        let mut batches: Vec<Vec<Record>> = vec![Vec::new(); count];
+        let now = chrono::Utc::now();
+        for record in records {
+            batches[partition_for(record.key.as_bytes(), count)].push(Record {
+                key: Some(record.key.clone().into_bytes()),
+                value: Some(record.payload.clone().into_bytes()),
+                headers: Default::default(),
+                timestamp: now,
+            });
+        }
+        // One produce per partition, in parallel; each keeps its records' order. rskafka asks
+        // for acks from all in-sync replicas.
+        let produced = futures::future::try_join_all(
+            batches
+                .into_iter()
+                .zip(&connected.partitions)
+                .filter(|(batch, _)| !batch.is_empty())
+                .map(|(batch, client)| client.produce(batch, Compression::NoCompression)),
+        )
+        .await;
+        if let Err(error) = produced {
+            // Start afresh next time: the broker may have restarted or moved partitions.
+            *self.connected.write().await = None;
+            return Err(PublishError::Unavailable(error.to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafkas_reference_values() {
+        // From Kafka's own UtilsTest.testMurmur2.
+        let cases: [(&[u8], i32); 6] = [
+            (b"21", -973_932_308),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
+            (b"abc", 479_470_107),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(
+                murmur2(key) as i32,
+                expected,
+                "{}",
+                String::from_utf8_lossy(key)
+            );
+        }
+        assert!(partition_for(b"900127015527", 3) < 3);
+        assert_eq!(partition_for(b"anything", 1), 0);
+    }
+
+    #[test]
+    fn msk_brokers_prefer_iam_then_tls_then_plaintext() {
+        let iam = choose_msk_brokers(
+            Some("b-1:9098,b-2:9098"),
+            Some("b-1:9094"),
+            None,
+            "ap-southeast-1",
+        );
+        assert_eq!(
+            iam,
+            Some(KafkaEndpoint {
+                brokers: vec!["b-1:9098".into(), "b-2:9098".into()],
+                security: Security::TlsIam {
+                    region: "ap-southeast-1".into()
+                },
+            })
+        );
+        let tls = choose_msk_brokers(None, Some("b-1:9094"), Some("b-1:9092"), "r").unwrap();
+        assert_eq!(tls.security, Security::Tls);
+        let plain = choose_msk_brokers(Some(""), None, Some("b-1:9092"), "r").unwrap();
+        assert_eq!(plain.security, Security::Plaintext);
+        assert_eq!(choose_msk_brokers(None, None, None, "r"), None);
+    }
+}

@@ -1,0 +1,81 @@
+use std::time::SystemTime;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::booking::Booking;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    #[serde(rename = "booking.created")]
+    BookingCreated,
+    #[serde(rename = "booking.cancelled")]
+    BookingCancelled,
+}
+
+/// What downstream systems (SMS, reporting) learn about a booking change. Consumers dedupe by
+/// `event_id`: an event can arrive twice (a relay retry), never zero times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingEvent {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// RFC 3339, UTC, milliseconds.
+    pub occurred_at: String,
+    pub booking: Booking,
+}
+
+impl BookingEvent {
+    pub fn new(event_type: EventType, booking: Booking, at: SystemTime) -> Self {
+        Self {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event_type,
+            occurred_at: DateTime::<Utc>::from(at).to_rfc3339_opts(SecondsFormat::Millis, true),
+            booking,
+        }
+    }
+
+    /// The broker record: keyed by the person's ID, so one person's events share a partition.
+    pub fn record(&self) -> EventRecord {
+        EventRecord {
+            key: self.booking.mysejahtera_id.as_str().to_owned(),
+            payload: serde_json::to_string(self).expect("an event is plain data"),
+        }
+    }
+}
+
+/// An event as the outbox stores it and the broker receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub key: String,
+    pub payload: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::domain::valid_request;
+
+    #[test]
+    fn the_wire_format_is_stable() {
+        let booking = Booking::parse(&valid_request()).unwrap();
+        let at = UNIX_EPOCH + Duration::from_millis(1_621_123_200_123);
+        let event = BookingEvent::new(EventType::BookingCreated, booking, at);
+        let record = event.record();
+        assert_eq!(record.key, "900127015527");
+        let value: serde_json::Value = serde_json::from_str(&record.payload).unwrap();
+        assert_eq!(value["type"], "booking.created");
+        assert_eq!(value["occurredAt"], "2021-05-16T00:00:00.123Z");
+        assert_eq!(value["booking"]["mysejahteraId"], "900127015527");
+        assert_eq!(value["eventId"].as_str().unwrap().len(), 36);
+        let other = BookingEvent::new(EventType::BookingCancelled, event.booking.clone(), at);
+        assert_ne!(other.event_id, event.event_id, "every event has its own id");
+        assert_eq!(
+            serde_json::to_value(&other).unwrap()["type"],
+            "booking.cancelled"
+        );
+    }
+}

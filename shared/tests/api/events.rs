@@ -1,0 +1,232 @@
+//! Booking events against a real broker (tansu) and a real Redis: none lost, duplicates only
+//! ever under the same event id.
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lambda_http::http::StatusCode;
+
+use shared::kafka::partition_for;
+use shared::outbox::{DeliveryError, OutboxRelay, RelayError, RelaySettings};
+use shared::ports::{Outbox, OutboxEntry, StoreError};
+use shared::store::RedisStore;
+
+use crate::helpers::{PARTITIONS, TestApp, create_topic, publisher, read_topic, spawn_app};
+
+fn relay_settings() -> RelaySettings {
+    RelaySettings {
+        min_age: Duration::ZERO,
+        batch_size: 7,
+        ..RelaySettings::default()
+    }
+}
+
+async fn book_people(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let id = format!("{prefix}{i:04}");
+        let response = app.book(&id, "PWTC", "20210516").await;
+        assert_eq!(response.status, StatusCode::CREATED, "{id}");
+        ids.push(id);
+    }
+    ids
+}
+
+/// An app whose broker was down while `count` people booked, and is back (empty) now.
+async fn app_with_delayed_events(count: usize) -> (TestApp, Vec<String>) {
+    let mut app = spawn_app().await;
+    app.seed(1, &[("PWTC", 100)]).await;
+    app.broker.stop();
+    let ids = book_people(&app, "M", count).await;
+    app.broker.restart();
+    create_topic(&app.broker).await;
+    (app, ids)
+}
+
+fn event_ids(records: &[crate::helpers::Published]) -> HashSet<String> {
+    records
+        .iter()
+        .map(|r| r.value["eventId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_booking_is_published_once_keyed_by_person() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 100)]).await;
+
+    let ids = book_people(&app, "N", 25).await;
+
+    let records = read_topic(&app.broker, ids.len()).await;
+    assert_eq!(records.len(), ids.len());
+    assert_eq!(event_ids(&records).len(), ids.len(), "distinct event ids");
+    for record in &records {
+        assert_eq!(record.value["type"], "booking.created");
+        assert_eq!(
+            record.value["booking"]["mysejahteraId"],
+            record.key.as_str()
+        );
+        assert_eq!(record.value["booking"]["location"], "PWTC");
+        let expected = partition_for(record.key.as_bytes(), PARTITIONS as usize);
+        assert_eq!(
+            record.partition as usize, expected,
+            "Kafka's default partitioner"
+        );
+    }
+    let keys: HashSet<_> = records.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, ids.into_iter().collect());
+    assert_eq!(
+        app.outbox_depth().await,
+        0,
+        "published events leave the outbox"
+    );
+}
+
+#[tokio::test]
+async fn a_broker_outage_delays_events_and_loses_none() {
+    let mut app = spawn_app().await;
+    app.seed(1, &[("PWTC", 100)]).await;
+    book_people(&app, "N", 5).await;
+    assert_eq!(read_topic(&app.broker, 5).await.len(), 5);
+
+    app.broker.stop();
+    let delayed = book_people(&app, "M", 12).await;
+    assert_eq!(
+        app.outbox_depth().await,
+        12,
+        "the outbox holds every delayed event"
+    );
+
+    // The broker returns empty (in-memory storage): only the delayed events can be counted.
+    app.broker.restart();
+    create_topic(&app.broker).await;
+    let relay = OutboxRelay::new(app.store.clone(), publisher(&app.broker), relay_settings());
+    let report = relay.run().await.unwrap();
+
+    assert_eq!(report.published, 12);
+    assert_eq!(report.remaining, 0);
+    let records = read_topic(&app.broker, 12).await;
+    assert_eq!(records.len(), 12);
+    assert_eq!(event_ids(&records).len(), 12);
+    let keys: HashSet<_> = records.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, delayed.into_iter().collect());
+    assert_eq!(app.outbox_depth().await, 0);
+}
+
+#[tokio::test]
+async fn bookings_publish_again_once_the_broker_is_back() {
+    let mut app = spawn_app().await;
+    app.seed(1, &[("PWTC", 100)]).await;
+    app.broker.stop();
+    book_people(&app, "DOWN", 2).await;
+    app.broker.restart();
+    create_topic(&app.broker).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the breaker's cool-down
+
+    book_people(&app, "UP", 3).await;
+
+    let records = read_topic(&app.broker, 3).await;
+    let keys: HashSet<_> = records.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, HashSet::from(["UP0000", "UP0001", "UP0002"]));
+    assert_eq!(
+        app.outbox_depth().await,
+        2,
+        "only the relay publishes the older two"
+    );
+}
+
+/// An outbox whose removal fails, as if the relay crashed between publish and removal.
+struct CrashBeforeRemoval(RedisStore);
+
+#[async_trait]
+impl Outbox for CrashBeforeRemoval {
+    async fn oldest(
+        &self,
+        limit: usize,
+        min_age: Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.0.oldest(limit, min_age).await
+    }
+    async fn remove(&self, _: &[String]) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("relay crashed".into()))
+    }
+    async fn depth(&self) -> Result<u64, StoreError> {
+        self.0.depth().await
+    }
+    async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError> {
+        self.0.acquire_relay_lease(ttl).await
+    }
+    async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
+        self.0.release_relay_lease(token).await
+    }
+}
+
+#[tokio::test]
+async fn a_relay_crash_duplicates_under_the_same_event_id_and_loses_nothing() {
+    let (app, _) = app_with_delayed_events(4).await;
+
+    let crashing = OutboxRelay::new(
+        CrashBeforeRemoval(app.store.clone()),
+        publisher(&app.broker),
+        relay_settings(),
+    );
+    let crashed = crashing.run().await;
+    assert!(matches!(
+        crashed,
+        Err(RelayError::Delivery {
+            source: DeliveryError::Remove(_),
+            ..
+        })
+    ));
+    assert_eq!(
+        app.outbox_depth().await,
+        4,
+        "nothing removed after the crash"
+    );
+
+    let relay = OutboxRelay::new(app.store.clone(), publisher(&app.broker), relay_settings());
+    assert_eq!(relay.run().await.unwrap().published, 4);
+
+    let records = read_topic(&app.broker, 8).await;
+    assert_eq!(records.len(), 8, "each event twice");
+    assert_eq!(
+        event_ids(&records).len(),
+        4,
+        "under the same four event ids"
+    );
+    assert_eq!(app.outbox_depth().await, 0);
+}
+
+#[tokio::test]
+async fn two_relays_at_once_publish_each_event_once() {
+    let (app, _) = app_with_delayed_events(30).await;
+
+    let first = OutboxRelay::new(app.store.clone(), publisher(&app.broker), relay_settings());
+    let second = OutboxRelay::new(app.store.clone(), publisher(&app.broker), relay_settings());
+    let (a, b) = tokio::join!(first.run(), second.run());
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    assert_eq!(a.published + b.published, 30);
+    assert!(a.skipped != b.skipped, "exactly one relay held the lease");
+    let records = read_topic(&app.broker, 30).await;
+    assert_eq!(records.len(), 30);
+    assert_eq!(event_ids(&records).len(), 30);
+    assert_eq!(app.outbox_depth().await, 0);
+}
+
+#[tokio::test]
+async fn fresh_events_are_left_to_the_booking_that_wrote_them() {
+    let (app, _) = app_with_delayed_events(3).await;
+
+    let patient = RelaySettings {
+        min_age: Duration::from_secs(3600),
+        ..relay_settings()
+    };
+    let report = OutboxRelay::new(app.store.clone(), publisher(&app.broker), patient)
+        .run()
+        .await
+        .unwrap();
+
+    assert_eq!(report.published, 0);
+    assert_eq!(report.remaining, 3);
+}
