@@ -1,5 +1,5 @@
-//! Use case: book one slot for one person.
-use crate::domain::Booking;
+//! Use cases: book one slot for one person, look their booking up, cancel it.
+use crate::domain::{Booking, MySejahteraId};
 use crate::ports::{BookingOutcome, SlotStore, StoreError};
 
 /// A booking the store holds after the request.
@@ -20,6 +20,8 @@ pub enum BookingError {
     UnknownStation(String),
     #[error("the station has no slots on {0}")]
     UnknownDate(String),
+    #[error("this person holds no booking")]
+    NotBooked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -55,6 +57,20 @@ impl<S: SlotStore> BookingService<S> {
             }
             BookingOutcome::UnknownDate => Err(BookingError::UnknownDate(booking.date.to_string())),
         }
+    }
+
+    /// The person's booking as stored.
+    pub async fn find(&self, id: &MySejahteraId) -> Result<Booking, BookingError> {
+        self.store
+            .find_booking(id)
+            .await?
+            .ok_or(BookingError::NotBooked)
+    }
+
+    /// Removes the person's booking and frees its slot; afterwards they may book again. A second
+    /// cancel finds nothing, so a client retrying a cancel learns it is already done.
+    pub async fn cancel(&self, id: &MySejahteraId) -> Result<Booking, BookingError> {
+        self.store.cancel(id).await?.ok_or(BookingError::NotBooked)
     }
 }
 
@@ -126,6 +142,63 @@ mod tests {
                 .return_once(move |_| reply);
             let service = BookingService::new(store);
             assert_eq!(service.book(booking.clone()).await, expected, "{name}");
+        }
+    }
+
+    type LookupCase = (
+        &'static str,
+        Result<Option<Booking>, StoreError>,
+        Result<Booking, BookingError>,
+    );
+
+    fn lookup_cases() -> Vec<LookupCase> {
+        let booking = Booking::parse(&valid_request()).unwrap();
+        let down = StoreError::Unavailable("timed out".into());
+        vec![
+            (
+                "a held booking is returned",
+                Ok(Some(booking.clone())),
+                Ok(booking),
+            ),
+            (
+                "no booking is not found",
+                Ok(None),
+                Err(BookingError::NotBooked),
+            ),
+            (
+                "a store fault is passed on, not taken for 'no booking'",
+                Err(down.clone()),
+                Err(BookingError::Store(down)),
+            ),
+        ]
+    }
+
+    /// Looking up and cancelling share their rules; each must call only its own store method.
+    #[tokio::test]
+    async fn finding_and_cancelling_a_booking() {
+        let id = MySejahteraId::parse("900127015527").unwrap();
+        for cancelling in [false, true] {
+            for (name, reply, expected) in lookup_cases() {
+                let mut store = MockSlotStore::new();
+                let wanted = id.clone();
+                let asked_for = move |asked: &MySejahteraId| *asked == wanted;
+                if cancelling {
+                    store.expect_find_booking().never();
+                    let expectation = store.expect_cancel().withf(asked_for).times(1);
+                    expectation.return_once(move |_| reply);
+                } else {
+                    store.expect_cancel().never();
+                    let expectation = store.expect_find_booking().withf(asked_for).times(1);
+                    expectation.return_once(move |_| reply);
+                }
+                let service = BookingService::new(store);
+                let got = if cancelling {
+                    service.cancel(&id).await
+                } else {
+                    service.find(&id).await
+                };
+                assert_eq!(got, expected, "{name} (cancelling: {cancelling})");
+            }
         }
     }
 }

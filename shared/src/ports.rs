@@ -2,7 +2,7 @@
 //! tests replace them with mockall mocks.
 use async_trait::async_trait;
 
-use crate::domain::{Booking, Location, Slot, SlotDate};
+use crate::domain::{Booking, Location, MySejahteraId, Slot, SlotDate};
 
 /// What the store decided about one booking attempt. Decided atomically in one round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,13 @@ pub trait SlotStore: Send + Sync {
 
     /// Takes one slot and stores the booking, or explains why not, atomically.
     async fn book(&self, booking: &Booking) -> Result<BookingOutcome, StoreError>;
+
+    /// The person's booking, if they hold one.
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError>;
+
+    /// Removes the person's booking and frees its slot (never above the date's capacity),
+    /// atomically; returns what was removed, or None when they held no booking.
+    async fn cancel(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError>;
 
     /// Creates the planned dates that do not exist yet; with `reset`, re-applies the capacity to
     /// existing dates too, keeping their booked slots booked.

@@ -165,6 +165,28 @@ impl TestApp {
             .into()
     }
 
+    /// `id` goes into the path as given, so tests can send escapes and odd characters.
+    pub async fn get_booking(&self, id: &str) -> TestResponse {
+        let request = request(Method::GET, &format!("/booking/{id}"), Body::Empty);
+        shared::http::get_booking(&self.bookings, request)
+            .await
+            .into()
+    }
+
+    pub async fn cancel_booking(&self, id: &str) -> TestResponse {
+        let request = request(Method::DELETE, &format!("/booking/{id}"), Body::Empty);
+        shared::http::cancel_booking(&self.bookings, request)
+            .await
+            .into()
+    }
+
+    pub async fn healthz(&self) -> TestResponse {
+        let request = request(Method::GET, "/healthz", Body::Empty);
+        shared::http::healthz(self.bookings.store(), request)
+            .await
+            .into()
+    }
+
     pub async fn book(&self, id: &str, location: &str, date: &str) -> TestResponse {
         self.post_booking(booking_json(id, location, date)).await
     }

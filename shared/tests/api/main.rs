@@ -1,6 +1,8 @@
 //! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
+mod booking_lifecycle;
 mod create_booking;
 mod get_station;
+mod healthz;
 mod helpers;
 mod redis_outage;
 mod seed;

@@ -5,7 +5,7 @@ mod handlers;
 mod request;
 
 pub use error::ApiError;
-pub use handlers::{create_booking, get_station};
+pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
 pub use request::{MAX_BODY_BYTES, path_value};
 
 use std::future::Future;

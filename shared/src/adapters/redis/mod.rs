@@ -13,20 +13,26 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use crate::domain::{Booking, Location, MySejahteraId, Slot, SlotDate};
+use crate::adapters::config::Config;
+use crate::domain::{Booking, BookingRequest, Location, MySejahteraId, Slot, SlotDate};
 use crate::ports::{BookingOutcome, SlotStore, StationPlan, StationSeeded, StoreError};
 
 static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
 static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
+static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cancel.lua")));
 
 pub const STATIONS_KEY: &str = "stations";
+// The cancel script derives a station's keys from the booking it reads, so it is handed the
+// prefixes rather than repeating them.
+const SLOTS_PREFIX: &str = "slots:";
+const CAPACITY_PREFIX: &str = "capacity:";
 
 pub fn slots_key(location: &Location) -> String {
-    format!("slots:{location}")
+    format!("{SLOTS_PREFIX}{location}")
 }
 
 pub fn capacity_key(location: &Location) -> String {
-    format!("capacity:{location}")
+    format!("{CAPACITY_PREFIX}{location}")
 }
 
 pub fn booking_key(id: &MySejahteraId) -> String {
@@ -74,6 +80,13 @@ impl RedisStore {
         Ok(Self { connection })
     }
 
+    /// The store the environment names (`REDIS_URL`), with production timeouts: what every
+    /// function's `main` needs. Fails naming the variable when the setting is invalid.
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        Ok(Self::connect(&config.redis_url, RedisTimeouts::default())?)
+    }
+
     /// The connection, for tests and tools that inspect the data model directly.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
@@ -82,6 +95,15 @@ impl RedisStore {
 
 fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string())
+}
+
+/// A stored booking back into its value type; only this code writes them, so a failure means
+/// the data was edited by hand.
+fn stored_booking(json: &str) -> Result<Booking, StoreError> {
+    let request: BookingRequest = serde_json::from_str(json)
+        .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))?;
+    Booking::parse(&request)
+        .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
 }
 
 #[async_trait]
@@ -128,6 +150,24 @@ impl SlotStore for RedisStore {
                 "booking script said {other:?}"
             ))),
         }
+    }
+
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
+        let mut connection = self.connection.clone();
+        let stored: Option<String> = connection.get(booking_key(id)).await.map_err(unavailable)?;
+        stored.as_deref().map(stored_booking).transpose()
+    }
+
+    async fn cancel(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
+        let mut connection = self.connection.clone();
+        let removed: Option<String> = CANCEL
+            .key(booking_key(id))
+            .arg(SLOTS_PREFIX)
+            .arg(CAPACITY_PREFIX)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        removed.as_deref().map(stored_booking).transpose()
     }
 
     async fn seed_station(
