@@ -6,7 +6,7 @@ REDIS_PORT ?= 6379
 # The original server's load-test body, unchanged.
 BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}
 
-.PHONY: run test seed redis-cli load-test lint stop
+.PHONY: run test seed redis-cli load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -40,3 +40,7 @@ lint:
 ## Stop the local redis-server that `make run` started (docker compose: `docker compose down`).
 stop:
 	source scripts/lib.sh && stop_local_redis $(REDIS_PORT)
+
+## Rewrite openapi.json from the code (a test fails while the committed one is stale).
+openapi:
+	cargo run -q -p shared --example openapi > openapi.json

@@ -9,6 +9,12 @@ use crate::domain::{Booking, BookingRequest, Location, MySejahteraId};
 use crate::ports::SlotStore;
 use crate::station::StationService;
 
+#[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
+use super::openapi::{
+    BookingSchema, ErrorSchema, HealthSchema, LocationSchema, MySejahteraIdSchema,
+    StationSlotsSchema,
+};
+
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(body).expect("responses are plain data");
     let mut response = Response::new(Body::Text(body));
@@ -39,7 +45,27 @@ fn booking_id(request: &Request, method: &'static str) -> Result<MySejahteraId, 
     )?)?)
 }
 
-/// GET /stations/{location}: the station's dates, sorted, with their remaining slots.
+/// The slots left at a station, per date.
+///
+/// Every date of the station in calendar order with its remaining slots. Clients and CDNs may
+/// reuse an answer for one second.
+#[utoipa::path(
+    get,
+    path = "/stations/{location}",
+    tag = "stations",
+    operation_id = "getStation",
+    params(("location" = LocationSchema, Path, description = "The station's code")),
+    responses(
+        (status = 200, description = "The station's dates, sorted", body = StationSlotsSchema,
+            headers(("Cache-Control" = String, description = "public, max-age=1"))),
+        (status = 400, description = "`invalid_field`: the location is not a station code",
+            body = ErrorSchema, example = json!({"error": "invalid_field", "message": "location may contain only letters A-Z, digits, '-' and '_'", "field": "location"})),
+        (status = 404, description = "`station_not_found`", body = ErrorSchema,
+            example = json!({"error": "station_not_found", "message": "No station is called NOPE."})),
+        (status = 503, description = "`store_unavailable`: retry", body = ErrorSchema,
+            example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
 pub async fn get_station<S: SlotStore>(
     service: &StationService<S>,
     request: Request,
@@ -64,7 +90,36 @@ pub async fn get_station<S: SlotStore>(
     }
 }
 
-/// POST /booking: 201 with the stored booking, 200 when the identical booking is already held.
+/// Book a slot.
+///
+/// 201 with the stored booking; 200 with the same booking when the identical request is
+/// repeated (a safe retry). One booking per person. Unknown fields are refused, naming the field.
+#[utoipa::path(
+    post,
+    path = "/booking",
+    tag = "bookings",
+    operation_id = "createBooking",
+    request_body(content = BookingSchema, content_type = "application/json",
+        description = "At most 16 KiB", example = json!({"mysejahteraId": "900127015527", "firstName": "Fadhil", "lastName": "Yaacob", "address": "Kuala Lumpur", "location": "PWTC", "phoneNumber": "0123456789", "date": "20210516"})),
+    responses(
+        (status = 201, description = "Booked", body = BookingSchema,
+            headers(("Location" = String, description = "/booking/{mysejahteraId}"))),
+        (status = 200, description = "The identical booking was already held; nothing changed",
+            body = BookingSchema, headers(("Location" = String, description = "/booking/{mysejahteraId}"))),
+        (status = 400, description = "`malformed_json`, or `invalid_field` naming the field",
+            body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
+        (status = 404, description = "`station_not_found` or `date_not_found`", body = ErrorSchema,
+            example = json!({"error": "date_not_found", "message": "The station has no slots on 20210517."})),
+        (status = 409, description = "`already_booked` (another booking is held) or `fully_booked`",
+            body = ErrorSchema, example = json!({"error": "fully_booked", "message": "No slots are left at this station on this date."})),
+        (status = 413, description = "`payload_too_large`: over 16 KiB", body = ErrorSchema,
+            example = json!({"error": "payload_too_large", "message": "The body must be at most 16384 bytes."})),
+        (status = 415, description = "`unsupported_media_type`: not application/json", body = ErrorSchema,
+            example = json!({"error": "unsupported_media_type", "message": "Send the body as application/json."})),
+        (status = 503, description = "`store_unavailable`: nothing is confirmed; repeating the identical request is safe",
+            body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
 pub async fn create_booking<S: SlotStore>(
     service: &BookingService<S>,
     request: Request,
@@ -110,7 +165,23 @@ pub async fn create_booking<S: SlotStore>(
     }
 }
 
-/// GET /booking/{mysejahteraId}: the person's booking.
+/// Look a booking up.
+#[utoipa::path(
+    get,
+    path = "/booking/{mysejahteraId}",
+    tag = "bookings",
+    operation_id = "getBooking",
+    params(("mysejahteraId" = MySejahteraIdSchema, Path, description = "The person's MySejahtera ID")),
+    responses(
+        (status = 200, description = "The person's booking", body = BookingSchema),
+        (status = 400, description = "`invalid_field`: not a MySejahtera ID", body = ErrorSchema,
+            example = json!({"error": "invalid_field", "message": "mysejahteraId may contain only letters A-Z, digits, '-' and '_'", "field": "mysejahteraId"})),
+        (status = 404, description = "`booking_not_found`", body = ErrorSchema,
+            example = json!({"error": "booking_not_found", "message": "This person holds no booking."})),
+        (status = 503, description = "`store_unavailable`: retry", body = ErrorSchema,
+            example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
 pub async fn get_booking<S: SlotStore>(
     service: &BookingService<S>,
     request: Request,
@@ -126,8 +197,26 @@ pub async fn get_booking<S: SlotStore>(
     }
 }
 
-/// DELETE /booking/{mysejahteraId}: removes the booking and frees its slot; 200 with what was
-/// cancelled, 404 when there was nothing (also for a repeated cancel).
+/// Cancel a booking.
+///
+/// Removes the booking and frees its slot; 200 with what was cancelled, 404 when there was
+/// nothing (so a repeated cancel is 404). The person may book again afterwards.
+#[utoipa::path(
+    delete,
+    path = "/booking/{mysejahteraId}",
+    tag = "bookings",
+    operation_id = "cancelBooking",
+    params(("mysejahteraId" = MySejahteraIdSchema, Path, description = "The person's MySejahtera ID")),
+    responses(
+        (status = 200, description = "The cancelled booking", body = BookingSchema),
+        (status = 400, description = "`invalid_field`: not a MySejahtera ID", body = ErrorSchema,
+            example = json!({"error": "invalid_field", "message": "mysejahteraId must be at most 64 characters", "field": "mysejahteraId"})),
+        (status = 404, description = "`booking_not_found`, also for a second cancel", body = ErrorSchema,
+            example = json!({"error": "booking_not_found", "message": "This person holds no booking."})),
+        (status = 503, description = "`store_unavailable`: the cancel may or may not have happened; repeating it is safe",
+            body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
 pub async fn cancel_booking<S: SlotStore>(
     service: &BookingService<S>,
     request: Request,
@@ -152,8 +241,21 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// GET /healthz: 200 when the store answers PING, 503 with the error body otherwise, so a load
-/// balancer takes an instance out while its Redis is unreachable.
+/// Health check.
+///
+/// 200 when the store answers PING, 503 otherwise, so a load balancer takes an instance out
+/// while its Redis is unreachable.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    responses(
+        (status = 200, description = "The store answers", body = HealthSchema, example = json!({"status": "ok"})),
+        (status = 503, description = "`store_unavailable`", body = ErrorSchema,
+            example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
 pub async fn healthz<S: SlotStore>(store: &S, request: Request) -> Response<Body> {
     let result = async {
         require_method(&request, "GET")?;
