@@ -184,3 +184,49 @@ async fn racing_cancels_and_bookings_on_a_full_date_conserve_slots() {
         Some(i64::from(CAPACITY - created))
     );
 }
+
+#[tokio::test]
+async fn ids_that_could_name_other_keys_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 5)]).await;
+    app.book("900127015527", "PWTC", "20210516").await;
+    let before = app.snapshot().await;
+    let cases = [
+        ("900127015527:x", StatusCode::BAD_REQUEST, "invalid_field"),
+        (
+            "booking:900127015527",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+        (
+            "%7B900127015527%7D",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+        ("*", StatusCode::BAD_REQUEST, "invalid_field"),
+        ("9001*", StatusCode::BAD_REQUEST, "invalid_field"),
+        ("%20900127015527", StatusCode::BAD_REQUEST, "invalid_field"),
+        (
+            "%E2%80%8B900127015527",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+        ("%FF", StatusCode::BAD_REQUEST, "invalid_field"),
+        ("..%2Fstations", StatusCode::BAD_REQUEST, "invalid_field"),
+        (&"9".repeat(65), StatusCode::BAD_REQUEST, "invalid_field"),
+        (&"9".repeat(64), StatusCode::NOT_FOUND, "booking_not_found"),
+        ("90012701552", StatusCode::NOT_FOUND, "booking_not_found"),
+        ("", StatusCode::NOT_FOUND, "route_not_found"),
+    ];
+    for (id, status, code) in cases {
+        for response in [app.get_booking(id).await, app.cancel_booking(id).await] {
+            assert_eq!(response.status, status, "{id}");
+            assert_eq!(response.error_code(), code, "{id}");
+            if code == "invalid_field" {
+                assert_eq!(response.body["field"], "mysejahteraId", "{id}");
+            }
+        }
+    }
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.get_booking("900127015527").await.status, StatusCode::OK);
+}

@@ -4,5 +4,6 @@ mod create_booking;
 mod get_station;
 mod healthz;
 mod helpers;
+mod local_api;
 mod redis_outage;
 mod seed;

@@ -5,11 +5,14 @@ mod error;
 mod handlers;
 pub mod openapi;
 mod request;
+mod router;
+pub mod server;
 
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
 pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
 pub use request::{MAX_BODY_BYTES, path_value};
+pub use router::Api;
 
 use std::future::Future;
 
