@@ -6,7 +6,7 @@ REDIS_PORT ?= 6379
 # The original server's load-test body, unchanged.
 BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}
 
-.PHONY: run test seed redis-cli load-test lint stop openapi
+.PHONY: run test fuzz seed redis-cli load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -15,6 +15,10 @@ run:
 ## All tests, with the services they need started and stopped on their own ports.
 test:
 	./scripts/test.sh
+
+## Only the schemathesis step of `make test`: generated requests against local-api.
+fuzz:
+	./scripts/fuzz.sh
 
 ## Seed the default data set into the running system (`make run` already did once).
 seed:

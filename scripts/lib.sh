@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 mkdir -p "$LOCAL"
 CARGO_LAMBDA_VERSION="1.9.2"
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS="$LOCAL/venv/bin/schemathesis"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -41,6 +43,19 @@ ensure_cargo_lambda() {
     python3 -m pip install -q "cargo-lambda==$CARGO_LAMBDA_VERSION"
     hash -r
   fi
+}
+
+# Into a virtualenv of its own, so its many dependencies never meet the system's Python.
+ensure_schemathesis() {
+  if ! "$SCHEMATHESIS" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into .local/venv"
+    python3 -m venv "$LOCAL/venv" || { apt_install python3-venv && python3 -m venv "$LOCAL/venv"; }
+    "$LOCAL/venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 ensure_nextest() {

@@ -8,3 +8,5 @@ ensure_redis
 ensure_nextest
 log "unit and integration tests"
 cargo nextest run --workspace --no-fail-fast
+log "fuzzing the HTTP API with schemathesis"
+"$ROOT/scripts/fuzz.sh"

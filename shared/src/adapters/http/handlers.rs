@@ -103,9 +103,9 @@ pub async fn get_station<S: SlotStore>(
         description = "At most 16 KiB", example = json!({"mysejahteraId": "900127015527", "firstName": "Fadhil", "lastName": "Yaacob", "address": "Kuala Lumpur", "location": "PWTC", "phoneNumber": "0123456789", "date": "20210516"})),
     responses(
         (status = 201, description = "Booked", body = BookingSchema,
-            headers(("Location" = String, description = "/booking/{mysejahteraId}"))),
+            headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
         (status = 200, description = "The identical booking was already held; nothing changed",
-            body = BookingSchema, headers(("Location" = String, description = "/booking/{mysejahteraId}"))),
+            body = BookingSchema, headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
         (status = 400, description = "`malformed_json`, or `invalid_field` naming the field",
             body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
         (status = 404, description = "`station_not_found` or `date_not_found`", body = ErrorSchema,
