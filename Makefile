@@ -10,7 +10,7 @@ BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil"
 ARCH ?= x86_64
 ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 
-.PHONY: run test build deploy bench-events seed redis-cli events relay topics load-test lint stop
+.PHONY: run test fuzz build deploy bench-events seed redis-cli events relay topics load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -35,6 +35,10 @@ deploy:
 	source scripts/lib.sh && ensure_cargo_lambda && ensure_template_tools && \
 	sam build --parameter-overrides Architecture=$(ARCH) && \
 	sam deploy --guided --parameter-overrides Architecture=$(ARCH)
+
+## Only the schemathesis step of `make test`: generated requests against local-api.
+fuzz:
+	./scripts/fuzz.sh
 
 ## Seed the default data set into the running system (`make run` already did once).
 seed:
@@ -75,3 +79,7 @@ lint:
 ## Stop the local redis-server and broker that `make run` started (docker compose: `docker compose down`).
 stop:
 	source scripts/lib.sh && stop_local_redis $(REDIS_PORT) && stop_local_broker 9092
+
+## Rewrite openapi.json from the code (a test fails while the committed one is stale).
+openapi:
+	cargo run -q -p shared --example openapi > openapi.json

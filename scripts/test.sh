@@ -25,3 +25,6 @@ cargo nextest run --workspace --no-fail-fast
 
 log "end to end: the local developer flow under cargo lambda watch"
 "$ROOT/scripts/e2e-emulator.sh"
+
+log "fuzzing the HTTP API with schemathesis"
+"$ROOT/scripts/fuzz.sh"

@@ -1,7 +1,8 @@
-//! Use case: book one slot for one person, and tell downstream systems about it.
+//! Use cases: book one slot for one person, look their booking up, cancel it; and tell
+//! downstream systems about every change.
 use std::time::{Duration, SystemTime};
 
-use crate::domain::{Booking, BookingEvent, EventType};
+use crate::domain::{Booking, BookingEvent, EventStamp, EventType, MySejahteraId};
 use crate::outbox::{PublishBreaker, deliver};
 use crate::ports::{BookingOutcome, EventPublisher, Outbox, OutboxEntry, SlotStore, StoreError};
 
@@ -23,6 +24,8 @@ pub enum BookingError {
     UnknownStation(String),
     #[error("the station has no slots on {0}")]
     UnknownDate(String),
+    #[error("this person holds no booking")]
+    NotBooked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,6 +45,25 @@ impl Default for PublishSettings {
             timeout: Duration::from_millis(1000),
             cool_down: Duration::from_secs(5),
         }
+    }
+}
+
+/// Reading a booking needs the store only, so get-booking starts without a broker.
+pub struct BookingLookup<S> {
+    store: S,
+}
+
+impl<S: SlotStore> BookingLookup<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    /// The person's booking as stored.
+    pub async fn find(&self, id: &MySejahteraId) -> Result<Booking, BookingError> {
+        self.store
+            .find_booking(id)
+            .await?
+            .ok_or(BookingError::NotBooked)
     }
 }
 
@@ -100,6 +122,25 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
         }
     }
 
+    /// Removes the person's booking and frees its slot; afterwards they may book again. A second
+    /// cancel finds nothing, so a client retrying a cancel learns it is already done. The
+    /// `booking.cancelled` event enters the outbox in the same atomic step.
+    pub async fn cancel(&self, id: &MySejahteraId) -> Result<Booking, BookingError> {
+        let stamp = EventStamp::new(SystemTime::now());
+        let cancelled = self
+            .store
+            .cancel(id, &stamp)
+            .await?
+            .ok_or(BookingError::NotBooked)?;
+        let event = BookingEvent::stamped(EventType::BookingCancelled, cancelled.booking, stamp);
+        self.publish(OutboxEntry {
+            id: cancelled.outbox_id,
+            record: event.record(),
+        })
+        .await;
+        Ok(event.booking)
+    }
+
     async fn publish(&self, entry: OutboxEntry) {
         if self.breaker.is_open() {
             return;
@@ -116,7 +157,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
 mod tests {
     use super::*;
     use crate::domain::valid_request;
-    use crate::ports::{MockEventPublisher, MockOutbox, MockSlotStore, PublishError};
+    use crate::ports::{Cancelled, MockEventPublisher, MockOutbox, MockSlotStore, PublishError};
 
     fn settings() -> PublishSettings {
         PublishSettings {
@@ -243,5 +284,113 @@ mod tests {
         let service = BookingService::new(store, outbox, publisher, settings());
 
         assert!(service.book(booking).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn looking_a_booking_up() {
+        let booking = Booking::parse(&valid_request()).unwrap();
+        let down = StoreError::Unavailable("timed out".into());
+        type Case = (
+            &'static str,
+            Result<Option<Booking>, StoreError>,
+            Result<Booking, BookingError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a held booking is returned",
+                Ok(Some(booking.clone())),
+                Ok(booking.clone()),
+            ),
+            (
+                "no booking is not found",
+                Ok(None),
+                Err(BookingError::NotBooked),
+            ),
+            (
+                "a store fault is passed on, not taken for 'no booking'",
+                Err(down.clone()),
+                Err(BookingError::Store(down)),
+            ),
+        ];
+        let id = booking.mysejahtera_id.clone();
+        for (name, reply, expected) in cases {
+            let mut store = MockSlotStore::new();
+            let wanted = id.clone();
+            store
+                .expect_find_booking()
+                .withf(move |asked| *asked == wanted)
+                .times(1)
+                .return_once(move |_| reply);
+            store.expect_cancel().never();
+            assert_eq!(
+                BookingLookup::new(store).find(&id).await,
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_booking_publishes_its_cancellation() {
+        let booking = Booking::parse(&valid_request()).unwrap();
+        let down = StoreError::Unavailable("timed out".into());
+        let held = Cancelled {
+            booking: booking.clone(),
+            outbox_id: "7-0".into(),
+        };
+        type Case = (
+            &'static str,
+            Result<Option<Cancelled>, StoreError>,
+            Result<Booking, BookingError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a held booking is cancelled",
+                Ok(Some(held)),
+                Ok(booking.clone()),
+            ),
+            (
+                "nothing to cancel is not found",
+                Ok(None),
+                Err(BookingError::NotBooked),
+            ),
+            (
+                "a store fault is passed on, not taken for 'nothing to cancel'",
+                Err(down.clone()),
+                Err(BookingError::Store(down)),
+            ),
+        ];
+        let id = booking.mysejahtera_id.clone();
+        for (name, reply, expected) in cases {
+            let publishes = usize::from(expected.is_ok());
+            let mut store = MockSlotStore::new();
+            let wanted = id.clone();
+            store
+                .expect_cancel()
+                .withf(move |asked, stamp| *asked == wanted && stamp.event_id.len() == 36)
+                .times(1)
+                .return_once(move |_, _| reply);
+            store.expect_find_booking().never();
+            let mut publisher = MockEventPublisher::new();
+            publisher
+                .expect_publish()
+                .withf(|records| {
+                    records.len() == 1
+                        && records[0].key == "900127015527"
+                        && records[0]
+                            .payload
+                            .contains("\"type\":\"booking.cancelled\"")
+                })
+                .times(publishes)
+                .returning(|_| Ok(()));
+            let mut outbox = MockOutbox::new();
+            outbox
+                .expect_remove()
+                .withf(|ids| ids == ["7-0"])
+                .times(publishes)
+                .returning(|_| Ok(()));
+            let service = BookingService::new(store, outbox, publisher, settings());
+            assert_eq!(service.cancel(&id).await, expected, "{name}");
+        }
     }
 }

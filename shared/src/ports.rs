@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{Booking, EventRecord, Location, Slot, SlotDate};
+use crate::domain::{Booking, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate};
 
 /// What the store decided about one booking attempt. Decided atomically in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,13 @@ pub enum BookingOutcome {
     FullyBooked,
     UnknownStation,
     UnknownDate,
+}
+
+/// A booking the store removed, and the outbox entry of its cancellation event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    pub booking: Booking,
+    pub outbox_id: String,
 }
 
 /// One station's dates to create, each with the same daily capacity.
@@ -64,6 +71,18 @@ pub trait SlotStore: Send + Sync {
         booking: &Booking,
         event: &EventRecord,
     ) -> Result<BookingOutcome, StoreError>;
+
+    /// The person's booking, if they hold one.
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError>;
+
+    /// Removes the person's booking, frees its slot (never above the date's capacity) and
+    /// appends its `booking.cancelled` event, stamped `stamp`, to the outbox, atomically;
+    /// returns what was removed, or None when they held no booking.
+    async fn cancel(
+        &self,
+        id: &MySejahteraId,
+        stamp: &EventStamp,
+    ) -> Result<Option<Cancelled>, StoreError>;
 
     /// Creates the planned dates that do not exist yet; with `reset`, re-applies the capacity to
     /// existing dates too, keeping their booked slots booked.

@@ -1,17 +1,12 @@
 //! One-off, non-HTTP: creates stations and their daily slots (see the README's "Seed").
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::config::Config;
 use shared::seed::{SeedReport, SeedRequest, SeedService};
-use shared::store::{RedisStore, RedisTimeouts};
+use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = Config::from_env()?;
-    let service = SeedService::new(RedisStore::connect(
-        &config.redis_url,
-        RedisTimeouts::default(),
-    )?);
+    let service = SeedService::new(RedisStore::from_env()?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SeedRequest>| async {
         let report: SeedReport = service.seed(event.payload).await?;
         tracing::info!(

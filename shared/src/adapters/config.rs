@@ -104,6 +104,24 @@ fn parse_brokers(list: &str) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// Where `local-api` listens: `HOST` (default 127.0.0.1; 0.0.0.0 in a container) and `PORT`
+/// (default 3000).
+pub fn listen_address(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<std::net::SocketAddr, ConfigError> {
+    let host = lookup("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let host: std::net::IpAddr = host.parse().map_err(|_| ConfigError {
+        variable: "HOST",
+        problem: format!("is not an IP address: {host:?}"),
+    })?;
+    let port = lookup("PORT").unwrap_or_else(|| "3000".to_owned());
+    let port: u16 = port.parse().map_err(|_| ConfigError {
+        variable: "PORT",
+        problem: format!("is not a port number: {port:?}"),
+    })?;
+    Ok((host, port).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +185,31 @@ mod tests {
             match expected {
                 Ok(url) => assert_eq!(got.unwrap().redis_url, url),
                 Err(variable) => assert_eq!(got.unwrap_err().variable, variable),
+            }
+        }
+    }
+
+    #[test]
+    fn listen_address_defaults_and_is_checked() {
+        type Settings = &'static [(&'static str, &'static str)];
+        let cases: [(Settings, Result<&str, &str>); 5] = [
+            (&[], Ok("127.0.0.1:3000")),
+            (&[("PORT", "9250")], Ok("127.0.0.1:9250")),
+            (&[("HOST", "0.0.0.0"), ("PORT", "80")], Ok("0.0.0.0:80")),
+            (&[("PORT", "70000")], Err("PORT")),
+            (&[("HOST", "localhost")], Err("HOST")),
+        ];
+        for (settings, expected) in cases {
+            let lookup = |name: &str| {
+                settings
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            };
+            match (listen_address(lookup), expected) {
+                (Ok(address), Ok(wanted)) => assert_eq!(address.to_string(), wanted),
+                (Err(error), Err(variable)) => assert_eq!(error.variable, variable),
+                (got, wanted) => panic!("{settings:?}: got {got:?}, wanted {wanted:?}"),
             }
         }
     }

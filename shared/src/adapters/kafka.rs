@@ -163,6 +163,12 @@ impl KafkaPublisher {
         Ok(Self::new(resolve_endpoint(config).await?, &config.topic))
     }
 
+    /// The publisher the environment names (`KAFKA_BROKERS` or `MSK_CLUSTER_ARN`,
+    /// `KAFKA_TOPIC`): what every publishing function's `main` needs.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self::from_config(&KafkaConfig::from_env()?).await?)
+    }
+
     async fn connection(&self) -> Result<Arc<Connected>, PublishError> {
         if let Some(connected) = self.connected.read().await.as_ref() {
             return Ok(Arc::clone(connected));

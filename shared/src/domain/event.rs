@@ -26,12 +26,34 @@ pub struct BookingEvent {
     pub booking: Booking,
 }
 
-impl BookingEvent {
-    pub fn new(event_type: EventType, booking: Booking, at: SystemTime) -> Self {
+/// An event's identity and time, decided before the store writes the event: a cancellation's
+/// event is composed inside the store's script, which knows the booking only once it reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStamp {
+    pub event_id: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub occurred_at: String,
+}
+
+impl EventStamp {
+    pub fn new(at: SystemTime) -> Self {
         Self {
             event_id: uuid::Uuid::new_v4().to_string(),
-            event_type,
             occurred_at: DateTime::<Utc>::from(at).to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+}
+
+impl BookingEvent {
+    pub fn new(event_type: EventType, booking: Booking, at: SystemTime) -> Self {
+        Self::stamped(event_type, booking, EventStamp::new(at))
+    }
+
+    pub fn stamped(event_type: EventType, booking: Booking, stamp: EventStamp) -> Self {
+        Self {
+            event_id: stamp.event_id,
+            event_type,
+            occurred_at: stamp.occurred_at,
             booking,
         }
     }

@@ -132,6 +132,8 @@ mod tests {
             "a\nb",
             "a\u{0}b",
             &"x".repeat(MAX_NAME_CHARS + 1),
+            // The limit counts the text as sent, so the published maxLength is exact.
+            &format!(" {}", "x".repeat(MAX_NAME_CHARS)),
         ] {
             let err = PersonName::parse("lastName", bad).unwrap_err();
             assert_eq!(err.field, "lastName", "{bad:?}");

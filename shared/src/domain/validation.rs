@@ -52,7 +52,7 @@ pub(crate) fn parse_identifier(
     Ok(raw.to_owned())
 }
 
-/// Free text (names, address): trimmed, non-empty, bounded, and free of control characters so
+/// Free text (names, address): bounded as sent, then trimmed and non-empty, and free of control characters so
 /// it cannot forge log lines or break downstream CSV/SMS systems.
 pub(crate) fn parse_text(
     field: &'static str,
@@ -63,7 +63,8 @@ pub(crate) fn parse_text(
     if trimmed.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if trimmed.chars().count() > max_chars {
+    // The limit applies to the text as sent, so the published schema's maxLength is exact.
+    if raw.chars().count() > max_chars {
         return Err(ValidationError::new(
             field,
             format!("must be at most {max_chars} characters"),

@@ -230,3 +230,25 @@ async fn fresh_events_are_left_to_the_booking_that_wrote_them() {
     assert_eq!(report.published, 0);
     assert_eq!(report.remaining, 3);
 }
+
+#[tokio::test]
+async fn a_cancellation_is_published_after_its_booking_on_the_same_partition() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 10)]).await;
+    book_people(&app, "C", 1).await;
+
+    let cancelled = app.cancel_booking("C0000").await;
+
+    assert_eq!(cancelled.status, StatusCode::OK);
+    let records = read_topic(&app.broker, 2).await;
+    let types: Vec<_> = records
+        .iter()
+        .map(|r| r.value["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["booking.created", "booking.cancelled"]);
+    assert_eq!(records[0].partition, records[1].partition);
+    assert_eq!(records[1].key, "C0000");
+    assert_eq!(records[1].value["booking"], records[0].value["booking"]);
+    assert_eq!(event_ids(&records).len(), 2);
+    assert_eq!(app.outbox_depth().await, 0);
+}

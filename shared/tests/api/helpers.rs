@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use rskafka::client::partition::UnknownTopicHandling;
 use serde_json::Value;
-use shared::booking::{BookingService, PublishSettings};
+use shared::booking::{BookingLookup, BookingService, PublishSettings};
 use shared::kafka::{KafkaEndpoint, KafkaPublisher, Security};
 use shared::seed::{SeedRequest, SeedService, StationCapacity};
 use shared::station::StationService;
@@ -130,6 +130,7 @@ pub struct TestApp {
     pub broker: ServerProcess,
     pub store: RedisStore,
     pub stations: StationService<RedisStore>,
+    pub lookup: BookingLookup<RedisStore>,
     pub bookings: Bookings,
     pub seeder: SeedService<RedisStore>,
     pub connection: ConnectionManager,
@@ -179,6 +180,7 @@ pub async fn spawn_app_with(publish: PublishSettings) -> TestApp {
     TestApp {
         connection: store.connection(),
         stations: StationService::new(store.clone()),
+        lookup: BookingLookup::new(store.clone()),
         bookings: BookingService::new(store.clone(), store.clone(), publisher(&broker), publish),
         seeder: SeedService::new(store.clone()),
         store,
@@ -286,6 +288,28 @@ impl TestApp {
     pub async fn post_booking(&self, body: impl Into<Body>) -> TestResponse {
         let request = request(Method::POST, "/booking", body);
         shared::http::create_booking(&self.bookings, request)
+            .await
+            .into()
+    }
+
+    /// `id` goes into the path as given, so tests can send escapes and odd characters.
+    pub async fn get_booking(&self, id: &str) -> TestResponse {
+        let request = request(Method::GET, &format!("/booking/{id}"), Body::Empty);
+        shared::http::get_booking(&self.lookup, request)
+            .await
+            .into()
+    }
+
+    pub async fn cancel_booking(&self, id: &str) -> TestResponse {
+        let request = request(Method::DELETE, &format!("/booking/{id}"), Body::Empty);
+        shared::http::cancel_booking(&self.bookings, request)
+            .await
+            .into()
+    }
+
+    pub async fn healthz(&self) -> TestResponse {
+        let request = request(Method::GET, "/healthz", Body::Empty);
+        shared::http::healthz(self.bookings.store(), request)
             .await
             .into()
     }

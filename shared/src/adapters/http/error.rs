@@ -18,6 +18,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The methods the path does take, sent as `Allow` with a 405 (RFC 9110 asks for it).
+    #[serde(skip)]
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -27,7 +30,28 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            allow: None,
         }
+    }
+
+    /// `allow` lists the methods the path takes, e.g. `GET, DELETE`.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("Use {allow}."),
+            )
+        }
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "No endpoint has this path; see /openapi.json.",
+        )
     }
 
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -53,6 +77,9 @@ impl ApiError {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         response
     }
 }
@@ -117,6 +144,11 @@ impl From<BookingError> for ApiError {
                 StatusCode::NOT_FOUND,
                 "date_not_found",
                 format!("The station has no slots on {date}."),
+            ),
+            BookingError::NotBooked => Self::new(
+                StatusCode::NOT_FOUND,
+                "booking_not_found",
+                "This person holds no booking.",
             ),
             BookingError::Store(error) => error.into(),
         }

@@ -1,12 +1,18 @@
 //! HTTP entry points shared by every function (and any single-process server): request parsing,
 //! the error-to-status mapping and the JSON error body of the API contract.
+mod docs;
 mod error;
 mod handlers;
+pub mod openapi;
 mod request;
+mod router;
+pub mod server;
 
+pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
-pub use handlers::{create_booking, get_station};
+pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
 pub use request::{MAX_BODY_BYTES, path_value};
+pub use router::Api;
 
 use std::future::Future;
 

@@ -1,4 +1,4 @@
-use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::http::{StatusCode, header};
 use lambda_http::{Request, RequestExt};
 use serde_json::{Map, Value};
 
@@ -51,15 +51,12 @@ fn percent_decode(raw: &str) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
-pub(super) fn require_method(request: &Request, method: Method) -> Result<(), ApiError> {
-    if request.method() == method {
+/// `method` is the one method the endpoint takes, as written in the `Allow` header.
+pub(super) fn require_method(request: &Request, method: &'static str) -> Result<(), ApiError> {
+    if request.method().as_str() == method {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("Use {method}."),
-    ))
+    Err(ApiError::method_not_allowed(method))
 }
 
 /// The request body as a JSON object, refusing other media types, oversized bodies, malformed

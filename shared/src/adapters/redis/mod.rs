@@ -17,13 +17,18 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use crate::domain::{Booking, EventRecord, Location, MySejahteraId, Slot, SlotDate};
+use crate::adapters::config::Config;
+use crate::domain::{
+    Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
+};
 use crate::ports::{
-    BookingOutcome, Outbox, OutboxEntry, SlotStore, StationPlan, StationSeeded, StoreError,
+    BookingOutcome, Cancelled, Outbox, OutboxEntry, SlotStore, StationPlan, StationSeeded,
+    StoreError,
 };
 
 static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
 static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
+static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cancel.lua")));
 static OUTBOX_OLDEST: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("outbox_oldest.lua")));
 static RELEASE_LEASE: LazyLock<Script> =
@@ -32,13 +37,17 @@ static RELEASE_LEASE: LazyLock<Script> =
 pub const STATIONS_KEY: &str = "stations";
 pub const OUTBOX_KEY: &str = "outbox:booking-events";
 pub const RELAY_LEASE_KEY: &str = "outbox:relay-lease";
+// The cancel script derives a station's keys from the booking it reads, so it is handed the
+// prefixes rather than repeating them.
+const SLOTS_PREFIX: &str = "slots:";
+const CAPACITY_PREFIX: &str = "capacity:";
 
 pub fn slots_key(location: &Location) -> String {
-    format!("slots:{location}")
+    format!("{SLOTS_PREFIX}{location}")
 }
 
 pub fn capacity_key(location: &Location) -> String {
-    format!("capacity:{location}")
+    format!("{CAPACITY_PREFIX}{location}")
 }
 
 pub fn booking_key(id: &MySejahteraId) -> String {
@@ -86,6 +95,13 @@ impl RedisStore {
         Ok(Self { connection })
     }
 
+    /// The store the environment names (`REDIS_URL`), with production timeouts: what every
+    /// function's `main` needs. Fails naming the variable when the setting is invalid.
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        Ok(Self::connect(&config.redis_url, RedisTimeouts::default())?)
+    }
+
     /// The connection, for tests and tools that inspect the data model directly.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
@@ -94,6 +110,15 @@ impl RedisStore {
 
 fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string())
+}
+
+/// A stored booking back into its value type; only this code writes them, so a failure means
+/// the data was edited by hand.
+fn stored_booking(json: &str) -> Result<Booking, StoreError> {
+    let request: BookingRequest = serde_json::from_str(json)
+        .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))?;
+    Booking::parse(&request)
+        .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
 }
 
 #[async_trait]
@@ -154,6 +179,39 @@ impl SlotStore for RedisStore {
                 "booking script said {other:?}"
             ))),
         }
+    }
+
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
+        let mut connection = self.connection.clone();
+        let stored: Option<String> = connection.get(booking_key(id)).await.map_err(unavailable)?;
+        stored.as_deref().map(stored_booking).transpose()
+    }
+
+    async fn cancel(
+        &self,
+        id: &MySejahteraId,
+        stamp: &EventStamp,
+    ) -> Result<Option<Cancelled>, StoreError> {
+        let mut connection = self.connection.clone();
+        let removed: Option<(String, String)> = CANCEL
+            .key(booking_key(id))
+            .key(OUTBOX_KEY)
+            .arg(SLOTS_PREFIX)
+            .arg(CAPACITY_PREFIX)
+            .arg(&stamp.event_id)
+            .arg(&stamp.occurred_at)
+            .arg(id.as_str())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        removed
+            .map(|(held, outbox_id)| {
+                Ok(Cancelled {
+                    booking: stored_booking(&held)?,
+                    outbox_id,
+                })
+            })
+            .transpose()
     }
 
     async fn seed_station(

@@ -1,0 +1,10 @@
+//! GET /booking/{mysejahteraId}: the person's booking.
+use shared::booking::BookingLookup;
+use shared::store::RedisStore;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let lookup = BookingLookup::new(RedisStore::from_env()?);
+    shared::http::serve(|request| shared::http::get_booking(&lookup, request)).await
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `make fuzz`, and the last step of `make test`: schemathesis generates requests from openapi.json
+# (valid and invalid, plus stateful book -> look up -> cancel sequences) against `local-api`, the
+# same handlers the Lambdas run, on a private redis-server and broker. It fails on any 5xx, any response the
+# document does not describe, any crash, or fewer than MIN_CASES generated cases. Afterwards the
+# slots must still add up: bookings held + slots left = capacity.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+FUZZ_SEED="${FUZZ_SEED:-20210516}"   # fixed, so a failure reproduces; set another to explore
+MAX_EXAMPLES="${MAX_EXAMPLES:-150}"  # per operation and phase
+MIN_CASES=500
+WORK="$LOCAL/fuzz"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+ensure_redis
+ensure_tansu
+ensure_schemathesis
+mkdir -p "$WORK"
+log "building local-api"
+cargo build -q -p local-api
+
+redis_port="$(free_port)"
+api_port="$(free_port)"
+broker_port="$(free_port)"
+redis_pid=""
+api_pid=""
+cleanup() {
+  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  stop_local_broker "$broker_port"
+  return 0
+}
+trap cleanup EXIT
+
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+  --dir "$WORK" --logfile "$WORK/redis.log" &
+redis_pid=$!
+wait_for_port 127.0.0.1 "$redis_port" 10
+start_local_broker "$broker_port"
+
+# The keys the README documents, as the seed function writes them: the example station PWTC
+# with a week from 20210516, so the original example booking succeeds.
+redis_cli() { redis-cli -p "$redis_port" "$@" >/dev/null; }
+CAPACITY=100
+dates=(20210516 20210517 20210518 20210519 20210520 20210521 20210522)
+for date in "${dates[@]}"; do
+  redis_cli HSET slots:PWTC "$date" "$CAPACITY"
+  redis_cli HSET capacity:PWTC "$date" "$CAPACITY"
+done
+redis_cli SADD stations PWTC
+
+REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
+  PORT="$api_port" RUST_LOG=warn \
+  "$TARGET_DIR/debug/local-api" >"$WORK/local-api.log" 2>&1 &
+api_pid=$!
+wait_for_port 127.0.0.1 "$api_port" 30
+
+log "schemathesis $SCHEMATHESIS_VERSION against local-api on 127.0.0.1:$api_port (seed $FUZZ_SEED)"
+status=0
+# Its example database and reports stay in .local/, out of the work tree.
+(cd "$WORK" && timeout 1200 "$SCHEMATHESIS" run "$ROOT/openapi.json" \
+  --url "http://127.0.0.1:$api_port" --checks all --workers 2 \
+  --max-examples "$MAX_EXAMPLES" --seed "$FUZZ_SEED" --request-timeout 10) \
+  | tee "$WORK/schemathesis.log" || status=$?
+
+cases="$(grep -Eo '[0-9]+ generated' "$WORK/schemathesis.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)"
+if [ "$status" -ne 0 ]; then
+  log "schemathesis failed (exit $status); see $WORK/schemathesis.log"
+  exit 1
+fi
+if [ "$cases" -lt "$MIN_CASES" ]; then
+  log "schemathesis generated only $cases cases (at least $MIN_CASES wanted)"
+  exit 1
+fi
+if grep -q panicked "$WORK/local-api.log"; then
+  log "local-api panicked; see $WORK/local-api.log"
+  exit 1
+fi
+
+held="$(redis-cli -p "$redis_port" --scan --pattern 'booking:*' | wc -l)"
+left="$(redis-cli -p "$redis_port" HVALS slots:PWTC | awk '{ s += $1 } END { print s }')"
+total=$((CAPACITY * ${#dates[@]}))
+if [ $((held + left)) -ne "$total" ]; then
+  log "slots do not add up: $held bookings + $left left != $total capacity"
+  exit 1
+fi
+log "slots add up: $held bookings + $left left = $total"
+# The broker was up throughout, so every booking and cancellation event was published.
+waiting="$(redis-cli -p "$redis_port" XLEN outbox:booking-events)"
+if [ "$waiting" -ne 0 ]; then
+  log "$waiting events were never published"
+  exit 1
+fi
+
+# A container stop must end the server cleanly.
+kill -TERM "$api_pid"
+if ! wait "$api_pid"; then
+  log "local-api did not exit cleanly on SIGTERM"
+  exit 1
+fi
+api_pid=""
+log "fuzzing passed: $cases cases"

@@ -1,0 +1,423 @@
+//! The OpenAPI 3.1 document of every HTTP endpoint. Field limits come from the domain's
+//! constants, so the document cannot drift from the rules the code enforces; the committed
+//! `openapi.json` is checked against this by a test (`make openapi` rewrites it).
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use serde_json::json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+use crate::domain::{
+    Address, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN, MAX_NAME_CHARS,
+    MySejahteraId, PhoneNumber, SlotDate,
+};
+
+/// What `parse_identifier` accepts: IDs and locations become parts of Redis keys.
+pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// A real calendar date `YYYYMMDD`, leap years included, as `SlotDate::parse` accepts.
+pub const DATE_PATTERN: &str = concat!(
+    "^(?:[0-9]{4}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])",
+    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))",
+    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)0229)$"
+);
+/// What `parse_text` accepts: no control characters and at least one non-space character.
+pub const TEXT_PATTERN: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// What `PhoneNumber::parse` accepts.
+pub const PHONE_PATTERN: &str = "^\\+?[0-9]{7,15}$";
+
+fn string(description: &str, max_length: usize, pattern: &str, example: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(max_length))
+        .pattern(Some(pattern))
+        .examples([json!(example)])
+}
+
+fn id_schema() -> ObjectBuilder {
+    string(
+        "The person's MySejahtera ID: letters A-Z, digits, '-' and '_'.",
+        MAX_ID_LEN,
+        IDENTIFIER_PATTERN,
+        "900127015527",
+    )
+}
+
+fn location_schema() -> ObjectBuilder {
+    string(
+        "A vaccination station's code: letters A-Z, digits, '-' and '_'.",
+        MAX_LOCATION_LEN,
+        IDENTIFIER_PATTERN,
+        "PWTC",
+    )
+}
+
+fn date_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "A calendar date written YYYYMMDD; 20210230 is refused.",
+        ))
+        .pattern(Some(DATE_PATTERN))
+        .examples([json!("20210516")])
+}
+
+fn object(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+}
+
+/// Marker types that carry hand-built schemas into `#[utoipa::path]` attributes.
+macro_rules! named_schema {
+    ($marker:ident, $name:literal, $build:expr) => {
+        pub struct $marker;
+        impl PartialSchema for $marker {
+            fn schema() -> RefOr<Schema> {
+                $build.into()
+            }
+        }
+        impl ToSchema for $marker {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
+named_schema!(LocationSchema, "Location", location_schema());
+
+named_schema!(
+    BookingSchema,
+    "Booking",
+    object(
+        "One person's one booking. The request and the stored booking have the same fields; \
+         unknown fields are refused with 400 naming the field, so a typo cannot pass silently."
+    )
+    .property(MySejahteraId::FIELD, id_schema())
+    .property(
+        "firstName",
+        string(
+            "Given name, without control characters, not blank; stored trimmed.",
+            MAX_NAME_CHARS,
+            TEXT_PATTERN,
+            "Fadhil",
+        ),
+    )
+    .property(
+        "lastName",
+        string(
+            "Family name, without control characters, not blank; stored trimmed.",
+            MAX_NAME_CHARS,
+            TEXT_PATTERN,
+            "Yaacob",
+        ),
+    )
+    .property(
+        Address::FIELD,
+        string(
+            "Home address, without control characters, not blank; stored trimmed.",
+            MAX_ADDRESS_CHARS,
+            TEXT_PATTERN,
+            "Kuala Lumpur",
+        ),
+    )
+    .property(Location::FIELD, location_schema())
+    .property(
+        PhoneNumber::FIELD,
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("7 to 15 digits, optionally starting with '+'."))
+            .pattern(Some(PHONE_PATTERN))
+            .examples([json!("0123456789")]),
+    )
+    .property(SlotDate::FIELD, date_schema())
+    .required(MySejahteraId::FIELD)
+    .required("firstName")
+    .required("lastName")
+    .required(Address::FIELD)
+    .required(Location::FIELD)
+    .required(PhoneNumber::FIELD)
+    .required(SlotDate::FIELD)
+    .examples([booking_example()])
+);
+
+named_schema!(
+    SlotSchema,
+    "Slot",
+    object("The slots left at one station on one date.")
+        .property(Location::FIELD, location_schema())
+        .property(SlotDate::FIELD, date_schema())
+        .property(
+            "availability",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .examples([json!(8000)]),
+        )
+        .required(Location::FIELD)
+        .required(SlotDate::FIELD)
+        .required("availability")
+);
+
+named_schema!(
+    StationSlotsSchema,
+    "StationSlots",
+    ArrayBuilder::new()
+        .description(Some("Every date of the station, in calendar order."))
+        .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Slot")))
+        .examples([json!([
+            {"location": "PWTC", "date": "20210516", "availability": 8000},
+            {"location": "PWTC", "date": "20210517", "availability": 7999}
+        ])])
+);
+
+named_schema!(
+    ErrorSchema,
+    "Error",
+    object("Every error: a stable code clients can switch on, and a human message.")
+        .property(
+            "error",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([json!("invalid_field")]),
+        )
+        .property(
+            "message",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([json!("date must be a calendar date written YYYYMMDD")]),
+        )
+        .property(
+            "field",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The invalid field, for validation errors only."))
+                .examples([json!("date")]),
+        )
+        .required("error")
+        .required("message")
+);
+
+named_schema!(
+    HealthSchema,
+    "Health",
+    object("The store answers.")
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["ok"])),
+        )
+        .required("status")
+);
+
+named_schema!(
+    OpenApiDocumentSchema,
+    "OpenApiDocument",
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("This document."))
+        .property("openapi", ObjectBuilder::new().schema_type(Type::String))
+        .required("openapi")
+);
+
+named_schema!(
+    HtmlSchema,
+    "HtmlPage",
+    ObjectBuilder::new().schema_type(Type::String)
+);
+
+/// The original JKJAV example booking.
+pub fn booking_example() -> serde_json::Value {
+    json!({
+        "mysejahteraId": "900127015527",
+        "firstName": "Fadhil",
+        "lastName": "Yaacob",
+        "address": "Kuala Lumpur",
+        "location": "PWTC",
+        "phoneNumber": "0123456789",
+        "date": "20210516"
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vaccination slot booking",
+        description = "See which dates still have slots at a station, book one, look the booking \
+                       up and cancel it. Dates are YYYYMMDD strings; every error body is \
+                       `{\"error\", \"message\", \"field\"?}`.",
+        license(name = "MIT")
+    ),
+    paths(
+        super::handlers::get_station,
+        super::handlers::create_booking,
+        super::handlers::get_booking,
+        super::handlers::cancel_booking,
+        super::handlers::healthz,
+        super::docs::openapi_json,
+        super::docs::docs_page,
+    ),
+    components(schemas(
+        BookingSchema,
+        SlotSchema,
+        StationSlotsSchema,
+        ErrorSchema,
+        HealthSchema,
+        MySejahteraIdSchema,
+        LocationSchema,
+        OpenApiDocumentSchema,
+        HtmlSchema
+    )),
+    tags(
+        (name = "stations", description = "Slots left per station and date"),
+        (name = "bookings", description = "One booking per person"),
+        (name = "operations", description = "Health and API documentation"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served and committed: pretty JSON with a final newline.
+pub fn openapi_document() -> &'static str {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        let mut json = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
+        json.push('\n');
+        json
+    });
+    &DOCUMENT
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::*;
+    use crate::domain::PersonName;
+
+    /// Anchored like JSON Schema's `pattern` would be by our own `^...$`.
+    fn matches(pattern: &str, value: &str) -> bool {
+        Regex::new(pattern).unwrap().is_match(value)
+    }
+
+    #[test]
+    fn the_committed_openapi_json_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == openapi_document(),
+            "openapi.json is stale: run `make openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn the_date_pattern_accepts_exactly_the_calendar_dates() {
+        let date_pattern = Regex::new(DATE_PATTERN).unwrap();
+        let mut checked = 0;
+        for year in (1896..=2404).chain([0, 1, 4, 100, 400, 9999]) {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let raw = format!("{year:04}{month:02}{day:02}");
+                    assert_eq!(
+                        date_pattern.is_match(&raw),
+                        SlotDate::parse(&raw).is_ok(),
+                        "{raw}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 200_000);
+        for raw in ["2021051", "202105160", "2021-05-16", "", "２０２１０５１６"] {
+            assert!(!matches(DATE_PATTERN, raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn field_patterns_agree_with_the_domain() {
+        let ids = [
+            "900127015527",
+            "A-b_9",
+            "",
+            "a:b",
+            "{x}",
+            "*",
+            "a b",
+            "ñ",
+            "../x",
+        ];
+        for raw in ids {
+            let by_schema = matches(IDENTIFIER_PATTERN, raw) && raw.len() <= MAX_ID_LEN;
+            assert_eq!(by_schema, MySejahteraId::parse(raw).is_ok(), "{raw:?}");
+            let by_schema = matches(IDENTIFIER_PATTERN, raw) && raw.len() <= MAX_LOCATION_LEN;
+            assert_eq!(by_schema, Location::parse(raw).is_ok(), "{raw:?}");
+        }
+        let texts = [
+            "Fadhil",
+            "  Fadhil ",
+            "Nur Ain Binti Ab. Rahman",
+            "Siti ä",
+            "\u{3000}x\u{a0}",
+            "",
+            " ",
+            "\u{3000}\u{2028}",
+            "a\nb",
+            "a\u{0}b",
+            "a\u{85}b",
+            "a\u{7f}",
+        ];
+        for raw in texts {
+            assert_eq!(
+                matches(TEXT_PATTERN, raw),
+                PersonName::parse("firstName", raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        let phones = [
+            "0123456789",
+            "+60123456789",
+            "123456",
+            "++6012345678",
+            "012-345678",
+        ];
+        for raw in phones {
+            assert_eq!(
+                matches(PHONE_PATTERN, raw),
+                PhoneNumber::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_operation_documents_its_errors_with_the_error_schema() {
+        let document: serde_json::Value = serde_json::from_str(openapi_document()).unwrap();
+        let error_ref = "#/components/schemas/Error";
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    if status.starts_with('2') {
+                        continue;
+                    }
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, error_ref, "{method} {path} {status}");
+                }
+            }
+        }
+        let booking = &document["components"]["schemas"]["Booking"];
+        assert_eq!(booking["additionalProperties"], false);
+        assert_eq!(booking["examples"][0], booking_example());
+        assert_eq!(
+            booking["properties"]["address"]["maxLength"],
+            MAX_ADDRESS_CHARS
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The single-process server (`local-api`): real TCP on 127.0.0.1, the same handlers.
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::booking::PublishSettings;
+use shared::http::Api;
+use shared::store::{RedisStore, RedisTimeouts};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{TestApp, booking_json, publisher, spawn_app};
+
+struct Server {
+    address: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(app: &TestApp) -> Self {
+        let store = RedisStore::connect(&app.redis.url(), RedisTimeouts::default()).unwrap();
+        let api = Api::new(
+            store.clone(),
+            store,
+            publisher(&app.broker),
+            PublishSettings::default(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(shared::http::server::serve(listener, api, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Sends raw bytes, so tests can send what no well-behaved client would.
+    async fn send(&self, raw: &[u8]) -> (u16, String, Value) {
+        let mut stream = TcpStream::connect(self.address).await.unwrap();
+        // The server may answer and close before reading a huge body: a failed write is fine.
+        let _ = stream.write_all(raw).await;
+        let mut reply = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply))
+            .await
+            .expect("an answer in time")
+            .ok();
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+        let status = head[9..12].parse().unwrap();
+        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+        (status, head.to_ascii_lowercase(), body)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: &str) -> (u16, String, Value) {
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.send(raw.as_bytes()).await
+    }
+
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("stops in time")
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_is_served_on_one_port() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 2)]).await;
+    let server = Server::start(&app).await;
+    let booking = booking_json("900127015527", "PWTC", "20210516");
+
+    let cases = [
+        ("GET", "/healthz", "", 200, None),
+        ("GET", "/stations/PWTC", "", 200, None),
+        ("POST", "/booking", booking.as_str(), 201, None),
+        ("GET", "/booking/900127015527", "", 200, None),
+        ("DELETE", "/booking/900127015527", "", 200, None),
+        (
+            "DELETE",
+            "/booking/900127015527",
+            "",
+            404,
+            Some("booking_not_found"),
+        ),
+        (
+            "GET",
+            "/booking/900127015527/",
+            "",
+            404,
+            Some("booking_not_found"),
+        ),
+        ("GET", "/openapi.json", "", 200, None),
+        ("GET", "/docs", "", 200, None),
+        ("GET", "/", "", 404, Some("route_not_found")),
+        ("GET", "/booking/", "", 404, Some("route_not_found")),
+        ("GET", "/stations", "", 404, Some("route_not_found")),
+        (
+            "GET",
+            "/stations/PWTC/extra",
+            "",
+            404,
+            Some("route_not_found"),
+        ),
+        (
+            "PUT",
+            "/booking/900127015527",
+            "",
+            405,
+            Some("method_not_allowed"),
+        ),
+        ("GET", "/booking", "", 405, Some("method_not_allowed")),
+        ("POST", "/healthz", "", 405, Some("method_not_allowed")),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, head, reply) = server.call(method, path, body).await;
+        assert_eq!(got, status, "{method} {path}");
+        if let Some(code) = code {
+            assert_eq!(reply["error"], code, "{method} {path}");
+            assert!(head.contains("content-type: application/json"), "{path}");
+        }
+        if status == 405 {
+            assert!(head.contains("\r\nallow: "), "{method} {path}: {head}");
+        }
+    }
+    assert_eq!(app.remaining("PWTC", "20210516").await, Some(2));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_requests_get_a_4xx_and_change_nothing() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 5)]).await;
+    app.book("900127015527", "PWTC", "20210516").await;
+    let server = Server::start(&app).await;
+    let before = app.snapshot().await;
+    let long_id = "9".repeat(10_000);
+    // Deep enough to overflow a naive recursive parser, small enough to reach the parser.
+    let deep = format!("{}{}", "[".repeat(8_000), "]".repeat(8_000));
+    let huge = format!("{{\"address\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
+
+    let cases: Vec<(&str, String, String, u16)> = vec![
+        ("GET", "/booking/9001:27015527".into(), String::new(), 400),
+        (
+            "GET",
+            "/booking/booking:900127015527".into(),
+            String::new(),
+            400,
+        ),
+        ("GET", "/booking/{900127015527}".into(), String::new(), 400),
+        (
+            "GET",
+            "/booking/%7B900127015527%7D".into(),
+            String::new(),
+            400,
+        ),
+        ("GET", "/booking/*".into(), String::new(), 400),
+        ("DELETE", "/booking/*".into(), String::new(), 400),
+        (
+            "DELETE",
+            "/booking/900127015527%20".into(),
+            String::new(),
+            400,
+        ),
+        ("DELETE", "/booking/%F0%9F%92%89".into(), String::new(), 400),
+        ("DELETE", "/booking/%FF".into(), String::new(), 400),
+        (
+            "DELETE",
+            "/booking/..%2F900127015527".into(),
+            String::new(),
+            400,
+        ),
+        ("DELETE", format!("/booking/{long_id}"), String::new(), 400),
+        ("GET", "/stations/PW%20TC".into(), String::new(), 400),
+        ("GET", "/stations/slots:PWTC".into(), String::new(), 400),
+        ("POST", "/booking".into(), deep, 400),
+        ("POST", "/booking".into(), huge, 413),
+        (
+            "POST",
+            "/booking".into(),
+            booking_json("900127015527", "PWTC", "20210230"),
+            400,
+        ),
+    ];
+    for (method, path, body, status) in cases {
+        let (got, _, reply) = server.call(method, &path, &body).await;
+        let shown: String = path.chars().take(60).collect();
+        assert_eq!(got, status, "{method} {shown}");
+        assert!(reply["error"].is_string(), "{method} {shown}: {reply}");
+    }
+
+    // Raw bytes no client library would send: not UTF-8, wrong media type, a lying length.
+    let booking = booking_json("A2", "PWTC", "20210516");
+    let raw_cases: Vec<(Vec<u8>, u16)> = vec![
+        (
+            b"POST /booking HTTP/1.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\n{\xff\xfe}".to_vec(),
+            400,
+        ),
+        (
+            format!("POST /booking HTTP/1.1\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{booking}", booking.len()).into_bytes(),
+            415,
+        ),
+        (
+            b"GET /booking/\xf0\x9f\x92\x89 HTTP/1.1\r\nconnection: close\r\n\r\n".to_vec(),
+            400,
+        ),
+    ];
+    for (raw, status) in raw_cases {
+        let (got, _, _) = server.send(&raw).await;
+        assert_eq!(got, status, "{}", String::from_utf8_lossy(&raw[..30]));
+    }
+
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "hostile requests change nothing"
+    );
+    let (status, _, _) = server.call("GET", "/healthz", "").await;
+    assert_eq!(status, 200, "the server survives all of it");
+    server.stop().await;
+}
