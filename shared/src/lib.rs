@@ -12,4 +12,4 @@ pub mod ports;
 pub mod seed;
 pub mod station;
 
-pub use adapters::{config, http, kafka, redis as store, telemetry};
+pub use adapters::{booking_service_from_env, config, http, kafka, redis as store, telemetry};
