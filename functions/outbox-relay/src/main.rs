@@ -1,17 +1,15 @@
 //! Scheduled (every minute) or invoked by hand: publishes what the outbox still holds.
+
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::config::{Config, KafkaConfig};
 use shared::kafka::KafkaPublisher;
 use shared::outbox::{OutboxRelay, RelaySettings};
-use shared::store::{RedisStore, RedisTimeouts};
+use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = Config::from_env()?;
-    let kafka = KafkaConfig::from_env()?;
-    let store = RedisStore::connect(&config.redis_url, RedisTimeouts::default())?;
-    let publisher = KafkaPublisher::from_config(&kafka).await?;
+    let store = RedisStore::from_env()?;
+    let publisher = KafkaPublisher::from_env().await?;
     let relay = OutboxRelay::new(store, publisher, RelaySettings::default());
     // The schedule's event carries nothing the relay needs.
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {

@@ -9,7 +9,7 @@ use rskafka::BackoffConfig;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{ClientBuilder, OauthBearerCredentials, SaslConfig};
 use rskafka::record::Record;
-use tokio::sync::RwLock;
+use tokio::sync::{OnceCell, RwLock};
 
 use crate::adapters::config::{BrokerSource, KafkaConfig};
 use crate::domain::EventRecord;
@@ -140,10 +140,15 @@ struct Connected {
     partitions: Vec<Arc<PartitionClient>>,
 }
 
+/// How long a cold start waits for MSK's broker list before starting without it.
+const DISCOVERY_AT_START: Duration = Duration::from_secs(3);
+
 /// One producer per container. It connects on first use (a cold start with the broker down
 /// still serves bookings) and reconnects after any failure.
 pub struct KafkaPublisher {
-    endpoint: KafkaEndpoint,
+    source: KafkaConfig,
+    /// Resolved once; for MSK, retried on later publishes if the cold start could not.
+    endpoint: OnceCell<KafkaEndpoint>,
     topic: String,
     connect_timeout: Duration,
     connected: RwLock<Option<Arc<Connected>>>,
@@ -151,22 +156,50 @@ pub struct KafkaPublisher {
 
 impl KafkaPublisher {
     pub fn new(endpoint: KafkaEndpoint, topic: impl Into<String>) -> Self {
+        let topic = topic.into();
         Self {
-            endpoint,
-            topic: topic.into(),
+            source: KafkaConfig {
+                brokers: BrokerSource::List(endpoint.brokers.clone()),
+                topic: topic.clone(),
+            },
+            endpoint: OnceCell::new_with(Some(endpoint)),
+            topic,
             connect_timeout: Duration::from_secs(2),
             connected: RwLock::new(None),
         }
     }
 
-    pub async fn from_config(config: &KafkaConfig) -> Result<Self, KafkaSetupError> {
-        Ok(Self::new(resolve_endpoint(config).await?, &config.topic))
+    /// Resolves the brokers now if it can. If MSK cannot be asked (API unreachable, throttled),
+    /// the function still starts: bookings must not depend on the broker, and the events wait
+    /// in the outbox until a later publish resolves it.
+    pub async fn from_config(config: &KafkaConfig) -> Self {
+        let publisher = Self {
+            source: config.clone(),
+            endpoint: OnceCell::new(),
+            topic: config.topic.clone(),
+            connect_timeout: Duration::from_secs(2),
+            connected: RwLock::new(None),
+        };
+        match tokio::time::timeout(DISCOVERY_AT_START, publisher.endpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "broker discovery failed; retrying on publish")
+            }
+            Err(_) => tracing::error!("broker discovery timed out; retrying on publish"),
+        }
+        publisher
     }
 
     /// The publisher the environment names (`KAFKA_BROKERS` or `MSK_CLUSTER_ARN`,
     /// `KAFKA_TOPIC`): what every publishing function's `main` needs.
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Self::from_config(&KafkaConfig::from_env()?).await?)
+        Ok(Self::from_config(&KafkaConfig::from_env()?).await)
+    }
+
+    async fn endpoint(&self) -> Result<&KafkaEndpoint, KafkaSetupError> {
+        self.endpoint
+            .get_or_try_init(|| resolve_endpoint(&self.source))
+            .await
     }
 
     async fn connection(&self) -> Result<Arc<Connected>, PublishError> {
@@ -185,7 +218,11 @@ impl KafkaPublisher {
     async fn connect(&self) -> Result<Connected, PublishError> {
         let unavailable =
             |e: rskafka::client::error::Error| PublishError::Unavailable(e.to_string());
-        let mut builder = ClientBuilder::new(self.endpoint.brokers.clone())
+        let endpoint = self
+            .endpoint()
+            .await
+            .map_err(|e| PublishError::Unavailable(e.to_string()))?;
+        let mut builder = ClientBuilder::new(endpoint.brokers.clone())
             .client_id("vaccine-booking")
             // rskafka retries forever by default; the caller's timeout and the outbox retry.
             .backoff_config(BackoffConfig {
@@ -194,10 +231,10 @@ impl KafkaPublisher {
                 base: 2.0,
                 deadline: Some(self.connect_timeout),
             });
-        if self.endpoint.security != Security::Plaintext {
+        if endpoint.security != Security::Plaintext {
             builder = builder.tls_config(tls_config());
         }
-        if let Security::TlsIam { region } = &self.endpoint.security {
+        if let Security::TlsIam { region } = &endpoint.security {
             builder = builder.sasl_config(iam_sasl(region.clone()));
         }
         let client = builder.build().await.map_err(unavailable)?;
