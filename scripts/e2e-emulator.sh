@@ -140,6 +140,10 @@ request GET /stations/NOWHERE
 check "GET unknown station status" 404 "$status"
 check "GET unknown station error" station_not_found "$(field error <<<"$body")"
 
+request GET /healthz "" "$FIRST_CALL_SECONDS"
+check "GET /healthz (router) status" 200 "$status"
+check "GET /healthz body" '{"status":"ok"}' "$(canon <<<"$body")"
+
 echo "e2e: POST bookings"
 first="$(booking 900127015527 20210516)"
 request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"
