@@ -1,10 +1,12 @@
 //! Use case: get every outbox event to the broker. A broker outage delays events; it never
 //! loses one, and never fails the booking that produced it.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use tracing::Instrument;
 
+use crate::adapters::telemetry;
 use crate::domain::EventRecord;
 use crate::ports::{EventPublisher, Outbox, OutboxEntry, PublishError, StoreError};
 
@@ -29,9 +31,21 @@ pub async fn deliver<O: Outbox, P: EventPublisher>(
         return Ok(());
     }
     let records: Vec<EventRecord> = entries.iter().map(|e| e.record.clone()).collect();
-    tokio::time::timeout(timeout, publisher.publish(&records))
+    let started = Instant::now();
+    let published = tokio::time::timeout(timeout, publisher.publish(&records))
+        .instrument(tracing::info_span!(
+            "broker.publish",
+            events = records.len()
+        ))
         .await
-        .map_err(|_| PublishError::TimedOut(timeout))??;
+        .map_err(|_| PublishError::TimedOut(timeout));
+    let outcome = match &published {
+        Ok(Ok(())) => "ok",
+        Ok(Err(_)) => "error",
+        Err(_) => "timeout",
+    };
+    telemetry::metrics::broker_call(outcome, started.elapsed());
+    published??;
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
     outbox.remove(&ids).await.map_err(DeliveryError::Remove)
 }
@@ -139,6 +153,7 @@ impl<O: Outbox, P: EventPublisher> OutboxRelay<O, P> {
             .await?
         else {
             let remaining = self.outbox.depth().await?;
+            telemetry::metrics::relay_run(0, remaining);
             return Ok(RelayReport {
                 remaining,
                 skipped: true,
@@ -150,9 +165,11 @@ impl<O: Outbox, P: EventPublisher> OutboxRelay<O, P> {
             tracing::warn!(%error, "relay lease not released; it expires by itself");
         }
         let published = drained?;
+        let remaining = self.outbox.depth().await?;
+        telemetry::metrics::relay_run(published, remaining);
         Ok(RelayReport {
             published,
-            remaining: self.outbox.depth().await?,
+            remaining,
             skipped: false,
         })
     }

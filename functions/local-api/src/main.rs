@@ -1,5 +1,6 @@
 //! Every HTTP endpoint on one port (`PORT`, default 3000), served by the same handlers the
 //! Lambda functions run: for load tests, container hosting and the fuzz step of `make test`.
+//! `GET /metrics` serves the Prometheus text format.
 use shared::booking::PublishSettings;
 use shared::http::Api;
 use shared::kafka::KafkaPublisher;
@@ -11,7 +12,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let address = shared::config::listen_address(|name| std::env::var(name).ok())?;
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;
-    let api = Api::new(store.clone(), store, publisher, PublishSettings::default());
+    let metrics = shared::telemetry::metrics::prometheus()?;
+    let api =
+        Api::new(store.clone(), store, publisher, PublishSettings::default()).with_metrics(metrics);
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(%address, "serving every endpoint");
     shared::http::server::serve(listener, api, shared::http::server::shutdown_signal()).await;

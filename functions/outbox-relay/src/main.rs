@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let publisher = KafkaPublisher::from_env().await?;
     let relay = OutboxRelay::new(store, publisher, RelaySettings::default());
     // The schedule's event carries nothing the relay needs.
-    lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+    shared::telemetry::run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
         let report = relay.run().await?;
         tracing::info!(
             published = report.published,

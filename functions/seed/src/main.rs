@@ -7,7 +7,7 @@ use shared::store::RedisStore;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let service = SeedService::new(RedisStore::from_env()?);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SeedRequest>| async {
+    shared::telemetry::run(service_fn(|event: LambdaEvent<SeedRequest>| async {
         let report: SeedReport = service.seed(event.payload).await?;
         tracing::info!(
             total_slots = report.total_slots,

@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, booking_json, publisher, spawn_app};
 
+type LocalApi = Api<RedisStore, RedisStore, shared::kafka::KafkaPublisher>;
+
 struct Server {
     address: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -20,13 +22,18 @@ struct Server {
 
 impl Server {
     async fn start(app: &TestApp) -> Self {
+        Self::serve(app, |api| api).await
+    }
+
+    /// `configure` adds to the Api what local-api's main adds, such as metrics.
+    async fn serve(app: &TestApp, configure: impl FnOnce(LocalApi) -> LocalApi) -> Self {
         let store = RedisStore::connect(&app.redis.url(), RedisTimeouts::default()).unwrap();
-        let api = Api::new(
+        let api = configure(Api::new(
             store.clone(),
             store,
             publisher(&app.broker),
             PublishSettings::default(),
-        );
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -229,5 +236,51 @@ async fn hostile_requests_get_a_4xx_and_change_nothing() {
     );
     let (status, _, _) = server.call("GET", "/healthz", "").await;
     assert_eq!(status, 200, "the server survives all of it");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_format() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 1)]).await;
+    let handle = shared::telemetry::metrics::prometheus().expect("the only recorder here");
+    let server = Server::serve(&app, |api| api.with_metrics(handle)).await;
+    let booking = booking_json("900127015527", "PWTC", "20210516");
+    assert_eq!(server.call("POST", "/booking", &booking).await.0, 201);
+    let other = booking_json("770101015599", "PWTC", "20210516");
+    assert_eq!(server.call("POST", "/booking", &other).await.0, 409);
+
+    let (status, head, body) = server.call("GET", "/metrics", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    // Other tests in this process book too, so counts are at least ours.
+    let text = body.as_str().unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    assert!(value("bookings_created ") >= 1.0);
+    assert!(value("bookings_rejected{reason=\"fully_booked\"} ") >= 1.0);
+    assert!(value("store_latency_ms_count{operation=\"book\"} ") >= 2.0);
+    assert!(text.contains("store_latency_ms_bucket{operation=\"book\",le=\"1\"}"));
+    assert!(text.contains("# TYPE broker_latency_ms histogram"));
+    assert!(!text.contains("900127015527"));
+    assert_eq!(server.call("POST", "/metrics", "").await.0, 405);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_recorder_there_is_no_metrics_endpoint() {
+    let app = spawn_app().await;
+    let server = Server::start(&app).await;
+    let (status, _, body) = server.call("GET", "/metrics", "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("route_not_found"))
+    );
     server.stop().await;
 }

@@ -8,3 +8,4 @@ mod helpers;
 mod local_api;
 mod redis_outage;
 mod seed;
+mod telemetry;

@@ -8,6 +8,7 @@ use crate::booking::{BookingLookup, BookingService};
 use crate::domain::{Booking, BookingRequest, Location, MySejahteraId};
 use crate::ports::{EventPublisher, Outbox, SlotStore};
 use crate::station::StationService;
+use crate::telemetry;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{
@@ -138,15 +139,17 @@ pub async fn create_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
             date,
         })?;
         let (location, date) = (booking.location.clone(), booking.date);
+        let person = telemetry::person(&booking.mysejahtera_id);
         let result = service.book(booking).await;
-        // Location and date only: personal data never goes to the logs.
+        // A pseudonym, location and date only: personal data never goes to the logs.
         match &result {
-            Ok(confirmed) => tracing::info!(%location, %date, newly_created = confirmed.newly_created, "booking confirmed"),
-            Err(error) => tracing::info!(%location, %date, %error, "booking refused"),
+            Ok(confirmed) => tracing::info!(%person, %location, %date, newly_created = confirmed.newly_created, "booking confirmed"),
+            Err(error) => tracing::info!(%person, %location, %date, %error, "booking refused"),
         }
         Ok::<_, ApiError>(result?)
     }
     .await;
+    telemetry::observe_booking(&result);
     match result {
         Ok(confirmed) => {
             let status = if confirmed.newly_created {
@@ -224,8 +227,9 @@ pub async fn cancel_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
     let result = async {
         let id = booking_id(&request, "DELETE")?;
         let cancelled = service.cancel(&id).await?;
-        // Location and date only: personal data never goes to the logs.
-        tracing::info!(location = %cancelled.location, date = %cancelled.date, "booking cancelled");
+        // A pseudonym, location and date only: personal data never goes to the logs.
+        tracing::info!(person = %telemetry::person(&id), location = %cancelled.location, date = %cancelled.date, "booking cancelled");
+        telemetry::metrics::booking_cancelled();
         Ok::<_, ApiError>(cancelled)
     }
     .await;

@@ -18,16 +18,17 @@ use std::future::Future;
 
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
-/// Runs an HTTP handler as the Lambda function's event loop. Handlers turn every failure into a
+/// Runs an HTTP handler as the Lambda function's event loop, flushing its metrics after each
+/// invocation. Handlers turn every failure into a
 /// response with the JSON error body, so the runtime never reports an invocation error.
 pub async fn serve<'a, H, F>(handler: H) -> Result<(), Error>
 where
     H: Fn(Request) -> F,
     F: Future<Output = Response<Body>> + Send + 'a,
 {
-    lambda_http::run(service_fn(|request| {
+    crate::telemetry::run(lambda_http::Adapter::from(service_fn(|request| {
         let response = handler(request);
         async move { Ok::<_, Error>(response.await) }
-    }))
+    })))
     .await
 }

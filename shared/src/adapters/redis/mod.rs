@@ -18,6 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use crate::adapters::config::Config;
+use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::{
     Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
 };
@@ -115,8 +116,15 @@ fn unavailable(error: redis::RedisError) -> StoreError {
 /// A stored booking back into its value type; only this code writes them, so a failure means
 /// the data was edited by hand.
 fn stored_booking(json: &str) -> Result<Booking, StoreError> {
-    let request: BookingRequest = serde_json::from_str(json)
-        .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))?;
+    // serde's message can quote the offending value (a name, a phone number): keep only
+    // what kind of error and where, since this message reaches the logs.
+    let request: BookingRequest = serde_json::from_str(json).map_err(|e| {
+        StoreError::UnexpectedReply(format!(
+            "stored booking: {:?} error at column {}",
+            e.classify(),
+            e.column()
+        ))
+    })?;
     Booking::parse(&request)
         .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
 }
@@ -125,10 +133,10 @@ fn stored_booking(json: &str) -> Result<Booking, StoreError> {
 impl SlotStore for RedisStore {
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
         let mut connection = self.connection.clone();
-        let raw: Vec<(String, i64)> = connection
-            .hgetall(slots_key(location))
-            .await
-            .map_err(unavailable)?;
+        let raw: Vec<(String, i64)> =
+            store_call("station_slots", connection.hgetall(slots_key(location)))
+                .await
+                .map_err(unavailable)?;
         raw.into_iter()
             .map(|(date, remaining)| {
                 let date = SlotDate::parse(&date)
@@ -150,17 +158,20 @@ impl SlotStore for RedisStore {
         event: &EventRecord,
     ) -> Result<BookingOutcome, StoreError> {
         let mut connection = self.connection.clone();
-        let reply: Vec<String> = BOOK
-            .key(slots_key(&booking.location))
-            .key(booking_key(&booking.mysejahtera_id))
-            .key(OUTBOX_KEY)
-            .arg(booking.date.to_string())
-            .arg(booking.to_json())
-            .arg(&event.key)
-            .arg(&event.payload)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        // The one round trip a booking makes: its span and latency are the booking's cost.
+        let reply: Vec<String> = store_call(
+            "book",
+            BOOK.key(slots_key(&booking.location))
+                .key(booking_key(&booking.mysejahtera_id))
+                .key(OUTBOX_KEY)
+                .arg(booking.date.to_string())
+                .arg(booking.to_json())
+                .arg(&event.key)
+                .arg(&event.payload)
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
         match reply.as_slice() {
             [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
                 outbox_id: outbox_id.clone(),
@@ -183,7 +194,9 @@ impl SlotStore for RedisStore {
 
     async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
         let mut connection = self.connection.clone();
-        let stored: Option<String> = connection.get(booking_key(id)).await.map_err(unavailable)?;
+        let stored: Option<String> = store_call("find_booking", connection.get(booking_key(id)))
+            .await
+            .map_err(unavailable)?;
         stored.as_deref().map(stored_booking).transpose()
     }
 
@@ -193,17 +206,20 @@ impl SlotStore for RedisStore {
         stamp: &EventStamp,
     ) -> Result<Option<Cancelled>, StoreError> {
         let mut connection = self.connection.clone();
-        let removed: Option<(String, String)> = CANCEL
-            .key(booking_key(id))
-            .key(OUTBOX_KEY)
-            .arg(SLOTS_PREFIX)
-            .arg(CAPACITY_PREFIX)
-            .arg(&stamp.event_id)
-            .arg(&stamp.occurred_at)
-            .arg(id.as_str())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let removed: Option<(String, String)> = store_call(
+            "cancel",
+            CANCEL
+                .key(booking_key(id))
+                .key(OUTBOX_KEY)
+                .arg(SLOTS_PREFIX)
+                .arg(CAPACITY_PREFIX)
+                .arg(&stamp.event_id)
+                .arg(&stamp.occurred_at)
+                .arg(id.as_str())
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
         removed
             .map(|(held, outbox_id)| {
                 Ok(Cancelled {
@@ -231,10 +247,10 @@ impl SlotStore for RedisStore {
         for date in &plan.dates {
             invocation.arg(date.to_string());
         }
-        let (dates_written, dates_skipped): (u32, u32) = invocation
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let (dates_written, dates_skipped): (u32, u32) =
+            store_call("seed_station", invocation.invoke_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
         Ok(StationSeeded {
             dates_written,
             dates_skipped,
@@ -243,11 +259,13 @@ impl SlotStore for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-            .map(drop)
-            .map_err(unavailable)
+        store_call(
+            "ping",
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await
+        .map(drop)
+        .map_err(unavailable)
     }
 }
 
@@ -259,13 +277,16 @@ impl Outbox for RedisStore {
         min_age: Duration,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut connection = self.connection.clone();
-        let raw: Vec<(String, HashMap<String, String>)> = OUTBOX_OLDEST
-            .key(OUTBOX_KEY)
-            .arg(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX))
-            .arg(limit)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let raw: Vec<(String, HashMap<String, String>)> = store_call(
+            "outbox_oldest",
+            OUTBOX_OLDEST
+                .key(OUTBOX_KEY)
+                .arg(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX))
+                .arg(limit)
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
         raw.into_iter()
             .map(
                 |(id, mut fields)| match (fields.remove("key"), fields.remove("event")) {
@@ -286,40 +307,50 @@ impl Outbox for RedisStore {
             return Ok(());
         }
         let mut connection = self.connection.clone();
-        connection
-            .xdel::<_, _, ()>(OUTBOX_KEY, ids)
-            .await
-            .map_err(unavailable)
+        store_call(
+            "outbox_remove",
+            connection.xdel::<_, _, ()>(OUTBOX_KEY, ids),
+        )
+        .await
+        .map_err(unavailable)
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {
         let mut connection = self.connection.clone();
-        connection.xlen(OUTBOX_KEY).await.map_err(unavailable)
+        store_call("outbox_depth", connection.xlen(OUTBOX_KEY))
+            .await
+            .map_err(unavailable)
     }
 
     async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError> {
         let mut connection = self.connection.clone();
         let token = uuid::Uuid::new_v4().to_string();
-        let acquired: Option<String> = redis::cmd("SET")
-            .arg(RELAY_LEASE_KEY)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let acquired: Option<String> = store_call(
+            "acquire_relay_lease",
+            redis::cmd("SET")
+                .arg(RELAY_LEASE_KEY)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
         Ok(acquired.map(|_| token))
     }
 
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        RELEASE_LEASE
-            .key(RELAY_LEASE_KEY)
-            .arg(token)
-            .invoke_async::<i64>(&mut connection)
-            .await
-            .map(drop)
-            .map_err(unavailable)
+        store_call(
+            "release_relay_lease",
+            RELEASE_LEASE
+                .key(RELAY_LEASE_KEY)
+                .arg(token)
+                .invoke_async::<i64>(&mut connection),
+        )
+        .await
+        .map(drop)
+        .map_err(unavailable)
     }
 }

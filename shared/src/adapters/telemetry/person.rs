@@ -1,0 +1,94 @@
+//! The pseudonym logged instead of a MySejahtera ID: the first 64 bits of HMAC-SHA256 under a
+//! key from `LOG_HASH_KEY`, in hex.
+//!
+//! Why keyed: an ID is 12 digits, six of them a birth date, so an unkeyed hash is reversed by
+//! hashing every plausible ID (well under 10^9 tries, seconds on a laptop). Why not a masked
+//! form such as `9001******27`: it still shows birth year and month, and two people often share
+//! it, so it neither hides nor identifies well. With the key, an operator handling a complaint
+//! computes the person's pseudonym (README) and finds their lines; without it, the logs name no
+//! one. Without `LOG_HASH_KEY` each process draws a random key: pseudonyms then match only
+//! within one container, which is still safe, merely less useful.
+use std::fmt;
+use std::sync::OnceLock;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::domain::MySejahteraId;
+
+pub const KEY_VARIABLE: &str = "LOG_HASH_KEY";
+
+static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+fn key() -> &'static [u8] {
+    KEY.get_or_init(|| match std::env::var(KEY_VARIABLE) {
+        Ok(key) if !key.is_empty() => key.into_bytes(),
+        _ => {
+            let random = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+            random.iter().flat_map(|u| u.into_bytes()).collect()
+        }
+    })
+}
+
+/// Reads the key at start-up, so the first booking does not pay for it and a missing key is
+/// reported once per container rather than never.
+pub(super) fn init_key_from_env() {
+    if std::env::var(KEY_VARIABLE).map_or(true, |k| k.is_empty()) {
+        tracing::warn!(
+            "{KEY_VARIABLE} is not set: person pseudonyms in the logs match only within this process"
+        );
+    }
+    key();
+}
+
+/// A person as the logs show them. Displays as 16 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRef(String);
+
+impl fmt::Display for PersonRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn person(id: &MySejahteraId) -> PersonRef {
+    PersonRef(pseudonym(key(), id.as_str()))
+}
+
+fn pseudonym(key: &[u8], id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(id.as_bytes());
+    mac.finalize().into_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_keyed_hmac_sha256_prefixes() {
+        // `printf %s 900127015527 | openssl dgst -sha256 -hmac secret`, first 16 hex digits:
+        // the README's recipe for operators must give the same answer.
+        assert_eq!(pseudonym(b"secret", "900127015527"), "f4529e168b1fa415");
+        assert_ne!(
+            pseudonym(b"other", "900127015527"),
+            pseudonym(b"secret", "900127015527")
+        );
+        assert_ne!(
+            pseudonym(b"secret", "900127015528"),
+            pseudonym(b"secret", "900127015527")
+        );
+    }
+
+    #[test]
+    fn a_person_never_shows_their_id() {
+        let id = MySejahteraId::parse("900127015527").unwrap();
+        let shown = person(&id).to_string();
+        assert_eq!(shown.len(), 16);
+        assert!(!shown.contains("900127015527"));
+        assert_eq!(shown, person(&id).to_string(), "stable within a process");
+    }
+}
