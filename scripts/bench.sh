@@ -25,21 +25,17 @@ cargo build --release -q -p local-api
 redis_port="$(free_port)"
 api_port="$(free_port)"
 broker_port="$(free_port)"
-redis_pid=""
 api_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+  [ -n "${PRIVATE_REDIS_PID:-}" ] && kill "$PRIVATE_REDIS_PID" 2>/dev/null && wait "$PRIVATE_REDIS_PID" 2>/dev/null
   stop_local_broker "$broker_port"
   return 0
 }
 trap cleanup EXIT
 
-# In memory only: the figures are the server's and Redis's, not the disk's.
-redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
-  --dir "$OUT" --logfile "$OUT/redis.log" &
-redis_pid=$!
-wait_for_port 127.0.0.1 "$redis_port" 10
+start_private_redis "$redis_port" "$OUT/redis.log"
+redis_pid="$PRIVATE_REDIS_PID"
 start_local_broker "$broker_port"
 rcli() { redis-cli -p "$redis_port" "$@"; }
 
