@@ -1,6 +1,8 @@
 //! Every HTTP endpoint behind one entry point, for a single process that serves the whole API
 //! (`local-api`: load tests, container hosting, the fuzz step). It routes by method and path to
 //! the very handlers the Lambda functions run; API Gateway does this routing when deployed.
+use std::time::Duration;
+
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
@@ -24,6 +26,15 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
             stations: StationService::new(store.clone()),
             lookup: BookingLookup::new(store.clone()),
             bookings: BookingService::new(store, outbox, publisher, settings),
+        }
+    }
+
+    /// Station reads answered from memory for up to `max_age` (at most one second, as the API's
+    /// `max-age=1` allows); bookings and booking look-ups always go to the store.
+    pub fn with_station_cache(self, max_age: Duration) -> Self {
+        Self {
+            stations: StationService::cached(self.stations.store().clone(), max_age),
+            ..self
         }
     }
 }
