@@ -8,6 +8,8 @@
 local mode = os.getenv("BENCH_MODE") or "get"
 local station = os.getenv("BENCH_STATION") or "PWTC"
 local date = os.getenv("BENCH_DATE") or "20210516"
+-- New people's IDs start with this, so runs against the same Redis never collide.
+local prefix = os.getenv("BENCH_PREFIX") or mode
 
 local threads = {}
 local next_thread = 0
@@ -31,7 +33,7 @@ function init(args)
 end
 
 local function new_person()
-  local id = mode .. "-" .. tid .. "-" .. sent
+  local id = prefix .. "-" .. tid .. "-" .. sent
   return wrk.format("POST", "/booking", json, string.format(
     '{"address":"Kuala Lumpur","date":"%s","firstName":"Fadhil","lastName":"Yaacob","location":"%s","mysejahteraId":"%s","phoneNumber":"0123456789"}',
     date, station, id))
