@@ -10,7 +10,7 @@ BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil"
 ARCH ?= x86_64
 ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 
-.PHONY: run test fuzz build deploy bench-events seed redis-cli events relay topics load-test lint stop openapi
+.PHONY: run test fuzz build deploy bench bench-cold bench-events seed redis-cli events relay topics load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -19,6 +19,16 @@ run:
 ## All tests, with the services they need started and stopped on their own ports.
 test:
 	./scripts/test.sh
+
+## Throughput and latency of local-api (release) under wrk, next to redis-benchmark doing the
+## same Redis work; prints a table, writes target/bench/summary.json. Private Redis and broker.
+bench:
+	./scripts/bench.sh
+
+## Each function's release binary against a local Lambda Runtime API: init time, per-invocation
+## p50/p99, peak RSS, size, next to a hello-world lambda_http function.
+bench-cold:
+	./scripts/bench-cold.sh
 
 ## p50/p99 latency that publishing adds to a booking (private Redis and broker).
 bench-events:

@@ -144,6 +144,16 @@ start_local_redis() {
   wait_for_port 127.0.0.1 "$port" 10
 }
 
+# A throwaway in-memory redis-server on $1, logging to $2, as a child of the caller (who kills
+# it); its pid in PRIVATE_REDIS_PID. No persistence: benchmarks measure Redis, not the disk.
+start_private_redis() {
+  ensure_redis
+  redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no \
+    --dir "$(dirname "$2")" --logfile "$2" &
+  PRIVATE_REDIS_PID=$!
+  wait_for_port 127.0.0.1 "$1" 10
+}
+
 stop_local_redis() {
   local pidfile="$LOCAL/redis-$1.pid"
   if [ -f "$pidfile" ]; then

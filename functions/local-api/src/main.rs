@@ -4,6 +4,7 @@
 use shared::booking::PublishSettings;
 use shared::http::Api;
 use shared::kafka::KafkaPublisher;
+use shared::station::STATION_CACHE_MAX_AGE;
 use shared::store::RedisStore;
 
 #[tokio::main]
@@ -13,8 +14,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;
     let metrics = shared::telemetry::metrics::prometheus()?;
-    let api =
-        Api::new(store.clone(), store, publisher, PublishSettings::default()).with_metrics(metrics);
+    let api = Api::new(store.clone(), store, publisher, PublishSettings::default())
+        .with_station_cache(STATION_CACHE_MAX_AGE)
+        .with_metrics(metrics);
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(%address, "serving every endpoint");
     shared::http::server::serve(listener, api, shared::http::server::shutdown_signal()).await;

@@ -16,7 +16,7 @@ use super::openapi::{
     StationSlotsSchema,
 };
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+fn json_response(status: StatusCode, body: &(impl Serialize + ?Sized)) -> Response<Body> {
     let body = serde_json::to_string(body).expect("responses are plain data");
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
@@ -79,7 +79,7 @@ pub async fn get_station<S: SlotStore>(
     .await;
     match result {
         Ok(slots) => {
-            let mut response = json_response(StatusCode::OK, &slots);
+            let mut response = json_response(StatusCode::OK, &*slots);
             // The API promises clients and CDNs may reuse an answer for one second.
             response.headers_mut().insert(
                 header::CACHE_CONTROL,

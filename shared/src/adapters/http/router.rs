@@ -1,6 +1,8 @@
 //! Every HTTP endpoint behind one entry point, for a single process that serves the whole API
 //! (`local-api`: load tests, container hosting, the fuzz step). It routes by method and path to
 //! the very handlers the Lambda functions run; API Gateway does this routing when deployed.
+use std::time::Duration;
+
 use lambda_http::http::{HeaderValue, Method, header};
 use lambda_http::{Body, Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -37,6 +39,15 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
         self.metrics = Some(handle);
         self
+    }
+
+    /// Station reads answered from memory for up to `max_age` (at most one second, as the API's
+    /// `max-age=1` allows); bookings and booking look-ups always go to the store.
+    pub fn with_station_cache(self, max_age: Duration) -> Self {
+        Self {
+            stations: StationService::cached(self.stations.store().clone(), max_age),
+            ..self
+        }
     }
 }
 

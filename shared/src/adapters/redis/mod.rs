@@ -93,6 +93,15 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(200));
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // Connect now, in the background, while the runtime starts (Lambda's init phase runs
+        // at full CPU): the first request then finds the connection ready instead of paying
+        // for it. Still lazy in effect: with Redis down, start-up goes on and requests get 503.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut warm = connection.clone();
+            runtime.spawn(async move {
+                let _ = redis::cmd("PING").query_async::<String>(&mut warm).await;
+            });
+        }
         Ok(Self { connection })
     }
 

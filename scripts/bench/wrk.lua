@@ -1,0 +1,78 @@
+-- The wrk script of every `make bench` scenario, chosen by BENCH_MODE:
+--   get       GET /stations/$BENCH_STATION
+--   same      POST /booking with the original server's load-test body (one person, repeated)
+--   distinct  POST /booking, a new person every request (IDs unique per thread and request)
+--   mix       9 station reads, then 1 booking of a new person
+-- wrk cannot vary a body by itself, hence this script. It counts statuses per thread and, when
+-- done, prints one line `BENCH_JSON {...}` that scripts/bench.sh turns into the table.
+local mode = os.getenv("BENCH_MODE") or "get"
+local station = os.getenv("BENCH_STATION") or "PWTC"
+local date = os.getenv("BENCH_DATE") or "20210516"
+-- New people's IDs start with this, so runs against the same Redis never collide.
+local prefix = os.getenv("BENCH_PREFIX") or mode
+
+local threads = {}
+local next_thread = 0
+
+function setup(thread)
+  thread:set("tid", next_thread)
+  next_thread = next_thread + 1
+  table.insert(threads, thread)
+end
+
+-- Per thread (each wrk thread has a Lua state of its own).
+counts = {}
+local sent = 0
+local get_request, same_request
+local json = { ["Content-Type"] = "application/json" }
+
+function init(args)
+  get_request = wrk.format("GET", "/stations/" .. station)
+  same_request = wrk.format("POST", "/booking", json,
+    '{"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}')
+end
+
+local function new_person()
+  local id = prefix .. "-" .. tid .. "-" .. sent
+  return wrk.format("POST", "/booking", json, string.format(
+    '{"address":"Kuala Lumpur","date":"%s","firstName":"Fadhil","lastName":"Yaacob","location":"%s","mysejahteraId":"%s","phoneNumber":"0123456789"}',
+    date, station, id))
+end
+
+function request()
+  sent = sent + 1
+  if mode == "get" then
+    return get_request
+  elseif mode == "same" then
+    return same_request
+  elseif mode == "distinct" then
+    return new_person()
+  elseif sent % 10 == 0 then
+    return new_person()
+  end
+  return get_request
+end
+
+function response(status, headers, body)
+  local key = tostring(status)
+  counts[key] = (counts[key] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("counts")) do
+      total[status] = (total[status] or 0) + n
+    end
+  end
+  local statuses = {}
+  for status, n in pairs(total) do
+    table.insert(statuses, string.format('"%s":%d', status, n))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},"status":{%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.timeout, table.concat(statuses, ",")))
+end
