@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::domain::{Booking, BookingEvent, EventStamp, EventType, MySejahteraId};
-use crate::outbox::{PublishBreaker, deliver};
+use crate::outbox::{DeliveryError, PublishBreaker, deliver};
 use crate::ports::{BookingOutcome, EventPublisher, Outbox, OutboxEntry, SlotStore, StoreError};
 
 /// A booking the store holds after the request.
@@ -142,13 +142,21 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
     }
 
     async fn publish(&self, entry: OutboxEntry) {
-        if self.breaker.is_open() {
+        if !self.breaker.allows() {
             return;
         }
         let entries = [entry];
-        if let Err(error) = deliver(&self.outbox, &self.publisher, &entries, self.timeout).await {
-            self.breaker.trip();
-            tracing::warn!(%error, outbox_id = %entries[0].id, "event left in the outbox for the relay");
+        match deliver(&self.outbox, &self.publisher, &entries, self.timeout).await {
+            Ok(()) => self.breaker.succeeded(),
+            // The broker took it; the relay will publish it again under the same event id.
+            Err(error @ DeliveryError::Remove(_)) => {
+                self.breaker.succeeded();
+                tracing::warn!(%error, outbox_id = %entries[0].id, "published event left in the outbox");
+            }
+            Err(error @ DeliveryError::Publish(_)) => {
+                self.breaker.trip();
+                tracing::warn!(%error, outbox_id = %entries[0].id, "event left in the outbox for the relay");
+            }
         }
     }
 }

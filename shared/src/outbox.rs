@@ -51,10 +51,13 @@ pub async fn deliver<O: Outbox, P: EventPublisher>(
 }
 
 /// After a failed publish, the booking path stops trying for a while and leaves events to the
-/// relay, so a dead broker costs each booking nothing instead of a full timeout.
+/// relay, so a dead broker costs each booking nothing instead of a full timeout. When the
+/// cool-down ends, one booking probes the broker (half-open) while the others keep skipping:
+/// a still-dead broker then costs one timeout per cool-down, not one per concurrent booking.
 #[derive(Debug)]
 pub struct PublishBreaker {
     cool_down: Duration,
+    /// 0 while closed (publish); otherwise the instant (ms) until which bookings skip.
     open_until_ms: AtomicU64,
 }
 
@@ -66,13 +69,39 @@ impl PublishBreaker {
         }
     }
 
-    pub fn is_open(&self) -> bool {
-        now_ms() < self.open_until_ms.load(Ordering::Relaxed)
+    /// Whether this caller should publish: always while closed; once the cool-down ended, only
+    /// the one caller that claims the probe.
+    pub fn allows(&self) -> bool {
+        let until = self.open_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        let now = now_ms();
+        now >= until
+            && self
+                .open_until_ms
+                .compare_exchange(
+                    until,
+                    self.reopen_at(now),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    pub fn succeeded(&self) {
+        self.open_until_ms.store(0, Ordering::Relaxed);
     }
 
     pub fn trip(&self) {
-        let until = now_ms() + u64::try_from(self.cool_down.as_millis()).unwrap_or(u64::MAX);
-        self.open_until_ms.store(until, Ordering::Relaxed);
+        self.open_until_ms
+            .store(self.reopen_at(now_ms()), Ordering::Relaxed);
+    }
+
+    fn reopen_at(&self, now: u64) -> u64 {
+        // max(1): a zero cool-down must still read as open, not as closed.
+        now.saturating_add(u64::try_from(self.cool_down.as_millis()).unwrap_or(u64::MAX))
+            .max(1)
     }
 }
 
@@ -397,13 +426,25 @@ mod tests {
     }
 
     #[test]
-    fn the_breaker_opens_for_its_cool_down() {
+    fn the_breaker_skips_during_its_cool_down_then_lets_one_probe_through() {
         let breaker = PublishBreaker::new(Duration::from_secs(60));
-        assert!(!breaker.is_open());
+        assert!(
+            breaker.allows() && breaker.allows(),
+            "closed: everyone publishes"
+        );
         breaker.trip();
-        assert!(breaker.is_open());
-        let instant = PublishBreaker::new(Duration::ZERO);
-        instant.trip();
-        assert!(!instant.is_open());
+        assert!(!breaker.allows(), "open: bookings skip");
+
+        let probing = PublishBreaker::new(Duration::ZERO);
+        probing.trip();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(probing.allows(), "cool-down over: one probe");
+        let short = PublishBreaker::new(Duration::from_millis(50));
+        short.trip();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(short.allows(), "the first caller probes");
+        assert!(!short.allows(), "the others keep skipping while it probes");
+        short.succeeded();
+        assert!(short.allows() && short.allows(), "a good probe closes it");
     }
 }
