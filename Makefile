@@ -36,7 +36,8 @@ bench-events:
 
 ## Release binaries for Lambda: target/lambda/<function>/bootstrap for every function.
 build:
-	source scripts/lib.sh && ensure_cargo_lambda && cargo lambda build --release $(ARCH_FLAG)
+	source scripts/lib.sh && ensure_cargo_lambda && cargo lambda build --release $(ARCH_FLAG) \
+	  --workspace --exclude lambda-bench --exclude hello-lambda
 	@ls -l target/lambda/*/bootstrap
 
 ## Build with SAM (cargo lambda per function) and deploy to your AWS account, asking for the
