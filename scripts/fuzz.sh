@@ -33,10 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
-  --dir "$WORK" --logfile "$WORK/redis.log" &
-redis_pid=$!
-wait_for_port 127.0.0.1 "$redis_port" 10
+start_private_redis "$redis_port" "$WORK/redis.log"
+redis_pid="$PRIVATE_REDIS_PID"
 start_local_broker "$broker_port"
 
 # The keys the README documents, as the seed function writes them: the example station PWTC
