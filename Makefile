@@ -37,7 +37,7 @@ bench-events:
 ## Release binaries for Lambda: target/lambda/<function>/bootstrap for every function.
 build:
 	source scripts/lib.sh && ensure_cargo_lambda && cargo lambda build --release $(ARCH_FLAG) \
-	  --workspace --exclude lambda-bench --exclude hello-lambda
+	  --workspace --exclude lambda-bench --exclude hello-lambda --exclude local-api
 	@ls -l target/lambda/*/bootstrap
 
 ## Build with SAM (cargo lambda per function) and deploy to your AWS account, asking for the

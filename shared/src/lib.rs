@@ -3,6 +3,7 @@
 //! - [`domain`]: entities and value types that parse (a value that exists is valid);
 //! - use cases: [`booking`], [`station`], [`seed`], written against the [`ports`];
 //! - use case [`outbox`]: getting every event to the broker;
+//! - [`service_metrics`]: what the service counts, through the `metrics` facade;
 //! - [`adapters`]: Redis store, Kafka publisher, HTTP entry points, configuration, telemetry.
 pub mod adapters;
 pub mod booking;
@@ -10,6 +11,7 @@ pub mod domain;
 pub mod outbox;
 pub mod ports;
 pub mod seed;
+pub mod service_metrics;
 pub mod station;
 
 pub use adapters::{booking_service_from_env, config, http, kafka, redis as store, telemetry};

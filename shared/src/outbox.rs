@@ -6,9 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::adapters::telemetry;
 use crate::domain::EventRecord;
 use crate::ports::{EventPublisher, Outbox, OutboxEntry, PublishError, StoreError};
+use crate::service_metrics;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DeliveryError {
@@ -44,7 +44,7 @@ pub async fn deliver<O: Outbox, P: EventPublisher>(
         Ok(Err(_)) => "error",
         Err(_) => "timeout",
     };
-    telemetry::metrics::broker_call(outcome, started.elapsed());
+    service_metrics::broker_call(outcome, started.elapsed());
     published??;
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
     outbox.remove(&ids).await.map_err(DeliveryError::Remove)
@@ -182,7 +182,7 @@ impl<O: Outbox, P: EventPublisher> OutboxRelay<O, P> {
             .await?
         else {
             let remaining = self.outbox.depth().await?;
-            telemetry::metrics::relay_run(0, remaining);
+            service_metrics::relay_run(0, remaining);
             return Ok(RelayReport {
                 remaining,
                 skipped: true,
@@ -195,7 +195,7 @@ impl<O: Outbox, P: EventPublisher> OutboxRelay<O, P> {
         }
         let published = drained?;
         let remaining = self.outbox.depth().await?;
-        telemetry::metrics::relay_run(published, remaining);
+        service_metrics::relay_run(published, remaining);
         Ok(RelayReport {
             published,
             remaining,
