@@ -140,3 +140,47 @@ pub enum PublishError {
 pub trait EventPublisher: Send + Sync {
     async fn publish(&self, records: &[EventRecord]) -> Result<(), PublishError>;
 }
+
+/// Where the waiting room stands: the highest position let in, and whether any slot is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueProgress {
+    /// Every position up to and including this one is admitted.
+    pub serving: u64,
+    /// False once the inlet found no slot left anywhere: nobody should wait for nothing.
+    pub open: bool,
+}
+
+/// A person's one place in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePlace {
+    pub position: u64,
+    /// False when the person already held this place (a repeated join).
+    pub newly_queued: bool,
+    pub progress: QueueProgress,
+}
+
+/// The waiting room's counters. `person` is a keyed pseudonym, never the ID itself.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// The person's place, taken now or earlier, atomically: one place per person.
+    async fn join(&self, person: &str) -> Result<QueuePlace, StoreError>;
+
+    /// The serving number and status, the same for everybody.
+    async fn progress(&self) -> Result<QueueProgress, StoreError>;
+
+    /// Slots left over every date of every station.
+    async fn slots_left(&self) -> Result<u64, StoreError>;
+
+    /// Advances the serving number atomically by what `people_per_minute` allows since the last
+    /// advance (shared by every inlet, so two running at once do not admit twice), never past
+    /// the last position taken nor by more than `max_step`; with `sold_out`, admits nobody and
+    /// closes the queue, otherwise (re)opens it.
+    async fn advance(
+        &self,
+        now_ms: u64,
+        people_per_minute: u64,
+        max_step: u64,
+        sold_out: bool,
+    ) -> Result<QueueProgress, StoreError>;
+}

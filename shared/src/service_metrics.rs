@@ -113,6 +113,7 @@ fn millis(elapsed: Duration) -> f64 {
 
 /// Units and help texts: CloudWatch shows the unit, Prometheus the help.
 pub fn describe() {
+    describe_waiting_room();
     describe_counter!(BOOKINGS_CREATED, Unit::Count, "New bookings stored");
     describe_counter!(
         BOOKINGS_REPEATED,
@@ -170,4 +171,62 @@ mod tests {
             );
         }
     }
+}
+
+/// People who took a place in the waiting room (a repeated join is not one).
+pub const QUEUE_JOINED: &str = "queue_joined";
+/// The waiting room's serving number after an inlet tick: every position up to it is let in.
+pub const QUEUE_SERVING: &str = "queue_serving";
+/// 1 while the waiting room is open, 0 once the inlet found no slot left.
+pub const QUEUE_OPEN: &str = "queue_open";
+/// Slots left over every station, as the inlet last counted them.
+pub const SLOTS_LEFT: &str = "slots_left";
+/// Bookings refused for want of a valid admission token, by `reason` (missing, invalid,
+/// expired).
+pub const ADMISSIONS_REFUSED: &str = "admissions_refused";
+
+pub fn queue_joined(newly_queued: bool) {
+    if newly_queued {
+        counter!(QUEUE_JOINED).increment(1);
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // Gauges are f64; counts stay far below 2^53.
+pub fn queue_progress(serving: u64, open: bool, slots_left: u64) {
+    gauge!(QUEUE_SERVING).set(serving as f64);
+    gauge!(QUEUE_OPEN).set(if open { 1.0 } else { 0.0 });
+    gauge!(SLOTS_LEFT).set(slots_left as f64);
+}
+
+pub fn admission_refused(reason: &'static str) {
+    counter!(ADMISSIONS_REFUSED, "reason" => reason).increment(1);
+}
+
+/// Units and help texts of the waiting room's metrics.
+pub fn describe_waiting_room() {
+    describe_counter!(
+        QUEUE_JOINED,
+        Unit::Count,
+        "People who took a place in the waiting room"
+    );
+    describe_gauge!(QUEUE_SERVING, Unit::Count, "Highest queue position let in");
+    describe_gauge!(QUEUE_OPEN, Unit::Count, "1 while any slot is left, else 0");
+    describe_gauge!(SLOTS_LEFT, Unit::Count, "Slots left over every station");
+    describe_counter!(
+        ADMISSIONS_REFUSED,
+        Unit::Count,
+        "Bookings refused for want of a valid admission token, by reason"
+    );
+    describe_counter!(
+        REQUESTS_SHED,
+        Unit::Count,
+        "Requests answered 429 at the bound of requests in flight"
+    );
+}
+
+/// Requests answered 429 at once because the server was at its bound of requests in flight.
+pub const REQUESTS_SHED: &str = "requests_shed";
+
+pub fn request_shed() {
+    counter!(REQUESTS_SHED).increment(1);
 }

@@ -1,11 +1,16 @@
 //! Every HTTP endpoint on one port (`PORT`, default 3000), served by the same handlers the
 //! Lambda functions run: for load tests, container hosting and the fuzz step of `make test`.
 //! `GET /metrics` serves the Prometheus text format.
+use std::sync::Arc;
+use std::time::Duration;
+
 use shared::booking::PublishSettings;
+use shared::config::WaitingRoomConfig;
 use shared::http::Api;
 use shared::kafka::KafkaPublisher;
 use shared::station::STATION_CACHE_MAX_AGE;
 use shared::store::RedisStore;
+use shared::waiting_room::{Inlet, SystemClock};
 
 // glibc malloc/free took about a quarter of this server's time on the booking path (perf): many
 // small, short-lived allocations from several threads, which mimalloc serves from thread-local
@@ -17,14 +22,37 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     shared::telemetry::init();
     let address = shared::config::listen_address(|name| std::env::var(name).ok())?;
+    let max_in_flight = shared::config::max_in_flight(|name| std::env::var(name).ok())?;
+    let room_config = WaitingRoomConfig::from_env()?;
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;
     let metrics = shared::telemetry::metrics::prometheus()?;
+    let room = shared::adapters::waiting_room(store.clone(), &room_config);
+    spawn_inlet(Inlet::new(
+        Arc::new(store.clone()),
+        room_config.inlet,
+        Arc::new(SystemClock),
+    ));
     let api = Api::new(store.clone(), store, publisher, PublishSettings::default())
         .with_station_cache(STATION_CACHE_MAX_AGE)
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_waiting_room(room, room_config.room_on)
+        .with_in_flight_limit(max_in_flight);
     let listener = tokio::net::TcpListener::bind(address).await?;
-    tracing::info!(%address, "serving every endpoint");
+    tracing::info!(%address, room_on = room_config.room_on, "serving every endpoint");
     shared::http::server::serve(listener, api, shared::http::server::shutdown_signal()).await;
     Ok(())
+}
+
+/// The waiting room's inlet, once a second, in place of the scheduled `queue-inlet` function.
+fn spawn_inlet(inlet: Inlet) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            interval.tick().await;
+            if let Err(error) = inlet.tick().await {
+                tracing::warn!(%error, "inlet tick failed");
+            }
+        }
+    });
 }

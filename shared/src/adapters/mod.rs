@@ -22,3 +22,29 @@ pub async fn booking_service_from_env() -> Result<
         PublishSettings::default(),
     ))
 }
+
+/// The waiting room over `store` as the environment configures it (see
+/// [`config::WaitingRoomConfig`]), on the system clock.
+pub fn waiting_room(
+    store: redis::RedisStore,
+    config: &config::WaitingRoomConfig,
+) -> crate::waiting_room::WaitingRoom {
+    use std::sync::Arc;
+    crate::waiting_room::WaitingRoom::new(
+        Arc::new(store),
+        crate::waiting_room::AdmissionKeys::new(&config.admission_key),
+        Arc::new(crate::waiting_room::SystemClock),
+    )
+}
+
+/// The check `POST /booking` makes while the room is on; None while it is off.
+pub fn admission_gate(
+    config: &config::WaitingRoomConfig,
+) -> Option<crate::waiting_room::AdmissionGate> {
+    config.room_on.then(|| {
+        crate::waiting_room::AdmissionGate::new(
+            crate::waiting_room::AdmissionKeys::new(&config.admission_key),
+            std::sync::Arc::new(crate::waiting_room::SystemClock),
+        )
+    })
+}

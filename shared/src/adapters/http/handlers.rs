@@ -100,6 +100,7 @@ pub async fn get_station<S: SlotStore>(
     path = "/booking",
     tag = "bookings",
     operation_id = "createBooking",
+    params(("Admission-Token" = Option<String>, Header, description = "Required while the waiting room is on: the token `GET /queue/{ticket}` gave this person")),
     request_body(content = BookingSchema, content_type = "application/json",
         description = "At most 16 KiB", example = json!({"mysejahteraId": "900127015527", "firstName": "Fadhil", "lastName": "Yaacob", "address": "Kuala Lumpur", "location": "PWTC", "phoneNumber": "0123456789", "date": "20210516"})),
     responses(
@@ -109,6 +110,8 @@ pub async fn get_station<S: SlotStore>(
             body = BookingSchema, headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
         (status = 400, description = "`malformed_json`, or `invalid_field` naming the field",
             body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
+        (status = 403, description = "`not_admitted`: the waiting room is on and the `Admission-Token` header is missing, expired or another person's",
+            body = ErrorSchema, example = json!({"error": "not_admitted", "message": "The Admission-Token has expired; fetch a new one with your ticket (GET /queue/{ticket})."})),
         (status = 404, description = "`station_not_found` or `date_not_found`", body = ErrorSchema,
             example = json!({"error": "date_not_found", "message": "The station has no slots on 20210517."})),
         (status = 409, description = "`already_booked` (another booking is held) or `fully_booked`",

@@ -3,7 +3,9 @@
 mod docs;
 mod error;
 mod handlers;
+mod in_flight;
 pub mod openapi;
+mod queue;
 mod request;
 mod router;
 pub mod server;
@@ -11,6 +13,11 @@ pub mod server;
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
 pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
+pub use in_flight::{InFlightLimit, RETRY_AFTER_SECONDS};
+pub use queue::{
+    ADMISSION_TOKEN_HEADER, create_admitted_booking, join_queue, queue_progress, queue_status,
+    queue_ticket_status,
+};
 pub use request::{MAX_BODY_BYTES, path_value};
 pub use router::Api;
 

@@ -264,6 +264,9 @@ pub fn booking_example() -> serde_json::Value {
         super::handlers::healthz,
         super::docs::openapi_json,
         super::docs::docs_page,
+        super::queue::join_queue,
+        super::queue::queue_progress,
+        super::queue::queue_ticket_status,
     ),
     components(schemas(
         BookingSchema,
@@ -280,9 +283,59 @@ pub fn booking_example() -> serde_json::Value {
         (name = "stations", description = "Slots left per station and date"),
         (name = "bookings", description = "One booking per person"),
         (name = "operations", description = "Health and API documentation"),
-    )
+        (name = "waiting room", description = "Take a number at opening time; book once admitted"),
+    ),
+    modifiers(&TooManyRequests)
 )]
 pub struct ApiDoc;
+
+/// Every operation may answer 429 when the server is at its bound of requests in flight
+/// (local-api) or the API's throttle (API Gateway): documented once, here, for all of them.
+struct TooManyRequests;
+
+impl utoipa::Modify for TooManyRequests {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "`too_many_requests`: the service is at capacity; retry after `Retry-After` \
+                 seconds. Nothing was done.",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Error")))
+                    .example(Some(json!({"error": "too_many_requests", "message": "The service is at capacity; retry after the Retry-After seconds."})))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .insert("429".into(), response.clone().into());
+            }
+        }
+    }
+}
 
 /// The document as served and committed: pretty JSON with a final newline.
 pub fn openapi_document() -> &'static str {

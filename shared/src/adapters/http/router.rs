@@ -9,16 +9,23 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::ApiError;
 use super::docs::api_docs;
-use super::handlers::{cancel_booking, create_booking, get_booking, get_station, healthz};
+use super::handlers::{cancel_booking, get_booking, get_station, healthz};
+use super::in_flight::{InFlightLimit, too_many_requests};
+use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
 use crate::booking::{BookingLookup, BookingService, PublishSettings};
 use crate::ports::{EventPublisher, Outbox, SlotStore};
 use crate::station::StationService;
+use crate::waiting_room::{AdmissionGate, WaitingRoom};
 
 pub struct Api<S, O, P> {
     stations: StationService<S>,
     lookup: BookingLookup<S>,
     bookings: BookingService<S, O, P>,
     metrics: Option<PrometheusHandle>,
+    room: Option<WaitingRoom>,
+    /// Set while the waiting room is on: bookings then need an admission token.
+    admission: Option<AdmissionGate>,
+    in_flight: Option<InFlightLimit>,
 }
 
 impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
@@ -29,7 +36,26 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
             lookup: BookingLookup::new(store.clone()),
             bookings: BookingService::new(store, outbox, publisher, settings),
             metrics: None,
+            room: None,
+            admission: None,
+            in_flight: None,
         }
+    }
+
+    /// Serves the waiting room's endpoints; with `room_on`, `POST /booking` needs an admission
+    /// token from this room.
+    #[must_use]
+    pub fn with_waiting_room(mut self, room: WaitingRoom, room_on: bool) -> Self {
+        self.admission = room_on.then(|| room.gate());
+        self.room = Some(room);
+        self
+    }
+
+    /// At most `limit` requests in flight; past it, 429 at once.
+    #[must_use]
+    pub fn with_in_flight_limit(mut self, limit: usize) -> Self {
+        self.in_flight = Some(InFlightLimit::new(limit));
+        self
     }
 
     /// Serves `GET /metrics` from this Prometheus recorder. An operator endpoint of this one
@@ -53,6 +79,10 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
 
 impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        let _in_flight = match self.in_flight.as_ref().map(InFlightLimit::try_acquire) {
+            Some(None) => return too_many_requests(),
+            place => place,
+        };
         let path = request.uri().path();
         let mut segments: Vec<&str> = path.split('/').skip(1).collect();
         // `/booking/X/` is `/booking/X`, but `/booking/` stays an empty ID (404), not `/booking`.
@@ -61,7 +91,21 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
         }
         match segments.as_slice() {
             ["stations", _] => get_station(&self.stations, request).await,
-            ["booking"] => create_booking(&self.bookings, request).await,
+            ["booking"] => {
+                create_admitted_booking(self.admission.as_ref(), &self.bookings, request).await
+            }
+            ["queue"] | ["queue", _] if self.room.is_none() => {
+                ApiError::route_not_found().into_response()
+            }
+            ["queue"] => match (&self.room, request.method()) {
+                (Some(room), &Method::POST) => join_queue(room, request).await,
+                (Some(room), &Method::GET) => queue_progress(room, request).await,
+                _ => ApiError::method_not_allowed("GET, POST").into_response(),
+            },
+            ["queue", _] => match &self.room {
+                Some(room) => queue_ticket_status(room, request).await,
+                None => ApiError::route_not_found().into_response(),
+            },
             ["booking", _] => match *request.method() {
                 Method::GET => get_booking(&self.lookup, request).await,
                 Method::DELETE => cancel_booking(&self.bookings, request).await,

@@ -6,9 +6,12 @@
 //! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
 //!   `event`), appended by the same script that changes the booking
 //! - `outbox:relay-lease`  string, held by the one relay that runs
+//! - `queue:{room}:...`    the waiting room (see [`queue`])
 //!
 //! Identifiers in keys are restricted by the domain types to `[A-Za-z0-9_-]`, so user input
 //! can never address another key.
+pub mod queue;
+
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
