@@ -9,3 +9,4 @@ mod local_api;
 mod redis_outage;
 mod seed;
 mod telemetry;
+mod waiting_room;
