@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
-use shared::config::WaitingRoomConfig;
 use shared::store::RedisStore;
 use shared::waiting_room::{Inlet, SystemClock};
 
@@ -31,10 +30,10 @@ struct InletReport {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let config = WaitingRoomConfig::from_env()?;
+    let settings = shared::config::inlet_settings(|name| std::env::var(name).ok())?;
     let inlet = Inlet::new(
         Arc::new(RedisStore::from_env()?),
-        config.inlet,
+        settings,
         Arc::new(SystemClock),
     );
     shared::telemetry::run(service_fn(|event: LambdaEvent<serde_json::Value>| {

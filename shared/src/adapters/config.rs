@@ -172,7 +172,6 @@ impl WaitingRoomConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use crate::waiting_room::{InletMode, InletSettings};
         let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let room_on = match set("WAITING_ROOM").as_deref().map(str::trim) {
             None | Some("off") => false,
@@ -202,32 +201,43 @@ impl WaitingRoomConfig {
             }
             None => LOCAL_ADMISSION_KEY.as_bytes().to_vec(),
         };
-        let mode = match set("QUEUE_INLET_MODE").as_deref().map(str::trim) {
-            None | Some("rate") => InletMode::Rate,
-            Some("capacity") => InletMode::Capacity,
-            Some(other) => {
-                return Err(ConfigError {
-                    variable: "QUEUE_INLET_MODE",
-                    problem: format!("must be rate or capacity, not {other:?}"),
-                });
-            }
-        };
-        let people_per_minute = match set("QUEUE_INLET_RATE") {
-            None => DEFAULT_QUEUE_INLET_RATE,
-            Some(rate) => rate.trim().parse().map_err(|_| ConfigError {
-                variable: "QUEUE_INLET_RATE",
-                problem: format!("must be a whole number of people per minute, not {rate:?}"),
-            })?,
-        };
+        let inlet = inlet_settings(&lookup)?;
         Ok(Self {
             room_on,
             admission_key,
-            inlet: InletSettings {
-                mode,
-                people_per_minute,
-            },
+            inlet,
         })
     }
+}
+
+/// The inlet's settings alone, for the inlet function (which needs no key):
+/// `QUEUE_INLET_MODE` (`rate` by default, or `capacity`) and `QUEUE_INLET_RATE`.
+pub fn inlet_settings(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<crate::waiting_room::InletSettings, ConfigError> {
+    use crate::waiting_room::{InletMode, InletSettings};
+    let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+    let mode = match set("QUEUE_INLET_MODE").as_deref().map(str::trim) {
+        None | Some("rate") => InletMode::Rate,
+        Some("capacity") => InletMode::Capacity,
+        Some(other) => {
+            return Err(ConfigError {
+                variable: "QUEUE_INLET_MODE",
+                problem: format!("must be rate or capacity, not {other:?}"),
+            });
+        }
+    };
+    let people_per_minute = match set("QUEUE_INLET_RATE") {
+        None => DEFAULT_QUEUE_INLET_RATE,
+        Some(rate) => rate.trim().parse().map_err(|_| ConfigError {
+            variable: "QUEUE_INLET_RATE",
+            problem: format!("must be a whole number of people per minute, not {rate:?}"),
+        })?,
+    };
+    Ok(InletSettings {
+        mode,
+        people_per_minute,
+    })
 }
 
 #[cfg(test)]
