@@ -10,7 +10,7 @@ BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil"
 ARCH ?= x86_64
 ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 
-.PHONY: run test fuzz build deploy bench bench-cold bench-events seed redis-cli events relay topics load-test lint stop openapi
+.PHONY: run test fuzz build deploy bench bench-cold bench-events bench-rush inlet seed redis-cli events relay topics load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
 run:
@@ -30,6 +30,12 @@ bench:
 bench-cold:
 	./scripts/bench-cold.sh
 
+## The opening minute: 100,000 people join the waiting room of local-api (release) at once, are
+## let in at a set rate and book once each, then the same rush with no room; target/bench/rush.json.
+## RUSH_PEOPLE, RUSH_SLOTS, RUSH_INLET_RATE, RUSH_CONNECTIONS, RUSH_MAX_IN_FLIGHT change it.
+bench-rush:
+	./scripts/bench-rush.sh
+
 ## p50/p99 latency that publishing adds to a booking (private Redis and broker).
 bench-events:
 	./scripts/bench-events.sh
@@ -37,7 +43,7 @@ bench-events:
 ## Release binaries for Lambda: target/lambda/<function>/bootstrap for every function.
 build:
 	source scripts/lib.sh && ensure_cargo_lambda && cargo lambda build --release $(ARCH_FLAG) \
-	  --workspace --exclude lambda-bench --exclude hello-lambda --exclude local-api
+	  --workspace --exclude lambda-bench --exclude hello-lambda --exclude local-api --exclude rush
 	@ls -l target/lambda/*/bootstrap
 
 ## Build with SAM (cargo lambda per function) and deploy to your AWS account, asking for the
@@ -71,6 +77,13 @@ events:
 relay:
 	source scripts/lib.sh && ensure_cargo_lambda && \
 	cargo lambda invoke outbox-relay --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) --data-ascii '{}'
+
+## Run the waiting room's inlet for INLET_SECONDS (default 55) against the running system: it lets
+## people in at QUEUE_INLET_RATE per minute (scheduled every minute in AWS).
+INLET_SECONDS ?= 55
+inlet:
+	source scripts/lib.sh && ensure_cargo_lambda && \
+	cargo lambda invoke queue-inlet --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) --data-ascii '{"seconds":$(INLET_SECONDS)}'
 
 ## Create the booking topic on the local broker (make run does it).
 topics:

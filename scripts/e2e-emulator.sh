@@ -192,6 +192,35 @@ relay_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke outbox-relay --
   --invoke-port "$watch_port" --data-ascii '{}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "the relay finds nothing left" '{"published":0,"remaining":0,"skipped":false}' "$(canon <<<"$relay_reply")"
 
+echo "e2e: the waiting room (off here: the bookings above needed no token)"
+request POST /queue '{"mysejahteraId":"900127015527"}' "$FIRST_CALL_SECONDS"
+check "POST /queue (router) status" 201 "$status"
+check "the first to join is position 1" 1 "$(field position <<<"$body")"
+ticket="$(field ticket <<<"$body")"
+request POST /lambda-url/queue-join/queue '{"mysejahteraId":"900127015527"}'
+check "joining again status" 200 "$status"
+check "joining again gives the same ticket" "$ticket" "$(field ticket <<<"$body")"
+request GET "/queue/$ticket" "" "$FIRST_CALL_SECONDS"
+check "GET /queue/{ticket} before the inlet ran" waiting "$(field status <<<"$body")"
+check "a waiting answer is cacheable" "public, max-age=1" "$(header cache-control)"
+inlet_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke queue-inlet --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-ascii '{"seconds":1}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "the inlet lets the one person in" '{"open":true,"serving":1,"slotsLeft":1,"ticks":1}' "$(canon <<<"$inlet_reply")"
+request GET "/queue/$ticket"
+check "GET /queue/{ticket} once admitted" admitted "$(field status <<<"$body")"
+check "an answer with a token is never cached" "no-store" "$(header cache-control)"
+check "it carries an admission token" yes "$([ -n "$(field admissionToken <<<"$body")" ] && echo yes || echo no)"
+request GET /queue
+check "GET /queue (everybody's poll)" '{"serving":1,"status":"open"}' "$(canon <<<"$body")"
+check "queue:{room}:serving in Redis" 1 "$(rcli GET 'queue:{room}:serving')"
+request POST /booking "$(booking 770101015555 20210517)"
+check "the last slot is booked" 201 "$status"
+inlet_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke queue-inlet --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-ascii '{"seconds":1}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "no slot left: the inlet closes the room" '{"open":false,"serving":1,"slotsLeft":0,"ticks":1}' "$(canon <<<"$inlet_reply")"
+request GET /queue
+check "GET /queue says closed" closed "$(field status <<<"$body")"
+
 echo "e2e: seeding again keeps live counters"
 seed_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
   --invoke-port "$watch_port" --data-ascii "$seed_event" 2>"$work/invoke.err" || cat "$work/invoke.err")"
