@@ -448,3 +448,64 @@ async fn past_the_in_flight_bound_requests_get_429_at_once() {
         .await;
     assert_eq!(after.status(), 200);
 }
+
+#[tokio::test]
+async fn local_api_routes_the_queue_and_guards_bookings_while_the_room_is_on() {
+    let room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let store = room.app.store.clone();
+    let api = Api::new(
+        store.clone(),
+        store,
+        publisher(&room.app.broker),
+        PublishSettings::default(),
+    )
+    .with_waiting_room(room.room.clone(), true);
+    let call = |method: Method, path: &str, body: String, token: Option<&str>| {
+        let mut request = request(method, path, body);
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert(ADMISSION_TOKEN_HEADER, token.parse().unwrap());
+        }
+        async { TestResponse::from(api.handle(request).await) }
+    };
+    let id = "900127015527";
+    let joined = call(
+        Method::POST,
+        "/queue",
+        format!(r#"{{"mysejahteraId":"{id}"}}"#),
+        None,
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::CREATED);
+    let unadmitted = call(
+        Method::POST,
+        "/booking",
+        booking_json(id, "PWTC", "20210516"),
+        None,
+    )
+    .await;
+    assert_eq!(unadmitted.status, StatusCode::FORBIDDEN);
+    assert_eq!(unadmitted.error_code(), "not_admitted");
+    room.inlet().tick().await.unwrap();
+    let progress = call(Method::GET, "/queue", String::new(), None).await;
+    assert_eq!(
+        progress.body,
+        serde_json::json!({"serving": 1, "status": "open"})
+    );
+    let path = format!("/queue/{}", ticket(&joined));
+    let status = call(Method::GET, &path, String::new(), None).await;
+    let token = status.body["admissionToken"].as_str().unwrap().to_owned();
+    let booked = call(
+        Method::POST,
+        "/booking",
+        booking_json(id, "PWTC", "20210516"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{:?}", booked.body);
+    let wrong_method = call(Method::DELETE, "/queue", String::new(), None).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.headers["allow"], "GET, POST");
+}

@@ -244,15 +244,19 @@ async fn direct(settings: Settings) -> Value {
     let started = Instant::now();
     let location = settings.location.clone();
     let date = settings.date.clone();
-    let mut bookings = each_index(&settings, settings.people, move |index, mut connection, mut samples| {
-        let body = booking_body(&person_id(index), &location, &date);
-        async move {
-            let sent = Instant::now();
-            let reply = connection.call("POST", "/booking", Some(&body), None).await;
-            samples.record(sent, reply.ok().map(|reply| reply.status));
-            (connection, samples)
-        }
-    })
+    let mut bookings = each_index(
+        &settings,
+        settings.people,
+        move |index, mut connection, mut samples| {
+            let body = booking_body(&person_id(index), &location, &date);
+            async move {
+                let sent = Instant::now();
+                let reply = connection.call("POST", "/booking", Some(&body), None).await;
+                samples.record(sent, reply.ok().map(|reply| reply.status));
+                (connection, samples)
+            }
+        },
+    )
     .await;
     json!({
         "mode": "direct",
@@ -310,29 +314,39 @@ async fn room(settings: Settings) -> Result<Value, Error> {
     let places: Arc<Vec<Mutex<Option<Place>>>> =
         Arc::new((0..settings.people).map(|_| Mutex::new(None)).collect());
     let joined_places = Arc::clone(&places);
-    let mut joins = each_index(&settings, settings.people, move |index, mut connection, mut samples| {
-        let places = Arc::clone(&joined_places);
-        async move {
-            let id = person_id(index);
-            let body = json!({ "mysejahteraId": id }).to_string();
-            for _ in 0..30 {
-                let sent = Instant::now();
-                let reply = connection.call("POST", "/queue", Some(&body), None).await;
-                samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
-                match reply {
-                    Ok(reply) if reply.status == 201 || reply.status == 200 => {
-                        let ticket = reply.body["ticket"].as_str().unwrap_or("").to_owned();
-                        let position = reply.body["position"].as_u64().unwrap_or(0);
-                        *places[index].lock().unwrap() = Some(Place { id, ticket, position });
-                        break;
+    let mut joins = each_index(
+        &settings,
+        settings.people,
+        move |index, mut connection, mut samples| {
+            let places = Arc::clone(&joined_places);
+            async move {
+                let id = person_id(index);
+                let body = json!({ "mysejahteraId": id }).to_string();
+                for _ in 0..30 {
+                    let sent = Instant::now();
+                    let reply = connection.call("POST", "/queue", Some(&body), None).await;
+                    samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
+                    match reply {
+                        Ok(reply) if reply.status == 201 || reply.status == 200 => {
+                            let ticket = reply.body["ticket"].as_str().unwrap_or("").to_owned();
+                            let position = reply.body["position"].as_u64().unwrap_or(0);
+                            *places[index].lock().unwrap() = Some(Place {
+                                id,
+                                ticket,
+                                position,
+                            });
+                            break;
+                        }
+                        Ok(reply) if reply.status == 429 => {
+                            tokio::time::sleep(Duration::from_secs(1)).await
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
                     }
-                    Ok(reply) if reply.status == 429 => tokio::time::sleep(Duration::from_secs(1)).await,
-                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
+                (connection, samples)
             }
-            (connection, samples)
-        }
-    })
+        },
+    )
     .await;
     let join_seconds = started.elapsed().as_secs_f64();
     let mut places: Vec<Place> = places
@@ -341,7 +355,9 @@ async fn room(settings: Settings) -> Result<Value, Error> {
         .collect();
     places.sort_by_key(|place| place.position);
     let places = Arc::new(places);
-    let positions_distinct = places.windows(2).all(|pair| pair[0].position < pair[1].position);
+    let positions_distinct = places
+        .windows(2)
+        .all(|pair| pair[0].position < pair[1].position);
 
     let shared = Arc::new(Shared {
         serving: AtomicU64::new(0),
@@ -367,7 +383,11 @@ async fn room(settings: Settings) -> Result<Value, Error> {
                         shared.serving.fetch_max(serving, Ordering::Relaxed);
                     }
                     if reply.body["status"] == "closed" {
-                        shared.closed_at.lock().unwrap().get_or_insert_with(Instant::now);
+                        shared
+                            .closed_at
+                            .lock()
+                            .unwrap()
+                            .get_or_insert_with(Instant::now);
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -379,8 +399,11 @@ async fn room(settings: Settings) -> Result<Value, Error> {
     // Impatient people polling their own ticket while still waiting (CDN misses).
     let mut ticket_pollers = Vec::new();
     for seed in 0..settings.pollers {
-        let (shared, places, address) =
-            (Arc::clone(&shared), Arc::clone(&places), settings.address.clone());
+        let (shared, places, address) = (
+            Arc::clone(&shared),
+            Arc::clone(&places),
+            settings.address.clone(),
+        );
         ticket_pollers.push(tokio::spawn(async move {
             let mut connection = Connection::new(&address);
             let mut samples = Samples::default();
@@ -410,58 +433,70 @@ async fn room(settings: Settings) -> Result<Value, Error> {
     let bookers_places = Arc::clone(&places);
     let token_samples = Arc::new(Mutex::new(Samples::default()));
     let booker_token_samples = Arc::clone(&token_samples);
-    let mut bookings = each_index(&settings, places.len(), move |index, mut connection, mut samples| {
-        let (shared, places, tokens) = (
-            Arc::clone(&bookers_shared),
-            Arc::clone(&bookers_places),
-            Arc::clone(&booker_token_samples),
-        );
-        let (location, date) = (location.clone(), date.clone());
-        async move {
-            let place = &places[index];
-            let path = format!("/queue/{}", place.ticket);
-            while Instant::now() < deadline {
-                if shared.closed_at.lock().unwrap().is_some() {
-                    return (connection, samples);
-                }
-                if shared.serving.load(Ordering::Relaxed) < place.position {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-                let sent = Instant::now();
-                let reply = connection.call("GET", &path, None, None).await;
-                tokens.lock().unwrap().record(sent, reply.as_ref().ok().map(|reply| reply.status));
-                let Ok(reply) = reply else { continue };
-                match shared.check(place, &reply.body).as_deref() {
-                    Some("admitted") => {}
-                    Some("closed") => return (connection, samples),
-                    _ => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut bookings = each_index(
+        &settings,
+        places.len(),
+        move |index, mut connection, mut samples| {
+            let (shared, places, tokens) = (
+                Arc::clone(&bookers_shared),
+                Arc::clone(&bookers_places),
+                Arc::clone(&booker_token_samples),
+            );
+            let (location, date) = (location.clone(), date.clone());
+            async move {
+                let place = &places[index];
+                let path = format!("/queue/{}", place.ticket);
+                while Instant::now() < deadline {
+                    if shared.closed_at.lock().unwrap().is_some() {
+                        return (connection, samples);
+                    }
+                    if shared.serving.load(Ordering::Relaxed) < place.position {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
-                }
-                shared.admitted.fetch_add(1, Ordering::Relaxed);
-                let token = reply.body["admissionToken"].as_str().unwrap_or("").to_owned();
-                let body = booking_body(&place.id, &location, &date);
-                // One booking per person; only "come back in a second" is retried.
-                while Instant::now() < deadline {
                     let sent = Instant::now();
-                    let reply = connection.call("POST", "/booking", Some(&body), Some(&token)).await;
-                    samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
-                    match reply.map(|reply| reply.status) {
-                        Ok(201) => {
-                            *shared.last_booking_at.lock().unwrap() = Some(Instant::now());
-                            break;
+                    let reply = connection.call("GET", &path, None, None).await;
+                    tokens
+                        .lock()
+                        .unwrap()
+                        .record(sent, reply.as_ref().ok().map(|reply| reply.status));
+                    let Ok(reply) = reply else { continue };
+                    match shared.check(place, &reply.body).as_deref() {
+                        Some("admitted") => {}
+                        Some("closed") => return (connection, samples),
+                        _ => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
                         }
-                        Ok(429) => tokio::time::sleep(Duration::from_secs(1)).await,
-                        _ => break,
                     }
+                    shared.admitted.fetch_add(1, Ordering::Relaxed);
+                    let token = reply.body["admissionToken"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    let body = booking_body(&place.id, &location, &date);
+                    // One booking per person; only "come back in a second" is retried.
+                    while Instant::now() < deadline {
+                        let sent = Instant::now();
+                        let reply = connection
+                            .call("POST", "/booking", Some(&body), Some(&token))
+                            .await;
+                        samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
+                        match reply.map(|reply| reply.status) {
+                            Ok(201) => {
+                                *shared.last_booking_at.lock().unwrap() = Some(Instant::now());
+                                break;
+                            }
+                            Ok(429) => tokio::time::sleep(Duration::from_secs(1)).await,
+                            _ => break,
+                        }
+                    }
+                    return (connection, samples);
                 }
-                return (connection, samples);
+                (connection, samples)
             }
-            (connection, samples)
-        }
-    })
+        },
+    )
     .await;
     // Wait a little for the closed sign if the last booking just went through.
     let closing_deadline = Instant::now() + Duration::from_secs(5);
@@ -479,9 +514,9 @@ async fn room(settings: Settings) -> Result<Value, Error> {
         *shared.last_booking_at.lock().unwrap(),
         *shared.closed_at.lock().unwrap(),
     ) {
-        (Some(sold_out), Some(closed)) => Some(
-            closed.saturating_duration_since(sold_out).as_secs_f64() * 1000.0,
-        ),
+        (Some(sold_out), Some(closed)) => {
+            Some(closed.saturating_duration_since(sold_out).as_secs_f64() * 1000.0)
+        }
         _ => None,
     };
     let admitted = shared.admitted.load(Ordering::Relaxed);
