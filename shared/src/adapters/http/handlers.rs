@@ -16,7 +16,10 @@ use super::openapi::{
     StationSlotsSchema,
 };
 
-fn json_response(status: StatusCode, body: &(impl Serialize + ?Sized)) -> Response<Body> {
+pub(super) fn json_response(
+    status: StatusCode,
+    body: &(impl Serialize + ?Sized),
+) -> Response<Body> {
     let body = serde_json::to_string(body).expect("responses are plain data");
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ApiError;
-use super::handlers::create_booking;
+use super::handlers::{create_booking, json_response};
 use super::request::{json_object, path_value, require_method, string_fields};
 use crate::booking::BookingService;
 use crate::domain::MySejahteraId;
@@ -99,15 +99,8 @@ pub struct TicketStatusBody {
 }
 
 fn json(status: StatusCode, body: &impl Serialize, cache_control: &'static str) -> Response<Body> {
-    let body = serde_json::to_string(body).expect("responses are plain data");
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
+    let mut response = json_response(status, body);
+    response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_control),
     );
