@@ -144,35 +144,6 @@ pub fn describe() {
     describe_counter!(OUTBOX_PUBLISHED, Unit::Count, "Events the relay published");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_error_code_has_a_bounded_reason() {
-        let cases = [
-            ("fully_booked", "fully_booked"),
-            ("already_booked", "already_booked"),
-            ("station_not_found", "not_found"),
-            ("date_not_found", "not_found"),
-            ("invalid_field", "invalid"),
-            ("malformed_json", "invalid"),
-            ("payload_too_large", "invalid"),
-            ("unsupported_media_type", "invalid"),
-            ("method_not_allowed", "invalid"),
-            ("store_unavailable", "store_error"),
-            ("internal_error", "store_error"),
-        ];
-        for (code, reason) in cases {
-            assert_eq!(
-                RejectReason::from_error_code(code).as_str(),
-                reason,
-                "{code}"
-            );
-        }
-    }
-}
-
 /// People who took a place in the waiting room (a repeated join is not one).
 pub const QUEUE_JOINED: &str = "queue_joined";
 /// The waiting room's serving number after an inlet tick: every position up to it is let in.
@@ -229,4 +200,33 @@ pub const REQUESTS_SHED: &str = "requests_shed";
 
 pub fn request_shed() {
     counter!(REQUESTS_SHED).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_has_a_bounded_reason() {
+        let cases = [
+            ("fully_booked", "fully_booked"),
+            ("already_booked", "already_booked"),
+            ("station_not_found", "not_found"),
+            ("date_not_found", "not_found"),
+            ("invalid_field", "invalid"),
+            ("malformed_json", "invalid"),
+            ("payload_too_large", "invalid"),
+            ("unsupported_media_type", "invalid"),
+            ("method_not_allowed", "invalid"),
+            ("store_unavailable", "store_error"),
+            ("internal_error", "store_error"),
+        ];
+        for (code, reason) in cases {
+            assert_eq!(
+                RejectReason::from_error_code(code).as_str(),
+                reason,
+                "{code}"
+            );
+        }
+    }
 }

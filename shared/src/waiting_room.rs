@@ -125,7 +125,7 @@ impl AdmissionKeys {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -439,7 +439,13 @@ mod tests {
         let gate = AdmissionGate::new(keys.clone(), clock.clone());
         let alice = id("900127015527");
         let token = keys.admission_token(&keys.pseudonym(&alice), 2_000);
-        let table: [(Option<&str>, &MySejahteraId, u64, Result<(), NotAdmitted>); 7] = [
+        type Case<'a> = (
+            Option<&'a str>,
+            &'a MySejahteraId,
+            u64,
+            Result<(), NotAdmitted>,
+        );
+        let table: [Case; 7] = [
             (Some(&token), &alice, 1_000, Ok(())),
             (Some(&token), &alice, 1_999, Ok(())),
             (Some(&token), &alice, 2_000, Err(NotAdmitted::Expired)),

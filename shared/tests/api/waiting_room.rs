@@ -187,11 +187,7 @@ async fn admission_follows_queue_order_at_the_inlets_rate() {
         .collect();
     let inlet = room.inlet();
     // The first tick lets in a second's worth (1 at 60/min), each later one 5 s worth (5).
-    let mut expected_serving = [1, 6, 11, 16, 21, 25, 25].into_iter();
-    loop {
-        let Some(expected) = expected_serving.next() else {
-            break;
-        };
+    for expected in [1, 6, 11, 16, 21, 25, 25] {
         let tick = inlet.tick().await.unwrap();
         assert_eq!(tick.progress.serving, expected);
         let shared = room.progress().await;
