@@ -111,7 +111,7 @@ def statuses(s):
     return " ".join(f"{k}:{v}" for k, v in sorted(s["statuses"].items()))
 closed = room["closed_after_sell_out_ms"]
 print(f"\nrush with the waiting room: {room['people']} people, {room['slots']} slots, inlet {rate}/min")
-print(f"  joins ({room['join_seconds']:.1f} s for all)   {lat(room['join'])}   {statuses(room['join'])}")
+print(f"  joins ({room['join_seconds']:.2f} s for all)   {lat(room['join'])}   {statuses(room['join'])}")
 print(f"  polls, everybody's GET /queue   {lat(room['poll_everybody'])}")
 print(f"  polls, waiting tickets          {lat(room['poll_ticket_waiting'])}")
 print(f"  polls, collecting the token     {lat(room['poll_ticket_token'])}")
