@@ -505,3 +505,32 @@ async fn local_api_routes_the_queue_and_guards_bookings_while_the_room_is_on() {
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.headers["allow"], "GET, POST");
 }
+
+#[tokio::test]
+async fn with_redis_down_the_queue_answers_503_and_tokens_still_verify() {
+    let mut room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let token = room.admitted_token("900127015527").await;
+    let ticket = ticket(&room.join("900127015527").await);
+    room.app.redis.stop();
+    let joined = room.join("900127015528").await;
+    assert_eq!(joined.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(joined.error_code(), "store_unavailable");
+    assert_eq!(
+        room.progress().await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        room.status(&ticket).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // The token needs no store: the booking gets as far as the store and says it is down,
+    // never 403 and never a confirmation.
+    let booked = room.book("900127015527", Some(&token), true).await;
+    assert_eq!(
+        booked.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        booked.body
+    );
+}
