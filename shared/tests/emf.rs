@@ -172,7 +172,10 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
     assert_eq!(units(metrics::STORE_LATENCY), "Milliseconds");
     assert_eq!(units(metrics::BOOKINGS_CREATED), "Count");
     assert!(!printed.contains("880412105531") && !printed.contains("Fadhil"));
-    assert!(!printed.contains(&reference), "no booking reference in a metric");
+    assert!(
+        !printed.contains(&reference),
+        "no booking reference in a metric"
+    );
 
     // The next invocation: the relay publishes what waited.
     let relay = OutboxRelay::new(

@@ -123,6 +123,26 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A log writer that keeps what it was given, for tests that read the log lines.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 pub const TOPIC: &str = "booking-slot";
 pub const PARTITIONS: i32 = 3;
 

@@ -12,7 +12,7 @@ use shared::domain::{BookingReference, MySejahteraId, ReferenceNonce};
 use shared::ownership::BookingReferences;
 use shared::telemetry::{self, LogSettings};
 
-use crate::helpers::{TestApp, TestResponse, booking_json, read_topic, spawn_app};
+use crate::helpers::{Captured, TestApp, TestResponse, booking_json, read_topic, spawn_app};
 
 const ID: &str = "900127015527";
 const OTHER: &str = "880412105531";
@@ -298,19 +298,6 @@ async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key() 
     }
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_reference_appears_in_no_log_metric_or_event() {
     let handle = telemetry::metrics::prometheus().expect("the only recorder here");
@@ -344,7 +331,7 @@ async fn a_reference_appears_in_no_log_metric_or_event() {
 
     let events = read_topic(&app.broker, 2).await;
     assert_eq!(events.len(), 2, "booking.created and booking.cancelled");
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("booking cancelled"),
         "the capture works: {logs}"
