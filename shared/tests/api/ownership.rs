@@ -358,3 +358,40 @@ async fn a_reference_appears_in_no_log_metric_or_event() {
         assert_eq!(top.len(), 4, "eventId, type, occurredAt, booking: {top:?}");
     }
 }
+
+#[tokio::test]
+async fn the_cancel_script_removes_only_the_booking_whose_nonce_was_verified() {
+    use shared::domain::EventStamp;
+    use shared::ports::SlotStore;
+
+    let app = seeded().await;
+    let id = MySejahteraId::parse(ID).unwrap();
+    let owner_nonce = |app: &TestApp| {
+        let mut connection = app.connection.clone();
+        async move {
+            let hex: String = connection
+                .hget("booking-owner:900127015527", "nonce")
+                .await
+                .unwrap();
+            ReferenceNonce::from_hex(&hex).unwrap()
+        }
+    };
+    let old = reference_of(&app.book(ID, "PWTC", "20210516").await);
+    let checked = owner_nonce(&app).await;
+    // Between the reference check and the cancel, the booking is cancelled and made again.
+    assert_eq!(
+        app.cancel_booking_as(ID, Some(&bearer(&old))).await.status,
+        200
+    );
+    let new = reference_of(&app.book(ID, "PWTC", "20210517").await);
+    let before = app.snapshot().await;
+
+    let stamp = EventStamp::new(std::time::SystemTime::now());
+    let removed = app.store.cancel(&id, &stamp, &checked).await.unwrap();
+
+    assert_eq!(removed, None, "the newer booking has another nonce");
+    assert_eq!(app.snapshot().await, before, "and is left as it was");
+    let found = app.get_booking_as(ID, Some(&bearer(&new))).await;
+    assert_eq!(found.body["date"], "20210517");
+    assert_ne!(owner_nonce(&app).await, checked);
+}
