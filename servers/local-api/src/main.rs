@@ -27,17 +27,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;
     let metrics = shared::telemetry::metrics::prometheus()?;
+    let references = shared::booking_references_from_env()?;
     let room = shared::adapters::waiting_room(store.clone(), &room_config);
     spawn_inlet(Inlet::new(
         Arc::new(store.clone()),
         room_config.inlet,
         Arc::new(SystemClock),
     ));
-    let api = Api::new(store.clone(), store, publisher, PublishSettings::default())
-        .with_station_cache(STATION_CACHE_MAX_AGE)
-        .with_metrics(metrics)
-        .with_waiting_room(room, room_config.room_on)
-        .with_in_flight_limit(max_in_flight);
+    let api = Api::new(
+        store.clone(),
+        store,
+        publisher,
+        PublishSettings::default(),
+        references,
+    )
+    .with_station_cache(STATION_CACHE_MAX_AGE)
+    .with_metrics(metrics)
+    .with_waiting_room(room, room_config.room_on)
+    .with_in_flight_limit(max_in_flight);
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(%address, room_on = room_config.room_on, "serving every endpoint");
     shared::http::server::serve(listener, api, shared::http::server::shutdown_signal()).await;

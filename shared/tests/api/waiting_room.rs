@@ -15,7 +15,9 @@ use shared::waiting_room::{
     ADMISSION_TOKEN_TTL, AdmissionKeys, Clock, Inlet, InletMode, InletSettings, WaitingRoom,
 };
 
-use crate::helpers::{TestApp, TestResponse, booking_json, publisher, request, spawn_app};
+use crate::helpers::{
+    TestApp, TestResponse, booking_json, publisher, request, spawn_app, test_references,
+};
 
 /// Time the tests move by hand: token expiry and the inlet's rate without sleeping.
 struct ManualClock(AtomicU64);
@@ -316,10 +318,8 @@ async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
     for id in people {
         tokens.push(room.admitted_token(id).await);
     }
-    assert_eq!(
-        room.book("A1", Some(&tokens[0]), true).await.status,
-        StatusCode::CREATED
-    );
+    let first = room.book("A1", Some(&tokens[0]), true).await;
+    assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(
         room.book("A2", Some(&tokens[1]), true).await.status,
         StatusCode::CREATED
@@ -343,7 +343,19 @@ async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
     room.advance_clock(Duration::from_secs(60));
     assert_eq!(room.inlet().tick().await.unwrap().progress.serving, serving);
     // A cancel frees a slot: the next tick opens the room again.
-    assert_eq!(room.app.cancel_booking("A1").await.status, StatusCode::OK);
+    assert_eq!(
+        room.app
+            .cancel_booking_as(
+                "A1",
+                Some(&format!(
+                    "Bearer {}",
+                    first.body["bookingReference"].as_str().unwrap()
+                ))
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
     room.advance_clock(Duration::from_secs(1));
     let tick = room.inlet().tick().await.unwrap();
     assert!(tick.progress.open);
@@ -396,6 +408,7 @@ async fn past_the_in_flight_bound_requests_get_429_at_once() {
         store,
         publisher(&app.broker),
         PublishSettings::default(),
+        test_references(),
     )
     .with_in_flight_limit(1);
     // Warm the connection, then hold Redis still so the next request stays in flight.
@@ -455,6 +468,7 @@ async fn local_api_routes_the_queue_and_guards_bookings_while_the_room_is_on() {
         store,
         publisher(&room.app.broker),
         PublishSettings::default(),
+        test_references(),
     )
     .with_waiting_room(room.room.clone(), true);
     let call = |method: Method, path: &str, body: String, token: Option<&str>| {
