@@ -4,6 +4,8 @@ mod create_booking;
 mod events;
 mod get_station;
 mod healthz;
+mod held_counts;
+mod held_counts_property;
 mod helpers;
 mod local_api;
 mod redis_outage;

@@ -1,6 +1,8 @@
 //! The Redis store. Data model (documented for operators in the README):
 //! - `slots:{location}`    hash, date (YYYYMMDD) -> remaining slots; one station in one read
-//! - `capacity:{location}` hash, date -> daily capacity, so a reset never re-opens booked slots
+//! - `capacity:{location}` hash, date -> daily capacity
+//! - `held:{location}`     hash, date -> bookings held; remaining = max(capacity - held, 0), so
+//!   a reset never re-opens booked slots
 //! - `booking:{id}`        string, the person's one booking as canonical JSON
 //! - `stations`            set of every seeded location
 //! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
@@ -9,7 +11,7 @@
 //!
 //! Identifiers in keys are restricted by the domain types to `[A-Za-z0-9_-]`, so user input
 //! can never address another key.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -23,8 +25,8 @@ use crate::domain::{
     Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
 };
 use crate::ports::{
-    BookingOutcome, Cancelled, Outbox, OutboxEntry, SlotStore, StationPlan, StationSeeded,
-    StoreError,
+    BookingOutcome, Cancelled, HeldMigrated, Outbox, OutboxEntry, SlotStore, StationPlan,
+    StationSeeded, StoreError,
 };
 
 static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
@@ -32,23 +34,24 @@ static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.
 static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cancel.lua")));
 static OUTBOX_OLDEST: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("outbox_oldest.lua")));
+static MIGRATE_HELD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("migrate_held.lua")));
 static RELEASE_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("release_lease.lua")));
 
 pub const STATIONS_KEY: &str = "stations";
 pub const OUTBOX_KEY: &str = "outbox:booking-events";
 pub const RELAY_LEASE_KEY: &str = "outbox:relay-lease";
-// The cancel script derives a station's keys from the booking it reads, so it is handed the
-// prefixes rather than repeating them.
-const SLOTS_PREFIX: &str = "slots:";
-const CAPACITY_PREFIX: &str = "capacity:";
-
 pub fn slots_key(location: &Location) -> String {
-    format!("{SLOTS_PREFIX}{location}")
+    format!("slots:{location}")
 }
 
 pub fn capacity_key(location: &Location) -> String {
-    format!("{CAPACITY_PREFIX}{location}")
+    format!("capacity:{location}")
+}
+
+pub fn held_key(location: &Location) -> String {
+    format!("held:{location}")
 }
 
 pub fn booking_key(id: &MySejahteraId) -> String {
@@ -118,6 +121,16 @@ impl RedisStore {
     }
 }
 
+/// How often a cancel reads the booking again when it changed between the read and the script.
+const CANCEL_ATTEMPTS: usize = 3;
+
+/// Where a stored booking is held, all the migration needs of it.
+#[derive(serde::Deserialize)]
+struct BookingPlace {
+    location: String,
+    date: String,
+}
+
 fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
@@ -173,6 +186,8 @@ impl SlotStore for RedisStore {
             BOOK.key(slots_key(&booking.location))
                 .key(booking_key(&booking.mysejahtera_id))
                 .key(OUTBOX_KEY)
+                .key(held_key(&booking.location))
+                .key(capacity_key(&booking.location))
                 .arg(booking.date.to_string())
                 .arg(booking.to_json())
                 .arg(&event.key)
@@ -214,29 +229,50 @@ impl SlotStore for RedisStore {
         id: &MySejahteraId,
         stamp: &EventStamp,
     ) -> Result<Option<Cancelled>, StoreError> {
-        let mut connection = self.connection.clone();
-        let removed: Option<(String, String)> = store_call(
-            "cancel",
-            CANCEL
-                .key(booking_key(id))
-                .key(OUTBOX_KEY)
-                .arg(SLOTS_PREFIX)
-                .arg(CAPACITY_PREFIX)
-                .arg(&stamp.event_id)
-                .arg(&stamp.occurred_at)
-                .arg(id.as_str())
-                .invoke_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
-        removed
-            .map(|(held, outbox_id)| {
-                Ok(Cancelled {
-                    booking: stored_booking(&held)?,
-                    outbox_id,
-                })
-            })
-            .transpose()
+        // The script must declare the station's keys, known only from the booking: read it
+        // first, then the script re-checks that it still names that station and date. A booking
+        // that changed in between (cancelled and booked again elsewhere) is read again.
+        for _ in 0..CANCEL_ATTEMPTS {
+            let Some(booking) = self.find_booking(id).await? else {
+                return Ok(None);
+            };
+            let mut connection = self.connection.clone();
+            let reply: Option<Vec<String>> = store_call(
+                "cancel",
+                CANCEL
+                    .key(booking_key(id))
+                    .key(OUTBOX_KEY)
+                    .key(slots_key(&booking.location))
+                    .key(capacity_key(&booking.location))
+                    .key(held_key(&booking.location))
+                    .arg(booking.location.as_str())
+                    .arg(booking.date.to_string())
+                    .arg(&stamp.event_id)
+                    .arg(&stamp.occurred_at)
+                    .arg(id.as_str())
+                    .invoke_async(&mut connection),
+            )
+            .await
+            .map_err(unavailable)?;
+            match reply.as_deref() {
+                None => return Ok(None),
+                Some([moved]) if moved == "moved" => continue,
+                Some([held, outbox_id]) => {
+                    return Ok(Some(Cancelled {
+                        booking: stored_booking(held)?,
+                        outbox_id: outbox_id.clone(),
+                    }));
+                }
+                Some(other) => {
+                    return Err(StoreError::UnexpectedReply(format!(
+                        "cancel script said {other:?}"
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the booking kept changing while it was being cancelled".into(),
+        ))
     }
 
     async fn seed_station(
@@ -250,20 +286,78 @@ impl SlotStore for RedisStore {
             .key(slots_key(&plan.location))
             .key(capacity_key(&plan.location))
             .key(STATIONS_KEY)
+            .key(held_key(&plan.location))
             .arg(plan.location.as_str())
             .arg(plan.daily_capacity)
             .arg(if reset { "1" } else { "0" });
         for date in &plan.dates {
             invocation.arg(date.to_string());
         }
-        let (dates_written, dates_skipped): (u32, u32) =
+        let (dates_written, dates_skipped, dates_unmigrated): (u32, u32, u32) =
             store_call("seed_station", invocation.invoke_async(&mut connection))
                 .await
                 .map_err(unavailable)?;
         Ok(StationSeeded {
             dates_written,
             dates_skipped,
+            dates_unmigrated,
         })
+    }
+
+    async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut report = HeldMigrated::default();
+        let keys: Vec<String> = {
+            let mut iter = connection
+                .scan_match::<_, String>("booking:*")
+                .await
+                .map_err(unavailable)?;
+            let mut keys = Vec::new();
+            while let Some(key) = iter.next_item().await {
+                keys.push(key.map_err(unavailable)?);
+            }
+            keys
+        };
+        for chunk in keys.chunks(500) {
+            let stored: Vec<Option<String>> = connection.mget(chunk).await.map_err(unavailable)?;
+            // Only where the booking is counted matters; a record that vanished meanwhile
+            // (cancelled, expired) is not held.
+            for json in stored.into_iter().flatten() {
+                let place: BookingPlace = serde_json::from_str(&json).map_err(|e| {
+                    StoreError::UnexpectedReply(format!("stored booking: {:?}", e.classify()))
+                })?;
+                *counts
+                    .entry(place.location)
+                    .or_default()
+                    .entry(place.date)
+                    .or_default() += 1;
+                report.bookings_counted += 1;
+            }
+        }
+        let mut locations: BTreeSet<String> = connection
+            .smembers(STATIONS_KEY)
+            .await
+            .map_err(unavailable)?;
+        locations.extend(counts.keys().cloned());
+        for raw in locations {
+            let location = Location::parse(&raw)
+                .map_err(|e| StoreError::UnexpectedReply(format!("station {raw:?}: {e}")))?;
+            let mut invocation = MIGRATE_HELD.prepare_invoke();
+            invocation
+                .key(slots_key(&location))
+                .key(capacity_key(&location))
+                .key(held_key(&location));
+            for (date, count) in counts.get(&raw).into_iter().flatten() {
+                invocation.arg(date).arg(count);
+            }
+            let migrated: u32 =
+                store_call("migrate_held", invocation.invoke_async(&mut connection))
+                    .await
+                    .map_err(unavailable)?;
+            report.dates_migrated += migrated;
+        }
+        Ok(report)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
