@@ -57,6 +57,37 @@ impl ServerProcess {
         })
     }
 
+    /// redis-server as `redis()` starts it, plus `extra` arguments; with `tls`, the port serves
+    /// TLS only.
+    pub fn redis_with(extra: &[&str], tls: bool) -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let extra: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        Self::start(binary, move |port| {
+            let port = port.to_string();
+            let listen = if tls {
+                ["--port", "0", "--tls-port", &port]
+            } else {
+                ["--port", &port, "--tls-port", "0"]
+            };
+            ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .into_iter()
+                .chain(listen)
+                .map(String::from)
+                .chain(extra.iter().cloned())
+                .collect()
+        })
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to the running server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// The tansu broker (in memory), from TANSU_BIN as `make test` sets it.
     pub fn broker() -> Self {
         let binary = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());

@@ -9,5 +9,6 @@ mod held_counts_property;
 mod helpers;
 mod local_api;
 mod redis_outage;
+mod redis_security;
 mod seed;
 mod telemetry;

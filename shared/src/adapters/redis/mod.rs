@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Script, TlsCertificates};
 
-use crate::adapters::config::Config;
+use crate::adapters::config::{Config, ReplicaWait};
 use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::{
     Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
@@ -60,7 +60,7 @@ pub fn booking_key(id: &MySejahteraId) -> String {
 
 /// Bounds on waiting for Redis: a booking rush must fail fast with 503 rather than pile up
 /// requests behind a dead connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RedisTimeouts {
     pub connect: Duration,
     pub response: Duration,
@@ -75,21 +75,61 @@ impl Default for RedisTimeouts {
     }
 }
 
+/// How to reach Redis beyond its URL (which carries TLS, `rediss://`, and AUTH, `user:pass@`).
+#[derive(Debug, Clone, Default)]
+pub struct RedisOptions {
+    pub timeouts: RedisTimeouts,
+    /// PEM roots replacing the public webpki roots for `rediss://` (a private CA).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Replicas that must acknowledge a booking or cancel before it is confirmed.
+    pub wait: ReplicaWait,
+}
+
 /// One multiplexed connection per container, shared by every invocation. It connects lazily
 /// (a cold start with Redis down still answers 503 instead of failing init) and reconnects by
 /// itself after Redis restarts.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
+    wait: ReplicaWait,
 }
 
 impl RedisStore {
     pub fn connect(url: &str, timeouts: RedisTimeouts) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        Self::connect_with(
+            url,
+            RedisOptions {
+                timeouts,
+                ..RedisOptions::default()
+            },
+        )
+    }
+
+    pub fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        if url.starts_with("rediss://") || options.ca_pem.is_some() {
+            install_crypto_provider();
+        }
+        let client = match &options.ca_pem {
+            None => redis::Client::open(url),
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let timeouts = options.timeouts;
+        // A booking's reply waits for WAIT too, so the response timeout covers it.
+        let response = if options.wait.replicas > 0 {
+            timeouts.response + options.wait.timeout
+        } else {
+            timeouts.response
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(timeouts.response))
+            .set_response_timeout(Some(response))
             // Few, short retries: a waiting request is worse than a quick 503 the client retries.
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
@@ -105,14 +145,25 @@ impl RedisStore {
                 let _ = redis::cmd("PING").query_async::<String>(&mut warm).await;
             });
         }
-        Ok(Self { connection })
+        Ok(Self {
+            connection,
+            wait: options.wait,
+        })
     }
 
-    /// The store the environment names (`REDIS_URL`), with production timeouts: what every
-    /// function's `main` needs. Fails naming the variable when the setting is invalid.
+    /// The store the environment names (`REDIS_URL`, `REDIS_CA_FILE`, `REDIS_WAIT_*`), with
+    /// production timeouts: what every function's `main` needs. Fails naming the variable when
+    /// a setting is invalid.
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
-        Ok(Self::connect(&config.redis_url, RedisTimeouts::default())?)
+        Ok(Self::connect_with(
+            &config.redis_url,
+            RedisOptions {
+                timeouts: RedisTimeouts::default(),
+                ca_pem: config.redis_ca_pem,
+                wait: config.redis_wait,
+            },
+        )?)
     }
 
     /// The connection, for tests and tools that inspect the data model directly.
@@ -129,6 +180,12 @@ const CANCEL_ATTEMPTS: usize = 3;
 struct BookingPlace {
     location: String,
     date: String,
+}
+
+/// rustls needs one process-wide crypto provider, and the AWS SDK links a second one, so it
+/// will not pick by itself: ring, as the Kafka adapter uses. Installing twice is harmless.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn unavailable(error: redis::RedisError) -> StoreError {
