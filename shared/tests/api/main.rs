@@ -9,6 +9,7 @@ mod held_counts_property;
 mod helpers;
 mod local_api;
 mod redis_outage;
+mod redis_replication;
 mod redis_security;
 mod seed;
 mod telemetry;

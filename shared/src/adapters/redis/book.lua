@@ -11,6 +11,10 @@
 local held = redis.call('GET', KEYS[2])
 if held then
   if held == ARGV[2] then
+    -- Durability (issue 11): rewrite the same bytes so this retry has a write of its own; the
+    -- WAIT after it (REDIS_WAIT_REPLICAS) then also confirms the original booking replicated,
+    -- whichever connection wrote it.
+    redis.call('SET', KEYS[2], held, 'KEEPTTL')
     return {'already_held'}
   end
   return {'already_booked'}

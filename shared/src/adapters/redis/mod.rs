@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script, TlsCertificates};
+use redis::{
+    AsyncCommands, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation,
+    ServerErrorKind, TlsCertificates,
+};
 
 use crate::adapters::config::{Config, ReplicaWait};
 use crate::adapters::telemetry::metrics::store_call;
@@ -166,6 +169,52 @@ impl RedisStore {
         )?)
     }
 
+    /// Runs a script that changes bookings. With replicas to wait for, `WAIT` follows it in
+    /// the same round trip (pipelined on the one connection, so it covers this script's writes)
+    /// and the number of replicas that acknowledged comes back too.
+    async fn invoke_replicated<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<(T, Option<u32>), StoreError> {
+        let mut connection = self.connection.clone();
+        if self.wait.replicas == 0 {
+            let reply = store_call(operation, invocation.invoke_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
+            return Ok((reply, None));
+        }
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(invocation)
+            .cmd("WAIT")
+            .arg(self.wait.replicas)
+            .arg(u64::try_from(self.wait.timeout.as_millis()).unwrap_or(u64::MAX));
+        let mut result: RedisResult<(T, u32)> =
+            store_call(operation, pipe.query_async(&mut connection)).await;
+        // A pipeline sends EVALSHA without loading the script first (a new or restarted Redis).
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)) {
+            invocation
+                .load_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            result = store_call(operation, pipe.query_async(&mut connection)).await;
+        }
+        let (reply, acked) = result.map_err(unavailable)?;
+        Ok((reply, Some(acked)))
+    }
+
+    /// A change is confirmed only once the replicas asked for acknowledged it; short of that,
+    /// nothing is confirmed and the identical request is safe to repeat.
+    fn confirm_replicated(&self, acked: Option<u32>) -> Result<(), StoreError> {
+        match acked {
+            Some(acked) if acked < self.wait.replicas => Err(StoreError::Unavailable(format!(
+                "{acked} of {} replicas acknowledged within {:?}",
+                self.wait.replicas, self.wait.timeout
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The connection, for tests and tools that inspect the data model directly.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
@@ -236,23 +285,25 @@ impl SlotStore for RedisStore {
         booking: &Booking,
         event: &EventRecord,
     ) -> Result<BookingOutcome, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut invocation = BOOK.prepare_invoke();
+        invocation
+            .key(slots_key(&booking.location))
+            .key(booking_key(&booking.mysejahtera_id))
+            .key(OUTBOX_KEY)
+            .key(held_key(&booking.location))
+            .key(capacity_key(&booking.location))
+            .arg(booking.date.to_string())
+            .arg(booking.to_json())
+            .arg(&event.key)
+            .arg(&event.payload);
         // The one round trip a booking makes: its span and latency are the booking's cost.
-        let reply: Vec<String> = store_call(
-            "book",
-            BOOK.key(slots_key(&booking.location))
-                .key(booking_key(&booking.mysejahtera_id))
-                .key(OUTBOX_KEY)
-                .key(held_key(&booking.location))
-                .key(capacity_key(&booking.location))
-                .arg(booking.date.to_string())
-                .arg(booking.to_json())
-                .arg(&event.key)
-                .arg(&event.payload)
-                .invoke_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
+        let (reply, acked): (Vec<String>, _) = self.invoke_replicated("book", &invocation).await?;
+        if matches!(
+            reply.first().map(String::as_str),
+            Some("created" | "already_held")
+        ) {
+            self.confirm_replicated(acked)?;
+        }
         match reply.as_slice() {
             [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
                 outbox_id: outbox_id.clone(),
@@ -293,28 +344,25 @@ impl SlotStore for RedisStore {
             let Some(booking) = self.find_booking(id).await? else {
                 return Ok(None);
             };
-            let mut connection = self.connection.clone();
-            let reply: Option<Vec<String>> = store_call(
-                "cancel",
-                CANCEL
-                    .key(booking_key(id))
-                    .key(OUTBOX_KEY)
-                    .key(slots_key(&booking.location))
-                    .key(capacity_key(&booking.location))
-                    .key(held_key(&booking.location))
-                    .arg(booking.location.as_str())
-                    .arg(booking.date.to_string())
-                    .arg(&stamp.event_id)
-                    .arg(&stamp.occurred_at)
-                    .arg(id.as_str())
-                    .invoke_async(&mut connection),
-            )
-            .await
-            .map_err(unavailable)?;
+            let mut invocation = CANCEL.prepare_invoke();
+            invocation
+                .key(booking_key(id))
+                .key(OUTBOX_KEY)
+                .key(slots_key(&booking.location))
+                .key(capacity_key(&booking.location))
+                .key(held_key(&booking.location))
+                .arg(booking.location.as_str())
+                .arg(booking.date.to_string())
+                .arg(&stamp.event_id)
+                .arg(&stamp.occurred_at)
+                .arg(id.as_str());
+            let (reply, acked): (Option<Vec<String>>, _) =
+                self.invoke_replicated("cancel", &invocation).await?;
             match reply.as_deref() {
                 None => return Ok(None),
                 Some([moved]) if moved == "moved" => continue,
                 Some([held, outbox_id]) => {
+                    self.confirm_replicated(acked)?;
                     return Ok(Some(Cancelled {
                         booking: stored_booking(held)?,
                         outbox_id: outbox_id.clone(),
@@ -485,19 +533,37 @@ impl Outbox for RedisStore {
     async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError> {
         let mut connection = self.connection.clone();
         let token = uuid::Uuid::new_v4().to_string();
-        let acquired: Option<String> = store_call(
-            "acquire_relay_lease",
-            redis::cmd("SET")
-                .arg(RELAY_LEASE_KEY)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-                .query_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
-        Ok(acquired.map(|_| token))
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(RELAY_LEASE_KEY)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        // Durability: the lease is written after every outbox entry the relay will read, and
+        // replication keeps order, so once replicas acknowledged the lease they hold those
+        // entries' bookings too: the relay never publishes a booking a failover could lose.
+        if self.wait.replicas > 0 {
+            pipe.cmd("WAIT")
+                .arg(self.wait.replicas)
+                .arg(u64::try_from(self.wait.timeout.as_millis()).unwrap_or(u64::MAX));
+        }
+        let reply: Vec<redis::Value> =
+            store_call("acquire_relay_lease", pipe.query_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
+        if matches!(reply.first(), None | Some(redis::Value::Nil)) {
+            return Ok(None);
+        }
+        let acked = match reply.get(1) {
+            Some(redis::Value::Int(acked)) => Some(u32::try_from(*acked).unwrap_or(0)),
+            _ => None,
+        };
+        if let Err(error) = self.confirm_replicated(acked) {
+            self.release_relay_lease(&token).await?;
+            return Err(error);
+        }
+        Ok(Some(token))
     }
 
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
