@@ -16,9 +16,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{
-    AsyncCommands, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation,
+    AsyncCommands, ErrorKind, FromRedisValue, RedisFuture, RedisResult, Script, ScriptInvocation,
     ServerErrorKind, TlsCertificates,
 };
 
@@ -177,7 +177,7 @@ impl RedisStore {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<(T, Option<u32>), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         if self.wait.replicas == 0 {
             let reply = store_call(operation, invocation.invoke_async(&mut connection))
                 .await
@@ -215,6 +215,10 @@ impl RedisStore {
         }
     }
 
+    fn reconnecting(&self) -> Reconnecting {
+        Reconnecting(self.connection.clone())
+    }
+
     /// The connection, for tests and tools that inspect the data model directly.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
@@ -229,6 +233,52 @@ const CANCEL_ATTEMPTS: usize = 3;
 struct BookingPlace {
     location: String,
     date: String,
+}
+
+/// The shared connection, repeating a command once when it failed because the connection
+/// broke (a Redis restart or failover): the manager reconnects on that error, so the repeat
+/// runs on a fresh connection. Safe, because every call here may run twice: reads, and scripts
+/// that are idempotent per request (the identical booking answers as already held).
+#[derive(Clone)]
+struct Reconnecting(ConnectionManager);
+
+fn connection_broke(error: &redis::RedisError) -> bool {
+    error.is_connection_dropped()
+}
+
+impl ConnectionLike for Reconnecting {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            match self.0.req_packed_command(cmd).await {
+                Err(error) if connection_broke(&error) => {
+                    tracing::warn!(%error, "Redis connection broke; repeating once on a new one");
+                    self.0.req_packed_command(cmd).await
+                }
+                result => result,
+            }
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            match self.0.req_packed_commands(pipeline, offset, count).await {
+                Err(error) if connection_broke(&error) => {
+                    tracing::warn!(%error, "Redis connection broke; repeating once on a new one");
+                    self.0.req_packed_commands(pipeline, offset, count).await
+                }
+                result => result,
+            }
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
 }
 
 /// rustls needs one process-wide crypto provider, and the AWS SDK links a second one, so it
@@ -260,7 +310,7 @@ fn stored_booking(json: &str) -> Result<Booking, StoreError> {
 #[async_trait]
 impl SlotStore for RedisStore {
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let raw: Vec<(String, i64)> =
             store_call("station_slots", connection.hgetall(slots_key(location)))
                 .await
@@ -325,7 +375,7 @@ impl SlotStore for RedisStore {
     }
 
     async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let stored: Option<String> = store_call("find_booking", connection.get(booking_key(id)))
             .await
             .map_err(unavailable)?;
@@ -385,7 +435,7 @@ impl SlotStore for RedisStore {
         plan: &StationPlan,
         reset: bool,
     ) -> Result<StationSeeded, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let mut invocation = SEED.prepare_invoke();
         invocation
             .key(slots_key(&plan.location))
@@ -410,7 +460,7 @@ impl SlotStore for RedisStore {
     }
 
     async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut report = HeldMigrated::default();
         let keys: Vec<String> = {
@@ -466,7 +516,7 @@ impl SlotStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         store_call(
             "ping",
             redis::cmd("PING").query_async::<String>(&mut connection),
@@ -484,7 +534,7 @@ impl Outbox for RedisStore {
         limit: usize,
         min_age: Duration,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let raw: Vec<(String, HashMap<String, String>)> = store_call(
             "outbox_oldest",
             OUTBOX_OLDEST
@@ -514,7 +564,7 @@ impl Outbox for RedisStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         store_call(
             "outbox_remove",
             connection.xdel::<_, _, ()>(OUTBOX_KEY, ids),
@@ -524,14 +574,14 @@ impl Outbox for RedisStore {
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         store_call("outbox_depth", connection.xlen(OUTBOX_KEY))
             .await
             .map_err(unavailable)
     }
 
     async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let token = uuid::Uuid::new_v4().to_string();
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
@@ -567,7 +617,7 @@ impl Outbox for RedisStore {
     }
 
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         store_call(
             "release_relay_lease",
             RELEASE_LEASE

@@ -1,0 +1,93 @@
+//! After a Redis restart (or failover) the first command on a warm connection finds it broken;
+//! it is repeated once on a new connection, so the caller sees a normal answer, not a 503.
+use std::time::Duration;
+
+use lambda_http::Body;
+use lambda_http::http::{Method, StatusCode};
+use shared::booking::{BookingService, PublishSettings};
+use shared::seed::{SeedRequest, SeedService, StationCapacity};
+use shared::station::StationService;
+use shared::store::{RedisStore, RedisTimeouts};
+
+use crate::helpers::{ServerProcess, TestResponse, booking_json, create_topic, publisher, request};
+
+/// Removes the append-only files of the Redis that keeps its data across restarts.
+struct DataDir(std::path::PathBuf);
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn the_first_request_after_a_redis_restart_answers_normally() {
+    let dir = DataDir(std::env::temp_dir().join(format!("redis-aof-{}", uuid::Uuid::new_v4())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir_arg = dir.0.to_str().unwrap().to_owned();
+    // Every write on disk before its reply, so a restart keeps what was confirmed.
+    let mut redis = ServerProcess::redis_with(
+        &[
+            "--dir",
+            &dir_arg,
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ],
+        false,
+    );
+    let broker = ServerProcess::broker();
+    create_topic(&broker).await;
+    let store = RedisStore::connect(
+        &redis.url(),
+        RedisTimeouts {
+            connect: Duration::from_millis(500),
+            response: Duration::from_millis(1000),
+        },
+    )
+    .unwrap();
+    let seeder = SeedService::new(store.clone());
+    let seed = SeedRequest {
+        start_date: Some("20210516".into()),
+        days: Some(1),
+        stations: Some(vec![StationCapacity {
+            location: "PWTC".into(),
+            daily_capacity: 10,
+        }]),
+        reset: None,
+    };
+    let bookings = BookingService::new(
+        store.clone(),
+        store.clone(),
+        publisher(&broker),
+        PublishSettings::default(),
+    );
+    let stations = StationService::new(store.clone());
+    let book = async |id: &str| -> TestResponse {
+        let body = booking_json(id, "PWTC", "20210516");
+        shared::http::create_booking(&bookings, request(Method::POST, "/booking", body))
+            .await
+            .into()
+    };
+    seeder.seed(seed.clone()).await.unwrap();
+    assert_eq!(book("A1").await.status, StatusCode::CREATED);
+
+    // Each first request after a restart: a script (seed), the identical booking, a new
+    // booking, a read.
+    redis.restart();
+    assert_eq!(seeder.seed(seed).await.unwrap().dates_skipped, 1);
+    redis.restart();
+    assert_eq!(book("A1").await.status, StatusCode::OK);
+    redis.restart();
+    assert_eq!(book("A2").await.status, StatusCode::CREATED);
+    redis.restart();
+    let station: TestResponse = shared::http::get_station(
+        &stations,
+        request(Method::GET, "/stations/PWTC", Body::Empty),
+    )
+    .await
+    .into();
+    assert_eq!(station.status, StatusCode::OK);
+    assert_eq!(station.body[0]["availability"], 8);
+}
