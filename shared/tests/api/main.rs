@@ -8,6 +8,7 @@ mod held_counts;
 mod held_counts_property;
 mod helpers;
 mod local_api;
+mod redis_eviction;
 mod redis_failover;
 mod redis_outage;
 mod redis_replication;

@@ -31,6 +31,7 @@ use crate::ports::{
     BookingOutcome, Cancelled, HeldMigrated, Outbox, OutboxEntry, SlotStore, StationPlan,
     StationSeeded, StoreError,
 };
+use crate::service_metrics;
 
 static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
 static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
@@ -144,14 +145,53 @@ impl RedisStore {
         // for it. Still lazy in effect: with Redis down, start-up goes on and requests get 503.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let mut warm = connection.clone();
+            let store = Self {
+                connection: connection.clone(),
+                wait: options.wait,
+            };
             runtime.spawn(async move {
                 let _ = redis::cmd("PING").query_async::<String>(&mut warm).await;
+                // Once per container: an operator must see an evicting Redis before it loses data.
+                if let Err(error) = store.check_eviction_policy().await {
+                    tracing::warn!(%error, "could not read Redis's maxmemory-policy");
+                }
             });
         }
         Ok(Self {
             connection,
             wait: options.wait,
         })
+    }
+
+    /// Reads `maxmemory-policy` through `INFO memory` (managed Redis often refuses `CONFIG`).
+    /// Under any policy but `noeviction`, Redis may evict `booking:*` keys (every policy once
+    /// keys carry a TTL, as bookings do): logs one ERROR, counts it, and returns the policy.
+    pub async fn check_eviction_policy(&self) -> Result<Option<String>, StoreError> {
+        let mut connection = self.reconnecting();
+        let info: String = store_call(
+            "info_memory",
+            redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        let policy = info
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("maxmemory_policy:"))
+            .ok_or_else(|| {
+                StoreError::UnexpectedReply("INFO memory lacks maxmemory_policy".into())
+            })?;
+        if policy == "noeviction" {
+            return Ok(None);
+        }
+        tracing::error!(
+            maxmemory_policy = policy,
+            "Redis may evict keys under memory pressure, and with them bookings: set \
+             maxmemory-policy to noeviction"
+        );
+        service_metrics::redis_evicting_policy();
+        Ok(Some(policy.to_owned()))
     }
 
     /// The store the environment names (`REDIS_URL`, `REDIS_CA_FILE`, `REDIS_WAIT_*`), with
