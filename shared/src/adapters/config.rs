@@ -21,7 +21,12 @@ pub struct Config {
     pub redis_ca_pem: Option<Vec<u8>>,
     /// `REDIS_WAIT_REPLICAS` / `REDIS_WAIT_TIMEOUT_MS`.
     pub redis_wait: ReplicaWait,
+    /// `BOOKING_RETENTION_DAYS`: a booking record expires this many days after its date.
+    pub booking_retention_days: u32,
 }
+
+pub const DEFAULT_BOOKING_RETENTION_DAYS: u32 = 30;
+const MAX_BOOKING_RETENTION_DAYS: u32 = 3650;
 
 /// How many replicas must acknowledge a booking or cancel (Redis `WAIT`) before it is
 /// confirmed, and how long to wait for them. Zero replicas: confirmed once the primary applied
@@ -61,10 +66,26 @@ impl Config {
         })?;
         let redis_ca_pem = redis_ca_pem(&lookup, &redis_url)?;
         let redis_wait = replica_wait(&lookup)?;
+        let booking_retention_days =
+            match lookup("BOOKING_RETENTION_DAYS").filter(|value| !value.trim().is_empty()) {
+                None => DEFAULT_BOOKING_RETENTION_DAYS,
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|days| (1..=MAX_BOOKING_RETENTION_DAYS).contains(days))
+                    .ok_or_else(|| ConfigError {
+                        variable: "BOOKING_RETENTION_DAYS",
+                        problem: format!(
+                            "must be days from 1 to {MAX_BOOKING_RETENTION_DAYS}: {value:?}"
+                        ),
+                    })?,
+            };
         Ok(Self {
             redis_url,
             redis_ca_pem,
             redis_wait,
+            booking_retention_days,
         })
     }
 }
@@ -317,6 +338,9 @@ mod tests {
             }
         );
         assert_eq!(config(vec![]).unwrap().redis_wait, ReplicaWait::default());
+        assert_eq!(config(vec![]).unwrap().booking_retention_days, 30);
+        let kept = config(vec![("BOOKING_RETENTION_DAYS", "90".into())]).unwrap();
+        assert_eq!(kept.booking_retention_days, 90);
         let failures: Vec<(Vec<(&'static str, String)>, &str)> = vec![
             (vec![("REDIS_CA_FILE", ca_path.clone())], "REDIS_CA_FILE"),
             (
@@ -330,6 +354,14 @@ mod tests {
             (
                 vec![("REDIS_WAIT_REPLICAS", "-1".into())],
                 "REDIS_WAIT_REPLICAS",
+            ),
+            (
+                vec![("BOOKING_RETENTION_DAYS", "0".into())],
+                "BOOKING_RETENTION_DAYS",
+            ),
+            (
+                vec![("BOOKING_RETENTION_DAYS", "a month".into())],
+                "BOOKING_RETENTION_DAYS",
             ),
             (
                 vec![("REDIS_WAIT_TIMEOUT_MS", "0".into())],

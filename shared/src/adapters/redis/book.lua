@@ -8,6 +8,7 @@
 -- KEYS[5] capacity:{location} hash date -> daily capacity
 -- ARGV[1] date (YYYYMMDD)    ARGV[2] the booking's canonical JSON
 -- ARGV[3] event key (the person's ID)   ARGV[4] event JSON
+-- ARGV[5] when the booking record expires (Unix seconds): its date + BOOKING_RETENTION_DAYS
 local held = redis.call('GET', KEYS[2])
 if held then
   if held == ARGV[2] then
@@ -47,6 +48,7 @@ else
   end
   redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 end
-redis.call('SET', KEYS[2], ARGV[2])
+-- Retention (issue 11): personal data expires; held keeps counting it for its date.
+redis.call('SET', KEYS[2], ARGV[2], 'EXAT', ARGV[5])
 local outbox_id = redis.call('XADD', KEYS[3], '*', 'key', ARGV[3], 'event', ARGV[4])
 return {'created', outbox_id}

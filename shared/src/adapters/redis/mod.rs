@@ -13,7 +13,7 @@
 //! can never address another key.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -22,7 +22,7 @@ use redis::{
     ServerErrorKind, TlsCertificates,
 };
 
-use crate::adapters::config::{Config, ReplicaWait};
+use crate::adapters::config::{Config, DEFAULT_BOOKING_RETENTION_DAYS, ReplicaWait};
 use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::{
     Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
@@ -80,13 +80,26 @@ impl Default for RedisTimeouts {
 }
 
 /// How to reach Redis beyond its URL (which carries TLS, `rediss://`, and AUTH, `user:pass@`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RedisOptions {
     pub timeouts: RedisTimeouts,
     /// PEM roots replacing the public webpki roots for `rediss://` (a private CA).
     pub ca_pem: Option<Vec<u8>>,
     /// Replicas that must acknowledge a booking or cancel before it is confirmed.
     pub wait: ReplicaWait,
+    /// A booking record expires this many days after its date.
+    pub retention_days: u32,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            timeouts: RedisTimeouts::default(),
+            ca_pem: None,
+            wait: ReplicaWait::default(),
+            retention_days: DEFAULT_BOOKING_RETENTION_DAYS,
+        }
+    }
 }
 
 /// One multiplexed connection per container, shared by every invocation. It connects lazily
@@ -96,6 +109,7 @@ pub struct RedisOptions {
 pub struct RedisStore {
     connection: ConnectionManager,
     wait: ReplicaWait,
+    retention_days: u32,
 }
 
 impl RedisStore {
@@ -148,6 +162,7 @@ impl RedisStore {
             let store = Self {
                 connection: connection.clone(),
                 wait: options.wait,
+                retention_days: options.retention_days,
             };
             runtime.spawn(async move {
                 let _ = redis::cmd("PING").query_async::<String>(&mut warm).await;
@@ -160,6 +175,7 @@ impl RedisStore {
         Ok(Self {
             connection,
             wait: options.wait,
+            retention_days: options.retention_days,
         })
     }
 
@@ -205,6 +221,7 @@ impl RedisStore {
                 timeouts: RedisTimeouts::default(),
                 ca_pem: config.redis_ca_pem,
                 wait: config.redis_wait,
+                retention_days: config.booking_retention_days,
             },
         )?)
     }
@@ -253,6 +270,17 @@ impl RedisStore {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Personal data is kept `retention_days` after the booking's date; a date already past
+    /// (a late or test booking) counts from now, so a record never expires the moment it is
+    /// written.
+    fn booking_expires_at(&self, booking: &Booking) -> i64 {
+        let retention = i64::from(self.retention_days) * 86_400;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        booking.date.ends_at_unix().max(now) + retention
     }
 
     fn reconnecting(&self) -> Reconnecting {
@@ -385,7 +413,8 @@ impl SlotStore for RedisStore {
             .arg(booking.date.to_string())
             .arg(booking.to_json())
             .arg(&event.key)
-            .arg(&event.payload);
+            .arg(&event.payload)
+            .arg(self.booking_expires_at(booking));
         // The one round trip a booking makes: its span and latency are the booking's cost.
         let (reply, acked): (Vec<String>, _) = self.invoke_replicated("book", &invocation).await?;
         if matches!(
