@@ -20,6 +20,27 @@ impl Drop for DataDir {
     }
 }
 
+/// Restarts Redis and waits until it has loaded its data: a promoted replica serves at once,
+/// and a restart answers LOADING until then (not a broken connection).
+async fn restart_loaded(redis: &mut ServerProcess) {
+    redis.restart();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if info.contains("loading:0") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "Redis did not load");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_first_request_after_a_redis_restart_answers_normally() {
     let dir = DataDir(std::env::temp_dir().join(format!("redis-aof-{}", uuid::Uuid::new_v4())));
@@ -75,13 +96,13 @@ async fn the_first_request_after_a_redis_restart_answers_normally() {
 
     // Each first request after a restart: a script (seed), the identical booking, a new
     // booking, a read.
-    redis.restart();
+    restart_loaded(&mut redis).await;
     assert_eq!(seeder.seed(seed).await.unwrap().dates_skipped, 1);
-    redis.restart();
+    restart_loaded(&mut redis).await;
     assert_eq!(book("A1").await.status, StatusCode::OK);
-    redis.restart();
+    restart_loaded(&mut redis).await;
     assert_eq!(book("A2").await.status, StatusCode::CREATED);
-    redis.restart();
+    restart_loaded(&mut redis).await;
     let station: TestResponse = shared::http::get_station(
         &stations,
         request(Method::GET, "/stations/PWTC", Body::Empty),
