@@ -5,6 +5,7 @@ use std::time::Duration;
 use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
 use shared::booking::{BookingService, PublishSettings};
+use shared::ports::SlotStore;
 use shared::seed::{SeedRequest, SeedService, StationCapacity};
 use shared::station::StationService;
 use shared::store::{RedisStore, RedisTimeouts};
@@ -27,15 +28,12 @@ async fn restart_loaded(redis: &mut ServerProcess) {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("persistence")
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        if info.contains("loading:0") {
-            return;
-        }
+    // A command (not INFO, which answers during loading too) succeeds once it has loaded.
+    while redis::cmd("DBSIZE")
+        .query_async::<i64>(&mut connection)
+        .await
+        .is_err()
+    {
         assert!(std::time::Instant::now() < deadline, "Redis did not load");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -111,4 +109,43 @@ async fn the_first_request_after_a_redis_restart_answers_normally() {
     .into();
     assert_eq!(station.status, StatusCode::OK);
     assert_eq!(station.body[0]["availability"], 8);
+}
+
+/// A primary that stops answering without closing the connection (its host gone) would time
+/// out every command until TCP gives up; after one timeout the store uses a new connection.
+#[tokio::test]
+async fn after_a_timeout_the_next_commands_use_a_new_connection() {
+    let redis = ServerProcess::redis();
+    let store = RedisStore::connect(
+        &redis.url(),
+        RedisTimeouts {
+            connect: Duration::from_millis(300),
+            response: Duration::from_millis(300),
+        },
+    )
+    .unwrap();
+    let client_id = async || -> i64 {
+        redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut store.connection())
+            .await
+            .unwrap()
+    };
+    store.ping().await.unwrap();
+    let before = client_id().await;
+
+    redis.signal("STOP");
+    let stalled = store.ping().await;
+    redis.signal("CONT");
+
+    assert!(
+        matches!(stalled, Err(shared::ports::StoreError::Unavailable(_))),
+        "{stalled:?}"
+    );
+    store.ping().await.unwrap();
+    assert_ne!(
+        client_id().await,
+        before,
+        "still the connection that timed out"
+    );
 }

@@ -11,17 +11,20 @@
 //!
 //! Identifiers in keys are restricted by the domain types to `[A-Za-z0-9_-]`, so user input
 //! can never address another key.
+mod connection;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
-    AsyncCommands, ErrorKind, FromRedisValue, RedisFuture, RedisResult, Script, ScriptInvocation,
+    AsyncCommands, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation,
     ServerErrorKind, TlsCertificates,
 };
 
+use self::connection::{Reconnecting, SharedConnection};
 use crate::adapters::config::{Config, DEFAULT_BOOKING_RETENTION_DAYS, ReplicaWait};
 use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::{
@@ -104,10 +107,10 @@ impl Default for RedisOptions {
 
 /// One multiplexed connection per container, shared by every invocation. It connects lazily
 /// (a cold start with Redis down still answers 503 instead of failing init) and reconnects by
-/// itself after Redis restarts.
+/// itself after Redis restarts (see `connection`).
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Arc<SharedConnection>,
     wait: ReplicaWait,
     retention_days: u32,
 }
@@ -152,15 +155,17 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(200));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let connection = Arc::new(
+            SharedConnection::new(client, config)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        );
         // Connect now, in the background, while the runtime starts (Lambda's init phase runs
         // at full CPU): the first request then finds the connection ready instead of paying
         // for it. Still lazy in effect: with Redis down, start-up goes on and requests get 503.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut warm = connection.clone();
+            let mut warm = connection.handle();
             let store = Self {
-                connection: connection.clone(),
+                connection: Arc::clone(&connection),
                 wait: options.wait,
                 retention_days: options.retention_days,
             };
@@ -284,12 +289,12 @@ impl RedisStore {
     }
 
     fn reconnecting(&self) -> Reconnecting {
-        Reconnecting(self.connection.clone())
+        self.connection.handle()
     }
 
     /// The connection, for tests and tools that inspect the data model directly.
     pub fn connection(&self) -> ConnectionManager {
-        self.connection.clone()
+        self.connection.manager()
     }
 }
 
@@ -301,52 +306,6 @@ const CANCEL_ATTEMPTS: usize = 3;
 struct BookingPlace {
     location: String,
     date: String,
-}
-
-/// The shared connection, repeating a command once when it failed because the connection
-/// broke (a Redis restart or failover): the manager reconnects on that error, so the repeat
-/// runs on a fresh connection. Safe, because every call here may run twice: reads, and scripts
-/// that are idempotent per request (the identical booking answers as already held).
-#[derive(Clone)]
-struct Reconnecting(ConnectionManager);
-
-fn connection_broke(error: &redis::RedisError) -> bool {
-    error.is_connection_dropped()
-}
-
-impl ConnectionLike for Reconnecting {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
-        Box::pin(async move {
-            match self.0.req_packed_command(cmd).await {
-                Err(error) if connection_broke(&error) => {
-                    tracing::warn!(%error, "Redis connection broke; repeating once on a new one");
-                    self.0.req_packed_command(cmd).await
-                }
-                result => result,
-            }
-        })
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<redis::Value>> {
-        Box::pin(async move {
-            match self.0.req_packed_commands(pipeline, offset, count).await {
-                Err(error) if connection_broke(&error) => {
-                    tracing::warn!(%error, "Redis connection broke; repeating once on a new one");
-                    self.0.req_packed_commands(pipeline, offset, count).await
-                }
-                result => result,
-            }
-        })
-    }
-
-    fn get_db(&self) -> i64 {
-        self.0.get_db()
-    }
 }
 
 /// rustls needs one process-wide crypto provider, and the AWS SDK links a second one, so it
