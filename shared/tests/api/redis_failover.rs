@@ -1,5 +1,7 @@
 //! After a Redis restart (or failover) the first command on a warm connection finds it broken;
 //! it is repeated once on a new connection, so the caller sees a normal answer, not a 503.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use lambda_http::Body;
@@ -148,4 +150,142 @@ async fn after_a_timeout_the_next_commands_use_a_new_connection() {
         before,
         "still the connection that timed out"
     );
+}
+
+/// Stands in for a primary endpoint's DNS name: new connections go to whichever node is the
+/// primary now, while connections made before a failover stay with the node they reached.
+struct Endpoint {
+    port: u16,
+    target: Arc<AtomicU16>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Endpoint {
+    async fn pointing_at(target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Arc::new(AtomicU16::new(target));
+        let current = Arc::clone(&target);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let node = current.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", node)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            target,
+            accept,
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn replication_info(server: &ServerProcess) -> String {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+async fn replicaof(server: &ServerProcess, primary: Option<u16>) {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut command = redis::cmd("REPLICAOF");
+    match primary {
+        Some(port) => command.arg("127.0.0.1").arg(port),
+        None => command.arg("NO").arg("ONE"),
+    };
+    let _: () = command.query_async(&mut connection).await.unwrap();
+}
+
+/// A failover as managed Redis does it: the replica is promoted, the old primary demoted (it
+/// keeps its clients and refuses their writes with READONLY), the endpoint moves.
+#[tokio::test]
+async fn a_booking_after_a_failover_reaches_the_new_primary() {
+    let old_primary = ServerProcess::redis();
+    let old_port = old_primary.port.to_string();
+    let new_primary = ServerProcess::redis_with(&["--replicaof", "127.0.0.1", &old_port], false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !replication_info(&new_primary)
+        .await
+        .contains("master_link_status:up")
+    {
+        assert!(std::time::Instant::now() < deadline, "replica not linked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let endpoint = Endpoint::pointing_at(old_primary.port).await;
+    let broker = ServerProcess::broker();
+    create_topic(&broker).await;
+    let store = RedisStore::connect(
+        &format!("redis://127.0.0.1:{}", endpoint.port),
+        RedisTimeouts {
+            connect: Duration::from_millis(500),
+            response: Duration::from_millis(1000),
+        },
+    )
+    .unwrap();
+    SeedService::new(store.clone())
+        .seed(SeedRequest {
+            start_date: Some("20210516".into()),
+            days: Some(1),
+            stations: Some(vec![StationCapacity {
+                location: "PWTC".into(),
+                daily_capacity: 10,
+            }]),
+            reset: None,
+        })
+        .await
+        .unwrap();
+    let bookings = BookingService::new(
+        store.clone(),
+        store.clone(),
+        publisher(&broker),
+        PublishSettings::default(),
+    );
+    let book = async |id: &str| -> TestResponse {
+        let body = booking_json(id, "PWTC", "20210516");
+        shared::http::create_booking(&bookings, request(Method::POST, "/booking", body))
+            .await
+            .into()
+    };
+    assert_eq!(book("A1").await.status, StatusCode::CREATED);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut on_new: redis::aio::MultiplexedConnection = redis::Client::open(new_primary.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    while !redis::AsyncCommands::exists::<_, bool>(&mut on_new, "booking:A1")
+        .await
+        .unwrap()
+    {
+        assert!(std::time::Instant::now() < deadline, "A1 not replicated");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    replicaof(&new_primary, None).await;
+    replicaof(&old_primary, Some(new_primary.port)).await;
+    endpoint.target.store(new_primary.port, Ordering::SeqCst);
+
+    assert_eq!(book("A2").await.status, StatusCode::CREATED);
+    assert_eq!(book("A1").await.status, StatusCode::OK);
+    let held: i64 = redis::AsyncCommands::hget(&mut on_new, "held:PWTC", "20210516")
+        .await
+        .unwrap();
+    assert_eq!(held, 2);
 }

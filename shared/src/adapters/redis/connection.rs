@@ -3,7 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
 /// The current connection manager, replaced by a new one when the old one stops answering.
 /// The manager reconnects by itself when the connection breaks, but not when the server just
@@ -64,7 +64,8 @@ impl SharedConnection {
 
 /// One use of the shared connection. A command that failed because the connection broke (a
 /// Redis restart or failover) is repeated once: the manager reconnects on that error, so the
-/// repeat runs on a fresh connection. Safe, because every call of the store may run twice:
+/// repeat runs on a fresh connection; so is a write refused as READONLY by a demoted primary,
+/// on a connection made anew. Safe, because every call of the store may run twice:
 /// reads, and scripts that are idempotent per request (the identical booking answers as
 /// already held). A command that timed out is not repeated (its time is spent and the caller
 /// answers 503, retry-safe), but the next ones run on a new connection.
@@ -79,7 +80,21 @@ enum Recovery {
     GiveUp,
 }
 
+/// A failover demoted the node this connection reaches (the endpoint's name now points at the
+/// new primary); a demoted primary keeps its clients, so nothing breaks by itself, and it
+/// refuses writes with READONLY. A refused write was not applied: repeat it anew.
+fn refused_by_replica(reply: &Value) -> bool {
+    matches!(reply, Value::ServerError(error) if error.kind() == Some(ServerErrorKind::ReadOnly))
+}
+
 impl Reconnecting {
+    /// Replaces the shared connection (if no other command did already) and uses the new one.
+    fn renew(&mut self) {
+        tracing::warn!("Redis node is a replica now; repeating once on a new connection");
+        self.shared.replace(self.generation);
+        (self.generation, self.manager) = self.shared.current();
+    }
+
     fn recovery(&self, error: &RedisError) -> Recovery {
         if error.is_connection_dropped() {
             tracing::warn!(%error, "Redis connection broke; repeating once on a new one");
@@ -101,6 +116,10 @@ impl ConnectionLike for Reconnecting {
                     Recovery::RepeatOnce => self.manager.req_packed_command(cmd).await,
                     Recovery::GiveUp => Err(error),
                 },
+                Ok(reply) if refused_by_replica(&reply) => {
+                    self.renew();
+                    self.manager.req_packed_command(cmd).await
+                }
                 reply => reply,
             }
         })
@@ -126,6 +145,12 @@ impl ConnectionLike for Reconnecting {
                     }
                     Recovery::GiveUp => Err(error),
                 },
+                Ok(replies) if replies.iter().any(refused_by_replica) => {
+                    self.renew();
+                    self.manager
+                        .req_packed_commands(pipeline, offset, count)
+                        .await
+                }
                 replies => replies,
             }
         })
