@@ -1,22 +1,12 @@
 //! A booking record (personal data) expires BOOKING_RETENTION_DAYS after its date.
+use crate::helpers::{TestApp, one_station_seed, spawn_app};
 use lambda_http::http::StatusCode;
-use shared::seed::{SeedRequest, StationCapacity};
-
-use crate::helpers::{TestApp, spawn_app};
 
 const DAY: i64 = 86_400;
 
 async fn seed(app: &TestApp, start_date: &str) {
     app.seeder
-        .seed(SeedRequest {
-            start_date: Some(start_date.into()),
-            days: Some(1),
-            stations: Some(vec![StationCapacity {
-                location: "PWTC".into(),
-                daily_capacity: 5,
-            }]),
-            reset: None,
-        })
+        .seed(one_station_seed(start_date, 1, "PWTC", 5, false))
         .await
         .unwrap();
 }

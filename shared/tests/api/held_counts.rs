@@ -1,23 +1,15 @@
 //! Bookings held are counted per date, so resets and cancels never re-open a booked slot.
 use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
-use shared::seed::{SeedReport, SeedRequest, StationCapacity};
+use shared::seed::SeedReport;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, one_station_seed, spawn_app};
 
 const DATE: &str = "20210516";
 
 async fn reset(app: &TestApp, capacity: u32) -> SeedReport {
     app.seeder
-        .seed(SeedRequest {
-            start_date: Some(DATE.into()),
-            days: Some(1),
-            stations: Some(vec![StationCapacity {
-                location: "PWTC".into(),
-                daily_capacity: capacity,
-            }]),
-            reset: Some(true),
-        })
+        .seed(one_station_seed(DATE, 1, "PWTC", capacity, true))
         .await
         .unwrap()
 }

@@ -2,7 +2,7 @@
 //! equals its booking records and remaining = max(capacity - held, 0). Checked against a model
 //! on a real redis-server after every step.
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -11,9 +11,9 @@ use shared::domain::{
     Booking, BookingEvent, BookingRequest, EventStamp, EventType, Location, MySejahteraId, SlotDate,
 };
 use shared::ports::{BookingOutcome, SlotStore, StationPlan};
-use shared::store::{RedisStore, RedisTimeouts};
+use shared::store::RedisStore;
 
-use crate::helpers::ServerProcess;
+use crate::helpers::{ServerProcess, TEST_TIMEOUTS};
 
 const DATES: [&str; 2] = ["20210516", "20210517"];
 const PEOPLE: u8 = 6;
@@ -199,16 +199,8 @@ fn held_counts_match_a_model_under_any_sequence() {
         .build()
         .unwrap();
     let redis = ServerProcess::redis();
-    let store = runtime.block_on(async {
-        RedisStore::connect(
-            &redis.url(),
-            RedisTimeouts {
-                connect: Duration::from_millis(500),
-                response: Duration::from_millis(1000),
-            },
-        )
-        .unwrap()
-    });
+    let store =
+        runtime.block_on(async { RedisStore::connect(&redis.url(), TEST_TIMEOUTS).unwrap() });
     // Modest: it runs in `make test` on two shared cores.
     let mut runner = TestRunner::new(Config {
         cases: 64,

@@ -406,3 +406,71 @@ impl TestApp {
         keys.len()
     }
 }
+
+/// Redis timeouts short enough that a failing test fails fast.
+pub const TEST_TIMEOUTS: RedisTimeouts = RedisTimeouts {
+    connect: Duration::from_millis(500),
+    response: Duration::from_millis(1000),
+};
+
+/// A seed of `days` dates from `start_date` for one station.
+pub fn one_station_seed(
+    start_date: &str,
+    days: u32,
+    location: &str,
+    daily_capacity: u32,
+    reset: bool,
+) -> SeedRequest {
+    SeedRequest {
+        start_date: Some(start_date.into()),
+        days: Some(days),
+        stations: Some(vec![StationCapacity {
+            location: location.into(),
+            daily_capacity,
+        }]),
+        reset: Some(reset),
+    }
+}
+
+/// The booking service as the functions wire it, on `store`, publishing to `broker`.
+pub fn bookings_on(store: &RedisStore, broker: &ServerProcess) -> Bookings {
+    BookingService::new(
+        store.clone(),
+        store.clone(),
+        publisher(broker),
+        PublishSettings::default(),
+    )
+}
+
+/// `POST /booking` of the test booking for `id` at PWTC on `date`, bounded in time: a store
+/// that stops answering must cost its timeouts, never a hang.
+pub async fn post_booking_to(bookings: &Bookings, id: &str, date: &str) -> TestResponse {
+    let body = booking_json(id, "PWTC", date);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        shared::http::create_booking(bookings, request(Method::POST, "/booking", body)),
+    )
+    .await
+    .expect("the booking answers")
+    .into()
+}
+
+/// A log writer that keeps what it was given, for tests that read the log lines.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}

@@ -1,35 +1,14 @@
 //! A Redis that may evict keys (and with them bookings) is reported at cold start: one ERROR
 //! log line and a metric, read through INFO since managed Redis often refuses CONFIG.
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::ports::SlotStore;
-use shared::store::{RedisStore, RedisTimeouts};
+use shared::store::RedisStore;
 
-use crate::helpers::ServerProcess;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::helpers::{Captured, ServerProcess, TEST_TIMEOUTS};
 
 fn connect(server: &ServerProcess) -> RedisStore {
-    RedisStore::connect(
-        &server.url(),
-        RedisTimeouts {
-            connect: Duration::from_millis(500),
-            response: Duration::from_millis(1000),
-        },
-    )
-    .unwrap()
+    RedisStore::connect(&server.url(), TEST_TIMEOUTS).unwrap()
 }
 
 #[tokio::test]
@@ -64,7 +43,7 @@ async fn an_evicting_policy_is_logged_once_and_counted_at_cold_start() {
     }
     assert_eq!(evictions(), Some(1.0));
     store.ping().await.unwrap();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let errors: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "{logs}");
     assert!(errors[0].contains("allkeys-lru"), "{logs}");

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
-use shared::booking::{BookingService, PublishSettings};
 use shared::ports::SlotStore;
-use shared::seed::{SeedRequest, SeedService, StationCapacity};
+use shared::seed::SeedService;
 use shared::station::StationService;
 use shared::store::{RedisStore, RedisTimeouts};
 
-use crate::helpers::{ServerProcess, TestResponse, booking_json, create_topic, publisher, request};
+use crate::helpers::{
+    ServerProcess, TEST_TIMEOUTS, TestResponse, bookings_on, create_topic, one_station_seed,
+    post_booking_to, request,
+};
 
 /// Removes the append-only files of the Redis that keeps its data across restarts.
 struct DataDir(std::path::PathBuf);
@@ -60,37 +62,12 @@ async fn the_first_request_after_a_redis_restart_answers_normally() {
     );
     let broker = ServerProcess::broker();
     create_topic(&broker).await;
-    let store = RedisStore::connect(
-        &redis.url(),
-        RedisTimeouts {
-            connect: Duration::from_millis(500),
-            response: Duration::from_millis(1000),
-        },
-    )
-    .unwrap();
+    let store = RedisStore::connect(&redis.url(), TEST_TIMEOUTS).unwrap();
     let seeder = SeedService::new(store.clone());
-    let seed = SeedRequest {
-        start_date: Some("20210516".into()),
-        days: Some(1),
-        stations: Some(vec![StationCapacity {
-            location: "PWTC".into(),
-            daily_capacity: 10,
-        }]),
-        reset: None,
-    };
-    let bookings = BookingService::new(
-        store.clone(),
-        store.clone(),
-        publisher(&broker),
-        PublishSettings::default(),
-    );
+    let seed = one_station_seed("20210516", 1, "PWTC", 10, false);
+    let bookings = bookings_on(&store, &broker);
     let stations = StationService::new(store.clone());
-    let book = async |id: &str| -> TestResponse {
-        let body = booking_json(id, "PWTC", "20210516");
-        shared::http::create_booking(&bookings, request(Method::POST, "/booking", body))
-            .await
-            .into()
-    };
+    let book = async |id: &str| post_booking_to(&bookings, id, "20210516").await;
     seeder.seed(seed.clone()).await.unwrap();
     assert_eq!(book("A1").await.status, StatusCode::CREATED);
 
@@ -233,36 +210,15 @@ async fn a_booking_after_a_failover_reaches_the_new_primary() {
     create_topic(&broker).await;
     let store = RedisStore::connect(
         &format!("redis://127.0.0.1:{}", endpoint.port),
-        RedisTimeouts {
-            connect: Duration::from_millis(500),
-            response: Duration::from_millis(1000),
-        },
+        TEST_TIMEOUTS,
     )
     .unwrap();
     SeedService::new(store.clone())
-        .seed(SeedRequest {
-            start_date: Some("20210516".into()),
-            days: Some(1),
-            stations: Some(vec![StationCapacity {
-                location: "PWTC".into(),
-                daily_capacity: 10,
-            }]),
-            reset: None,
-        })
+        .seed(one_station_seed("20210516", 1, "PWTC", 10, false))
         .await
         .unwrap();
-    let bookings = BookingService::new(
-        store.clone(),
-        store.clone(),
-        publisher(&broker),
-        PublishSettings::default(),
-    );
-    let book = async |id: &str| -> TestResponse {
-        let body = booking_json(id, "PWTC", "20210516");
-        shared::http::create_booking(&bookings, request(Method::POST, "/booking", body))
-            .await
-            .into()
-    };
+    let bookings = bookings_on(&store, &broker);
+    let book = async |id: &str| post_booking_to(&bookings, id, "20210516").await;
     assert_eq!(book("A1").await.status, StatusCode::CREATED);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut on_new: redis::aio::MultiplexedConnection = redis::Client::open(new_primary.url())

@@ -7,14 +7,14 @@ use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use shared::booking::{BookingService, PublishSettings};
 use shared::config::ReplicaWait;
 use shared::outbox::{OutboxRelay, RelaySettings};
-use shared::seed::{SeedRequest, SeedService, StationCapacity};
-use shared::store::{RedisOptions, RedisStore, RedisTimeouts};
+use shared::seed::SeedService;
+use shared::store::{RedisOptions, RedisStore};
 
 use crate::helpers::{
-    Bookings, ServerProcess, TestResponse, booking_json, create_topic, publisher, request,
+    Bookings, ServerProcess, TEST_TIMEOUTS, TestResponse, bookings_on, create_topic,
+    one_station_seed, post_booking_to, publisher, request,
 };
 
 const DATE: &str = "20210516";
@@ -39,15 +39,7 @@ async fn hget(connection: &ConnectionManager, key: &str) -> Option<i64> {
 }
 
 async fn post(bookings: &Bookings, id: &str) -> TestResponse {
-    let body = booking_json(id, "PWTC", DATE);
-    // Bounded: a paused replica must cost the WAIT timeout, never a hang.
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        shared::http::create_booking(bookings, request(Method::POST, "/booking", body)),
-    )
-    .await
-    .expect("the booking answers")
-    .into()
+    post_booking_to(bookings, id, DATE).await
 }
 
 async fn delete(bookings: &Bookings, id: &str) -> TestResponse {
@@ -83,10 +75,7 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     let store = RedisStore::connect_with(
         &primary.url(),
         RedisOptions {
-            timeouts: RedisTimeouts {
-                connect: Duration::from_millis(500),
-                response: Duration::from_millis(1000),
-            },
+            timeouts: TEST_TIMEOUTS,
             wait: ReplicaWait {
                 replicas: 1,
                 timeout: WAIT_TIMEOUT,
@@ -96,23 +85,10 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     )
     .unwrap();
     SeedService::new(store.clone())
-        .seed(SeedRequest {
-            start_date: Some(DATE.into()),
-            days: Some(1),
-            stations: Some(vec![StationCapacity {
-                location: "PWTC".into(),
-                daily_capacity: 10,
-            }]),
-            reset: None,
-        })
+        .seed(one_station_seed(DATE, 1, "PWTC", 10, false))
         .await
         .unwrap();
-    let bookings = BookingService::new(
-        store.clone(),
-        store.clone(),
-        publisher(&broker),
-        PublishSettings::default(),
-    );
+    let bookings = bookings_on(&store, &broker);
     let relay = OutboxRelay::new(
         store.clone(),
         publisher(&broker),
