@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redis::AsyncCommands;
 use shared::domain::{
-    Booking, BookingEvent, BookingRequest, EventStamp, EventType, Location, MySejahteraId, SlotDate,
+    Booking, BookingEvent, BookingOwnership, BookingRequest, EventStamp, EventType, Location,
+    MySejahteraId, ReferenceNonce, SlotDate,
 };
 use shared::ports::{BookingOutcome, SlotStore, StationPlan};
 use shared::store::RedisStore;
@@ -58,7 +59,7 @@ impl Model {
     fn book(&mut self, person: u8, day: usize) -> BookingOutcome {
         if let Some(held_day) = self.bookings.get(&person) {
             return if *held_day == day {
-                BookingOutcome::AlreadyHeld
+                BookingOutcome::AlreadyHeld { ownership: None }
             } else {
                 BookingOutcome::AlreadyBooked
             };
@@ -129,20 +130,36 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
                     booking.clone(),
                     SystemTime::now(),
                 );
-                let got = store.book(&booking, &event.record()).await.unwrap();
+                let ownership = BookingOwnership {
+                    nonce: ReferenceNonce::random().unwrap(),
+                    booked_at: SystemTime::now(),
+                };
+                let got = store
+                    .book(&booking, &event.record(), &ownership)
+                    .await
+                    .unwrap();
                 let expected = model.book(person, day);
+                // Only what the counters decide is compared, not ids and nonces.
                 let got = match got {
                     BookingOutcome::Created { .. } => BookingOutcome::Created {
                         outbox_id: String::new(),
                     },
+                    BookingOutcome::AlreadyHeld { .. } => {
+                        BookingOutcome::AlreadyHeld { ownership: None }
+                    }
                     other => other,
                 };
                 prop_assert_eq!(got, expected, "step {} {:?}", n, step);
             }
             Step::Cancel { person } => {
                 let id = MySejahteraId::parse(&format!("90012701550{person}")).unwrap();
+                // The owner's cancel: with the nonce its booking was stored with.
+                let nonce = match store.find_booking(&id).await.unwrap() {
+                    Some(held) => held.ownership.unwrap().nonce,
+                    None => ReferenceNonce::random().unwrap(),
+                };
                 let cancelled = store
-                    .cancel(&id, &EventStamp::new(SystemTime::now()))
+                    .cancel(&id, &EventStamp::new(SystemTime::now()), &nonce)
                     .await
                     .unwrap();
                 let expected = model.bookings.remove(&person);

@@ -9,6 +9,7 @@ mod held_counts;
 mod held_counts_property;
 mod helpers;
 mod local_api;
+mod ownership;
 mod redis_eviction;
 mod redis_failover;
 mod redis_outage;

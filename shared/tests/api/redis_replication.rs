@@ -3,7 +3,6 @@
 //! answers 200 once the replica caught up.
 use std::time::{Duration, Instant};
 
-use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -13,8 +12,8 @@ use shared::seed::SeedService;
 use shared::store::{RedisOptions, RedisStore};
 
 use crate::helpers::{
-    Bookings, ServerProcess, TEST_TIMEOUTS, TestResponse, bookings_on, create_topic,
-    one_station_seed, post_booking_to, publisher, request,
+    Bookings, ServerProcess, TEST_TIMEOUTS, TestResponse, authorized, bookings_on, create_topic,
+    one_station_seed, post_booking_to, publisher,
 };
 
 const DATE: &str = "20210516";
@@ -42,11 +41,13 @@ async fn post(bookings: &Bookings, id: &str) -> TestResponse {
     post_booking_to(bookings, id, DATE).await
 }
 
-async fn delete(bookings: &Bookings, id: &str) -> TestResponse {
+/// The owner's cancel: with the reference its 201 carried.
+async fn delete(bookings: &Bookings, id: &str, reference: &str) -> TestResponse {
     let path = format!("/booking/{id}");
+    let bearer = format!("Bearer {reference}");
     tokio::time::timeout(
         Duration::from_secs(5),
-        shared::http::cancel_booking(bookings, request(Method::DELETE, &path, Body::Empty)),
+        shared::http::cancel_booking(bookings, authorized(Method::DELETE, &path, Some(&bearer))),
     )
     .await
     .expect("the cancel answers")
@@ -98,7 +99,9 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
         },
     );
 
-    assert_eq!(post(&bookings, "A1").await.status, StatusCode::CREATED);
+    let booked = post(&bookings, "A1").await;
+    assert_eq!(booked.status, StatusCode::CREATED);
+    let reference = booked.body["bookingReference"].as_str().unwrap().to_owned();
     assert_eq!(hget(&on_replica, "held:PWTC").await, Some(1));
 
     replica.signal("STOP");
@@ -121,7 +124,7 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
         post(&bookings, "B1").await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    let cancel = delete(&bookings, "A1").await;
+    let cancel = delete(&bookings, "A1", &reference).await;
     assert_eq!(cancel.status, StatusCode::SERVICE_UNAVAILABLE);
 
     replica.signal("CONT");

@@ -1,5 +1,4 @@
 //! What a booking's log lines show: the invocation's ids on every line, never the person.
-
 use lambda_runtime::Context;
 use lambda_runtime::layers::trace::request_span;
 use serde_json::Value;

@@ -4,6 +4,8 @@
 //! - `held:{location}`     hash, date -> bookings held; remaining = max(capacity - held, 0), so
 //!   a reset never re-opens booked slots
 //! - `booking:{id}`        string, the person's one booking as canonical JSON
+//! - `booking-owner:{id}`  hash, `nonce` (32 hex digits) and `bookedAt` (Unix ms) of that booking:
+//!   its reference is derived from the nonce with a key Redis never sees
 //! - `stations`            set of every seeded location
 //! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
 //!   `event`), appended by the same script that changes the booking
@@ -28,11 +30,12 @@ use self::connection::{Reconnecting, SharedConnection};
 use crate::adapters::config::{Config, DEFAULT_BOOKING_RETENTION_DAYS, ReplicaWait};
 use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::{
-    Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
+    Booking, BookingOwnership, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId,
+    ReferenceNonce, Slot, SlotDate,
 };
 use crate::ports::{
-    BookingOutcome, Cancelled, HeldMigrated, Outbox, OutboxEntry, SlotStore, StationPlan,
-    StationSeeded, StoreError,
+    BookingOutcome, Cancelled, HeldBooking, HeldMigrated, Outbox, OutboxEntry, SlotStore,
+    StationPlan, StationSeeded, StoreError,
 };
 use crate::service_metrics;
 
@@ -63,6 +66,44 @@ pub fn held_key(location: &Location) -> String {
 
 pub fn booking_key(id: &MySejahteraId) -> String {
     format!("booking:{}", id.as_str())
+}
+
+pub fn booking_owner_key(id: &MySejahteraId) -> String {
+    format!("booking-owner:{}", id.as_str())
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// The `booking-owner:{id}` fields back into an ownership; both absent means a booking stored
+/// before references existed.
+fn stored_ownership(
+    nonce: Option<&str>,
+    booked_at: Option<&str>,
+) -> Result<Option<BookingOwnership>, StoreError> {
+    let (nonce, booked_at) = match (nonce, booked_at) {
+        (None | Some(""), None | Some("")) => return Ok(None),
+        (Some(nonce), Some(booked_at)) => (nonce, booked_at),
+        _ => {
+            return Err(StoreError::UnexpectedReply(
+                "booking owner record lacks nonce or bookedAt".into(),
+            ));
+        }
+    };
+    let nonce = ReferenceNonce::from_hex(nonce).ok_or_else(|| {
+        StoreError::UnexpectedReply("booking owner record holds an invalid nonce".into())
+    })?;
+    let millis: u64 = booked_at.parse().map_err(|_| {
+        StoreError::UnexpectedReply("booking owner record holds an invalid bookedAt".into())
+    })?;
+    Ok(Some(BookingOwnership {
+        nonce,
+        booked_at: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
+    }))
 }
 
 /// Bounds on waiting for Redis: a booking rush must fail fast with 503 rather than pile up
@@ -361,18 +402,22 @@ impl SlotStore for RedisStore {
         &self,
         booking: &Booking,
         event: &EventRecord,
+        ownership: &BookingOwnership,
     ) -> Result<BookingOutcome, StoreError> {
         let mut invocation = BOOK.prepare_invoke();
         invocation
             .key(slots_key(&booking.location))
             .key(booking_key(&booking.mysejahtera_id))
             .key(OUTBOX_KEY)
+            .key(booking_owner_key(&booking.mysejahtera_id))
             .key(held_key(&booking.location))
             .key(capacity_key(&booking.location))
             .arg(booking.date.to_string())
             .arg(booking.to_json())
             .arg(&event.key)
             .arg(&event.payload)
+            .arg(ownership.nonce.to_hex())
+            .arg(unix_millis(ownership.booked_at))
             .arg(self.booking_expires_at(booking));
         // The one round trip a booking makes: its span and latency are the booking's cost.
         let (reply, acked): (Vec<String>, _) = self.invoke_replicated("book", &invocation).await?;
@@ -386,8 +431,12 @@ impl SlotStore for RedisStore {
             [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
                 outbox_id: outbox_id.clone(),
             }),
+            [outcome, nonce, booked_at] if outcome == "already_held" => {
+                Ok(BookingOutcome::AlreadyHeld {
+                    ownership: stored_ownership(Some(nonce), Some(booked_at))?,
+                })
+            }
             [outcome] => match outcome.as_str() {
-                "already_held" => Ok(BookingOutcome::AlreadyHeld),
                 "already_booked" => Ok(BookingOutcome::AlreadyBooked),
                 "fully_booked" => Ok(BookingOutcome::FullyBooked),
                 "unknown_station" => Ok(BookingOutcome::UnknownStation),
@@ -402,30 +451,47 @@ impl SlotStore for RedisStore {
         }
     }
 
-    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<HeldBooking>, StoreError> {
         let mut connection = self.reconnecting();
-        let stored: Option<String> = store_call("find_booking", connection.get(booking_key(id)))
+        // MULTI/EXEC: the booking and its owner record as of one moment, in one round trip.
+        let (stored, (nonce, booked_at)): (Option<String>, (Option<String>, Option<String>)) =
+            store_call(
+                "find_booking",
+                redis::pipe()
+                    .atomic()
+                    .get(booking_key(id))
+                    .hmget(booking_owner_key(id), &["nonce", "bookedAt"])
+                    .query_async(&mut connection),
+            )
             .await
             .map_err(unavailable)?;
-        stored.as_deref().map(stored_booking).transpose()
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        Ok(Some(HeldBooking {
+            booking: stored_booking(&stored)?,
+            ownership: stored_ownership(nonce.as_deref(), booked_at.as_deref())?,
+        }))
     }
 
     async fn cancel(
         &self,
         id: &MySejahteraId,
         stamp: &EventStamp,
+        nonce: &ReferenceNonce,
     ) -> Result<Option<Cancelled>, StoreError> {
         // The script must declare the station's keys, known only from the booking: read it
         // first, then the script re-checks that it still names that station and date. A booking
         // that changed in between (cancelled and booked again elsewhere) is read again.
         for _ in 0..CANCEL_ATTEMPTS {
-            let Some(booking) = self.find_booking(id).await? else {
+            let Some(HeldBooking { booking, .. }) = self.find_booking(id).await? else {
                 return Ok(None);
             };
             let mut invocation = CANCEL.prepare_invoke();
             invocation
                 .key(booking_key(id))
                 .key(OUTBOX_KEY)
+                .key(booking_owner_key(id))
                 .key(slots_key(&booking.location))
                 .key(capacity_key(&booking.location))
                 .key(held_key(&booking.location))
@@ -433,7 +499,8 @@ impl SlotStore for RedisStore {
                 .arg(booking.date.to_string())
                 .arg(&stamp.event_id)
                 .arg(&stamp.occurred_at)
-                .arg(id.as_str());
+                .arg(id.as_str())
+                .arg(nonce.to_hex());
             let (reply, acked): (Option<Vec<String>>, _) =
                 self.invoke_replicated("cancel", &invocation).await?;
             match reply.as_deref() {
