@@ -11,12 +11,22 @@ async fn seed(app: &TestApp, start_date: &str) {
         .unwrap();
 }
 
+/// When the booking's records expire; the owner record (its reference's nonce) goes with it.
 async fn expire_time(app: &TestApp, id: &str) -> i64 {
-    redis::cmd("EXPIRETIME")
-        .arg(format!("booking:{id}"))
-        .query_async(&mut app.connection.clone())
-        .await
-        .unwrap()
+    let mut expiries = Vec::new();
+    for key in [format!("booking:{id}"), format!("booking-owner:{id}")] {
+        let expires: i64 = redis::cmd("EXPIRETIME")
+            .arg(&key)
+            .query_async(&mut app.connection.clone())
+            .await
+            .unwrap();
+        expiries.push(expires);
+    }
+    assert_eq!(
+        expiries[0], expiries[1],
+        "{id}: booking and owner expire together"
+    );
+    expiries[0]
 }
 
 #[tokio::test]
