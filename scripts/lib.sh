@@ -17,6 +17,12 @@ SCHEMATHESIS_VERSION="4.32.5"
 # Its own venv too: its dependencies and the SAM CLI's pins must not meet.
 FUZZ_VENV="$LOCAL/venv-fuzz"
 SCHEMATHESIS="$FUZZ_VENV/bin/schemathesis"
+# The booking page's browser test: Playwright drives Debian's chromium (browser downloads are not
+# available, so never `playwright install`); axe-core checks accessibility inside the page.
+PLAYWRIGHT_VERSION="1.65.2"
+BROWSER_VENV="$LOCAL/venv-browser"
+AXE_CORE_VERSION="4.14.1"
+AXE_JS="$LOCAL/axe-core-$AXE_CORE_VERSION/node_modules/axe-core/axe.min.js"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -82,6 +88,28 @@ ensure_schemathesis() {
     log "installing schemathesis $SCHEMATHESIS_VERSION into $FUZZ_VENV"
     python3 -m venv "$FUZZ_VENV" || { apt_install python3-venv && python3 -m venv "$FUZZ_VENV"; }
     "$FUZZ_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
+# Headless chromium (apt), Playwright for Python in its own venv, axe-core (npm) in .local/.
+# Sets CHROMIUM for the caller.
+ensure_browser_tools() {
+  if ! command -v chromium >/dev/null; then
+    log "installing chromium"
+    apt_install chromium fonts-dejavu-core
+  fi
+  CHROMIUM="$(command -v chromium)"
+  export CHROMIUM
+  if ! "$BROWSER_VENV/bin/python" -c "import playwright, sys; from importlib.metadata import version; sys.exit(version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
+    log "installing playwright $PLAYWRIGHT_VERSION into $BROWSER_VENV"
+    python3 -m venv "$BROWSER_VENV" || { apt_install python3-venv && python3 -m venv "$BROWSER_VENV"; }
+    "$BROWSER_VENV/bin/pip" install -q "playwright==$PLAYWRIGHT_VERSION"
+  fi
+  if [ ! -f "$AXE_JS" ]; then
+    command -v npm >/dev/null || { log "installing npm"; apt_install npm; }
+    log "installing axe-core $AXE_CORE_VERSION"
+    mkdir -p "$LOCAL/axe-core-$AXE_CORE_VERSION"
+    npm install --silent --no-audit --no-fund --prefix "$LOCAL/axe-core-$AXE_CORE_VERSION" "axe-core@$AXE_CORE_VERSION" >/dev/null
   fi
 }
 

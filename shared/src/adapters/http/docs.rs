@@ -6,6 +6,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::ApiError;
 use super::openapi::openapi_document;
+use super::page::booking_page;
 use super::request::require_method;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
@@ -13,7 +14,7 @@ use super::openapi::{HtmlSchema, OpenApiDocumentSchema};
 
 const DOCS_PAGE: &str = include_str!("docs.html");
 
-fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
+pub(super) fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_owned()));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -56,14 +57,17 @@ pub async fn docs_page(request: Request) -> Response<Body> {
     }
 }
 
-/// The `api-docs` function: both documentation paths, told apart by the path's last segment so
-/// it works under any prefix (`/lambda-url/api-docs/...`, a stage name).
+/// The `api-docs` function: every static document (the two documentation paths, and the booking
+/// page at `/`), told apart by the path's last segment so it works under any prefix
+/// (`/lambda-url/api-docs/...`, a stage name). One function for all three: they change only
+/// with a deployment, and one warm container serves them all.
 pub async fn api_docs(request: Request) -> Response<Body> {
     let path = request.uri().path();
     let last = path.strip_suffix('/').unwrap_or(path).rsplit('/').next();
     match last {
         Some("openapi.json") => openapi_json(request).await,
         Some("docs") => docs_page(request).await,
+        Some("") => booking_page(request).await,
         _ => ApiError::route_not_found().into_response(),
     }
 }
@@ -99,6 +103,8 @@ mod tests {
             ("GET", "/docs", 200, "text/html; charset=utf-8"),
             ("GET", "/prod/docs/", 200, "text/html; charset=utf-8"),
             ("GET", "/docs/extra", 404, "application/json"),
+            ("GET", "/", 200, "text/html; charset=utf-8"),
+            ("HEAD", "/", 405, "application/json"),
             ("POST", "/openapi.json", 405, "application/json"),
         ];
         for (method, path, status, content_type) in cases {

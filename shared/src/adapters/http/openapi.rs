@@ -264,6 +264,7 @@ pub fn booking_example() -> serde_json::Value {
         super::handlers::healthz,
         super::docs::openapi_json,
         super::docs::docs_page,
+        super::page::booking_page,
     ),
     components(schemas(
         BookingSchema,
