@@ -182,6 +182,38 @@ start_private_redis() {
   wait_for_port 127.0.0.1 "$1" 10
 }
 
+# The real services a black-box run of local-api needs, for one script: a private redis-server
+# and broker on free ports, stopped (with local-api) when the script exits. Sets STACK_REDIS_PORT
+# and STACK_API_PORT; seed Redis, then start_stack_api. Logs go to $1.
+start_test_stack() {
+  STACK_WORK="$1"
+  STACK_REDIS_PORT="$(free_port)"
+  STACK_API_PORT="$(free_port)"
+  STACK_BROKER_PORT="$(free_port)"
+  STACK_REDIS_PID=""
+  STACK_API_PID=""
+  trap stop_test_stack EXIT
+  start_private_redis "$STACK_REDIS_PORT" "$STACK_WORK/redis.log"
+  STACK_REDIS_PID="$PRIVATE_REDIS_PID"
+  start_local_broker "$STACK_BROKER_PORT"
+}
+
+# local-api (debug build) on the stack's Redis and broker; its pid in STACK_API_PID.
+start_stack_api() {
+  REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" KAFKA_BROKERS="127.0.0.1:$STACK_BROKER_PORT" \
+    PORT="$STACK_API_PORT" RUST_LOG=warn \
+    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-api" >"$STACK_WORK/local-api.log" 2>&1 &
+  STACK_API_PID=$!
+  wait_for_port 127.0.0.1 "$STACK_API_PORT" 30
+}
+
+stop_test_stack() {
+  [ -n "$STACK_API_PID" ] && kill "$STACK_API_PID" 2>/dev/null && wait "$STACK_API_PID" 2>/dev/null
+  [ -n "$STACK_REDIS_PID" ] && kill "$STACK_REDIS_PID" 2>/dev/null && wait "$STACK_REDIS_PID" 2>/dev/null
+  stop_local_broker "$STACK_BROKER_PORT"
+  return 0
+}
+
 stop_local_redis() {
   local pidfile="$LOCAL/redis-$1.pid"
   if [ -f "$pidfile" ]; then

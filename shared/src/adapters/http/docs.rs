@@ -14,7 +14,19 @@ use super::openapi::{HtmlSchema, OpenApiDocumentSchema};
 
 const DOCS_PAGE: &str = include_str!("docs.html");
 
-pub(super) fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
+/// A static document, answered to GET only.
+pub(super) fn get_document(
+    request: &Request,
+    content_type: &'static str,
+    body: &'static str,
+) -> Response<Body> {
+    match require_method(request, "GET") {
+        Ok(()) => document(content_type, body),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_owned()));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -36,10 +48,7 @@ pub(super) fn document(content_type: &'static str, body: &'static str) -> Respon
     responses((status = 200, description = "This OpenAPI 3.1 document", body = OpenApiDocumentSchema)),
 )]
 pub async fn openapi_json(request: Request) -> Response<Body> {
-    match require_method(&request, "GET") {
-        Ok(()) => document("application/json", openapi_document()),
-        Err(error) => error.into_response(),
-    }
+    get_document(&request, "application/json", openapi_document())
 }
 
 /// An interactive page that renders the OpenAPI document and sends requests from the browser.
@@ -51,10 +60,7 @@ pub async fn openapi_json(request: Request) -> Response<Body> {
     responses((status = 200, description = "The interactive API page", body = HtmlSchema, content_type = "text/html")),
 )]
 pub async fn docs_page(request: Request) -> Response<Body> {
-    match require_method(&request, "GET") {
-        Ok(()) => document("text/html; charset=utf-8", DOCS_PAGE),
-        Err(error) => error.into_response(),
-    }
+    get_document(&request, "text/html; charset=utf-8", DOCS_PAGE)
 }
 
 /// The `api-docs` function: every static document (the two documentation paths, and the booking

@@ -3,8 +3,7 @@
 //! root.
 use lambda_http::{Body, Request, Response};
 
-use super::docs::document;
-use super::request::require_method;
+use super::docs::get_document;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::HtmlSchema;
@@ -20,10 +19,7 @@ const BOOKING_PAGE: &str = include_str!("page.html");
     responses((status = 200, description = "The booking page (Malay, switchable to English)", body = HtmlSchema, content_type = "text/html")),
 )]
 pub async fn booking_page(request: Request) -> Response<Body> {
-    match require_method(&request, "GET") {
-        Ok(()) => document("text/html; charset=utf-8", BOOKING_PAGE),
-        Err(error) => error.into_response(),
-    }
+    get_document(&request, "text/html; charset=utf-8", BOOKING_PAGE)
 }
 
 #[cfg(test)]
