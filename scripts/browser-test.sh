@@ -34,14 +34,19 @@ seed PWTC 5 20210516 20210517 20210518
 seed IDCC 1 20210516
 
 start_stack_api
+# A second local-api on the same Redis with the waiting room on, admitting one person a second.
+room_port="$(free_port)"
+start_stack_api "$room_port" WAITING_ROOM=on QUEUE_INLET_RATE=60 \
+  ADMISSION_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 
 docs_dir=""
 [ "${UPDATE_SCREENSHOTS:-}" = 1 ] && docs_dir="$ROOT/docs"
 log "booking page in chromium against local-api on 127.0.0.1:$STACK_API_PORT"
 timeout 180 "$BROWSER_VENV/bin/python" "$ROOT/scripts/browser/booking_page.py" \
-  --base-url "http://127.0.0.1:$STACK_API_PORT" --redis-port "$redis_port" \
+  --base-url "http://127.0.0.1:$STACK_API_PORT" --room-url "http://127.0.0.1:$room_port" \
+  --redis-port "$redis_port" \
   --chromium "$CHROMIUM" --axe "$AXE_JS" --shots "$SHOTS" ${docs_dir:+--docs "$docs_dir"}
-if grep -q panicked "$WORK/local-api.log"; then
+if grep -q panicked "$WORK"/local-api*.log; then
   log "local-api panicked; see $WORK/local-api.log"
   exit 1
 fi

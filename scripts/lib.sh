@@ -192,23 +192,32 @@ start_test_stack() {
   STACK_BROKER_PORT="$(free_port)"
   STACK_REDIS_PID=""
   STACK_API_PID=""
+  STACK_API_PIDS=()
   trap stop_test_stack EXIT
   start_private_redis "$STACK_REDIS_PORT" "$STACK_WORK/redis.log"
   STACK_REDIS_PID="$PRIVATE_REDIS_PID"
   start_local_broker "$STACK_BROKER_PORT"
 }
 
-# local-api (debug build) on the stack's Redis and broker; its pid in STACK_API_PID.
+# local-api (debug build) on the stack's Redis and broker, on STACK_API_PORT (logging to
+# local-api.log) or on port $1 (local-api-$1.log) with the NAME=VALUE settings that follow;
+# its pid in STACK_API_PID.
 start_stack_api() {
-  REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" KAFKA_BROKERS="127.0.0.1:$STACK_BROKER_PORT" \
-    PORT="$STACK_API_PORT" RUST_LOG=warn \
-    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-api" >"$STACK_WORK/local-api.log" 2>&1 &
+  local port="${1:-$STACK_API_PORT}" log="$STACK_WORK/local-api.log"
+  [ $# -gt 0 ] && shift && log="$STACK_WORK/local-api-$port.log"
+  env REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" KAFKA_BROKERS="127.0.0.1:$STACK_BROKER_PORT" \
+    PORT="$port" RUST_LOG=warn "$@" \
+    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-api" >"$log" 2>&1 &
   STACK_API_PID=$!
-  wait_for_port 127.0.0.1 "$STACK_API_PORT" 30
+  STACK_API_PIDS+=("$STACK_API_PID")
+  wait_for_port 127.0.0.1 "$port" 30
 }
 
 stop_test_stack() {
-  [ -n "$STACK_API_PID" ] && kill "$STACK_API_PID" 2>/dev/null && wait "$STACK_API_PID" 2>/dev/null
+  local pid
+  for pid in "${STACK_API_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
   [ -n "$STACK_REDIS_PID" ] && kill "$STACK_REDIS_PID" 2>/dev/null && wait "$STACK_REDIS_PID" 2>/dev/null
   stop_local_broker "$STACK_BROKER_PORT"
   return 0
