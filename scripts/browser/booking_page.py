@@ -109,6 +109,7 @@ def served_small_and_malay_first(run):
 
 
 def fits_a_phone(run):
+    run.open_page()
     run.pick("PWTC")
     expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
     run.fill(PERSON)
@@ -117,6 +118,41 @@ def fits_a_phone(run):
     assert width <= PHONE["width"], f"the page scrolls sideways: {width} px wide"
     run.screenshot("booking-form.png")
     run.axe("filled form")
+
+
+def dates_come_from_the_station_list_and_refresh_no_faster_than_max_age(run):
+    reads = []
+
+    def station_read(request):
+        if "/stations" in request.url:
+            reads.append((time.monotonic(), request.url.split("/stations", 1)[1]))
+
+    listed = run.page.request.get(run.base + "/stations")
+    run.page.on("request", station_read)
+    try:
+        run.open_page()
+        run.pick("PWTC")
+        expect(run.date_label(DATE)).to_contain_text("slot lagi")
+        run.page.wait_for_timeout(3500)
+    finally:
+        run.page.remove_listener("request", station_read)
+    if listed.status == 200:
+        # GET /stations answers: the page lists its stations and reads nothing else.
+        names = run.page.eval_on_selector_all("#stations option", "os => os.map(o => o.value)")
+        assert names == [s["location"] for s in listed.json()], names
+        assert all(path == "" for _, path in reads), reads
+    else:
+        assert any(path == "/PWTC" for _, path in reads), reads
+    cache_control = listed.headers.get("cache-control", "") if listed.status == 200 else \
+        run.page.request.get(run.base + "/stations/PWTC").headers["cache-control"]
+    max_age = max(1, int(cache_control.split("max-age=")[1].split(",")[0]))
+    # The routing in main() turns the browser's cache off, so every read the page makes is seen:
+    # each resource is read again only once its max-age has passed, however often it is asked.
+    for path in {path for _, path in reads}:
+        times = [at for at, p in reads if p == path]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        assert all(gap >= max_age - 0.05 for gap in gaps), (path, max_age, gaps)
+    assert len(reads) >= 3, f"the dates were not refreshed: {reads}"
 
 
 def bad_phone_number_shown_next_to_its_field(run):
@@ -343,6 +379,7 @@ def usable_with_the_keyboard_alone(run):
 
 CHECKS = [
     served_small_and_malay_first,
+    dates_come_from_the_station_list_and_refresh_no_faster_than_max_age,
     fits_a_phone,
     bad_phone_number_shown_next_to_its_field,
     books_and_confirms,
