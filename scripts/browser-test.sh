@@ -13,6 +13,7 @@ ensure_redis
 ensure_tansu
 ensure_browser_tools
 mkdir -p "$WORK" "$SHOTS"
+rm -f "$SHOTS"/*.png  # only this run's pictures
 log "building local-api"
 cargo build -q -p local-api
 

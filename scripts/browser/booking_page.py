@@ -85,6 +85,10 @@ class Run:
         for field, value in person.items():
             self.page.fill(f"#{field}", value)
 
+    def snapshot(self, name):
+        """A picture of this state in target/browser-test/, to look at after a run."""
+        self.page.screenshot(path=str(Path(self.args.shots) / name), full_page=True)
+
     def screenshot(self, name):
         shot = self.page.screenshot(path=str(Path(self.args.shots) / name), full_page=True)
         if self.args.docs:
@@ -171,6 +175,7 @@ def bad_phone_number_shown_next_to_its_field(run):
     # Refused, so nothing changed.
     assert not run.has_booking(PERSON)
     assert run.slots_left("PWTC", DATE) == 5
+    run.snapshot("state-field-error.png")
     run.axe("field error")
 
 
@@ -210,6 +215,7 @@ def switches_to_english_and_back(run):
     expect(run.page.locator("label[for=phoneNumber]")).to_have_text("Phone number")
     expect(run.date_label(DATE)).to_contain_text("4 slots left")
     expect(run.page.locator("#done h2")).to_have_text("Your booking is confirmed")
+    run.snapshot("state-english.png")
     run.axe("English")
     run.page.click("#lang")
     expect(run.page.locator("h1")).to_have_text("Tempah slot vaksinasi")
@@ -298,6 +304,9 @@ def fully_booked_gets_a_plain_message(run):
     assert not run.has_booking(OTHER)
     assert run.slots_left("IDCC", DATE) == 0
     expect(run.date_label(DATE)).to_contain_text("penuh", timeout=10_000)
+    # The full date can no longer be chosen; the person picks another.
+    expect(run.page.locator(f"input[name=date][value='{DATE}']")).to_be_disabled()
+    run.snapshot("state-fully-booked.png")
     run.axe("fully booked")
 
 
@@ -340,6 +349,7 @@ def waiting_room_queues_then_books(run):
     run.fill(SIXTH)
     run.page.click("#submit")
     expect(run.page.locator("#status")).to_contain_text("Anda dalam barisan")
+    run.snapshot("state-waiting-room.png")
     run.axe("waiting room")
     # Admitted within a few seconds, the page books with the token on its own.
     expect(run.page.locator("#done")).to_be_visible(timeout=30_000)
