@@ -124,7 +124,7 @@ def fits_a_phone(run):
     run.axe("filled form")
 
 
-def dates_come_from_the_station_list_and_refresh_no_faster_than_max_age(run):
+def station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after(run):
     reads = []
 
     def station_read(request):
@@ -157,6 +157,29 @@ def dates_come_from_the_station_list_and_refresh_no_faster_than_max_age(run):
         gaps = [later - earlier for earlier, later in zip(times, times[1:])]
         assert all(gap >= max_age - 0.05 for gap in gaps), (path, max_age, gaps)
     assert len(reads) >= 3, f"the dates were not refreshed: {reads}"
+
+    # A 429 holds the next read back until its Retry-After, and the dates shown stay.
+    answered = []
+
+    def busy_once(route):
+        answered.append(time.monotonic())
+        if len(answered) == 1:
+            route.fulfill(status=429, headers={"Retry-After": "3"},
+                          json={"error": "too_many_requests", "message": "Too many requests."})
+        else:
+            route.continue_()
+
+    busy_path = run.base + ("/stations" if listed.status == 200 else "/stations/PWTC")
+    run.page.route(busy_path, busy_once)
+    try:
+        for _ in range(100):
+            if len(answered) >= 2:
+                break
+            run.page.wait_for_timeout(100)
+    finally:
+        run.page.unroute(busy_path)
+    assert len(answered) >= 2 and answered[1] - answered[0] >= 3 - 0.05, answered
+    expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
 
 
 def bad_phone_number_shown_next_to_its_field(run):
@@ -389,7 +412,7 @@ def usable_with_the_keyboard_alone(run):
 
 CHECKS = [
     served_small_and_malay_first,
-    dates_come_from_the_station_list_and_refresh_no_faster_than_max_age,
+    station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after,
     fits_a_phone,
     bad_phone_number_shown_next_to_its_field,
     books_and_confirms,
