@@ -158,6 +158,12 @@ request GET /healthz "" "$FIRST_CALL_SECONDS"
 check "GET /healthz (router) status" 200 "$status"
 check "GET /healthz body" '{"status":"ok"}' "$(canon <<<"$body")"
 
+echo "e2e: the booking page at / (api-docs, through the router)"
+request GET / "" "$FIRST_CALL_SECONDS"
+check "GET / (router) status" 200 "$status"
+check "GET / content type" "text/html; charset=utf-8" "$(header content-type)"
+check "GET / is the booking page, Malay first" 1 "$(grep -c '^<html lang="ms">$' <<<"$body")"
+
 echo "e2e: POST bookings"
 first="$(booking 900127015527 20210516)"
 request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"

@@ -4,6 +4,7 @@ mod docs;
 mod error;
 mod handlers;
 pub mod openapi;
+mod page;
 mod request;
 mod router;
 pub mod server;

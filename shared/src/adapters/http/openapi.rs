@@ -300,6 +300,7 @@ pub fn booking_example() -> serde_json::Value {
         super::handlers::healthz,
         super::docs::openapi_json,
         super::docs::docs_page,
+        super::page::booking_page,
     ),
     modifiers(&BookingReferenceAuth),
     components(schemas(

@@ -75,7 +75,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
                 _ => ApiError::method_not_allowed("GET, DELETE").into_response(),
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
-            ["openapi.json"] | ["docs"] => api_docs(request).await,
+            ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,
             ["metrics"] => match &self.metrics {
                 Some(handle) => prometheus_metrics(handle, &request),
                 None => ApiError::route_not_found().into_response(),
