@@ -8,4 +8,5 @@ mod helpers;
 mod local_api;
 mod redis_outage;
 mod seed;
+mod station_reads;
 mod telemetry;
