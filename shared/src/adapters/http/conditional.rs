@@ -114,7 +114,62 @@ fn list_names(mut list: &[u8], tag: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use lambda_http::http;
+
     use super::*;
+    use crate::domain::{Location, Slot, SlotDate};
+    use crate::ports::MockSlotStore;
+    use crate::station::{STATION_CACHE_MAX_AGE, StationService};
+
+    fn get(if_none_match: Option<&str>) -> Request {
+        let mut request = http::Request::builder().uri("/stations/PWTC");
+        if let Some(tag) = if_none_match {
+            request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        request.body(Body::Empty).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_from_a_read_700_ms_old_promises_no_more_freshness() {
+        let mut store = MockSlotStore::new();
+        store.expect_station_slots().times(1).returning(|_| {
+            Ok(vec![Slot {
+                location: Location::parse("PWTC").unwrap(),
+                date: SlotDate::parse("20210516").unwrap(),
+                availability: 5,
+            }])
+        });
+        let service = StationService::cached(store, STATION_CACHE_MAX_AGE);
+        let station = |request| super::super::handlers::get_station(&service, request);
+
+        let fresh = station(get(None)).await;
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert_eq!(
+            fresh.headers()[header::CACHE_CONTROL],
+            "public, max-age=1, stale-while-revalidate=1",
+            "read this instant: the whole second is left"
+        );
+        let etag = fresh.headers()[header::ETAG].to_str().unwrap().to_owned();
+
+        tokio::time::advance(std::time::Duration::from_millis(700)).await;
+        let cached = station(get(None)).await;
+        assert_eq!(
+            cached.headers()[header::CACHE_CONTROL],
+            "public, max-age=0, stale-while-revalidate=1",
+            "0.7 s old: less than a second is left"
+        );
+        assert_eq!(cached.headers()[header::ETAG], etag.as_str());
+        assert_eq!(cached.body().as_ref(), fresh.body().as_ref());
+
+        let revalidated = station(get(Some(&etag))).await;
+        assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+        assert!(revalidated.body().is_empty());
+        assert_eq!(
+            revalidated.headers()[header::CACHE_CONTROL],
+            "public, max-age=0, stale-while-revalidate=1"
+        );
+        assert!(revalidated.headers().get(header::CONTENT_TYPE).is_none());
+    }
 
     #[test]
     fn if_none_match_compares_weakly_and_reads_lists() {
