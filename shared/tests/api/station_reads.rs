@@ -213,3 +213,14 @@ async fn a_store_fault_is_503_on_the_list() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.json()["error"], "store_unavailable");
 }
+
+#[tokio::test]
+async fn a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 5)]).await;
+    let mut connection = app.connection.clone();
+    let _: () = connection.sadd("stations", "not a code").await.unwrap();
+    let reply = app.read("/stations", &[]).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.json()["error"], "internal_error");
+}
