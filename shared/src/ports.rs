@@ -90,6 +90,10 @@ pub trait SlotStore: Send + Sync {
     /// the station is unknown.
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError>;
 
+    /// Every date of every seeded station with its remaining slots, in no particular order; a
+    /// station without dates is absent.
+    async fn all_slots(&self) -> Result<Vec<Slot>, StoreError>;
+
     /// Takes one slot, stores the booking with `ownership` and appends `event` to the outbox,
     /// or explains why not, atomically.
     async fn book(

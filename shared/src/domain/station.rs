@@ -90,6 +90,20 @@ pub struct Slot {
     pub availability: u32,
 }
 
+/// The slots left on one date, as an entry of the station list shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DateAvailability {
+    pub date: SlotDate,
+    pub availability: u32,
+}
+
+/// One station of the station list: every date it has, in calendar order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StationDates {
+    pub location: Location,
+    pub dates: Vec<DateAvailability>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,4 +16,5 @@ mod redis_outage;
 mod redis_replication;
 mod redis_security;
 mod seed;
+mod station_reads;
 mod telemetry;

@@ -359,6 +359,23 @@ fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+/// A station's hash (date -> remaining) as slots.
+fn station_slots(location: &Location, raw: Vec<(String, i64)>) -> Result<Vec<Slot>, StoreError> {
+    raw.into_iter()
+        .map(|(date, remaining)| {
+            let date = SlotDate::parse(&date)
+                .map_err(|e| StoreError::UnexpectedReply(format!("{location}: {e}")))?;
+            Ok(Slot {
+                location: location.clone(),
+                date,
+                // A counter never goes below zero; clamp rather than fail a read if an
+                // operator edited it by hand.
+                availability: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+}
+
 /// A stored booking back into its value type; only this code writes them, so a failure means
 /// the data was edited by hand.
 fn stored_booking(json: &str) -> Result<Booking, StoreError> {
@@ -383,19 +400,40 @@ impl SlotStore for RedisStore {
             store_call("station_slots", connection.hgetall(slots_key(location)))
                 .await
                 .map_err(unavailable)?;
-        raw.into_iter()
-            .map(|(date, remaining)| {
-                let date = SlotDate::parse(&date)
-                    .map_err(|e| StoreError::UnexpectedReply(format!("{location}: {e}")))?;
-                Ok(Slot {
-                    location: location.clone(),
-                    date,
-                    // A counter never goes below zero; clamp rather than fail a read if an
-                    // operator edited it by hand.
-                    availability: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
-                })
+        station_slots(location, raw)
+    }
+
+    /// Two round trips whatever the number of stations: the `stations` set, then every
+    /// station's hash in one pipeline. Each HGETALL names one station's own key, so on Redis
+    /// Cluster the client splits the pipeline by node and no script spans hash slots.
+    async fn all_slots(&self) -> Result<Vec<Slot>, StoreError> {
+        let mut connection = self.connection.clone();
+        let members: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
+            .await
+            .map_err(unavailable)?;
+        let locations = members
+            .iter()
+            .map(|member| {
+                Location::parse(member)
+                    .map_err(|e| StoreError::UnexpectedReply(format!("{STATIONS_KEY}: {e}")))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if locations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipeline = redis::pipe();
+        for location in &locations {
+            pipeline.hgetall(slots_key(location));
+        }
+        let hashes: Vec<Vec<(String, i64)>> =
+            store_call("all_station_slots", pipeline.query_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
+        let mut slots = Vec::new();
+        for (location, raw) in locations.iter().zip(hashes) {
+            slots.extend(station_slots(location, raw)?);
+        }
+        Ok(slots)
     }
 
     async fn book(
