@@ -407,7 +407,7 @@ impl SlotStore for RedisStore {
     /// station's hash in one pipeline. Each HGETALL names one station's own key, so on Redis
     /// Cluster the client splits the pipeline by node and no script spans hash slots.
     async fn all_slots(&self) -> Result<Vec<Slot>, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.reconnecting();
         let members: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
             .await
             .map_err(unavailable)?;
