@@ -1,10 +1,12 @@
 //! HTTP entry points shared by every function (and any single-process server): request parsing,
 //! the error-to-status mapping and the JSON error body of the API contract.
+mod conditional;
 mod docs;
 mod error;
 mod handlers;
 mod in_flight;
 pub mod openapi;
+mod page;
 mod queue;
 mod request;
 mod router;
@@ -12,7 +14,10 @@ pub mod server;
 
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
-pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
+pub use handlers::{
+    Health, cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
+    station_reads,
+};
 pub use in_flight::{InFlightLimit, RETRY_AFTER_SECONDS};
 pub use queue::{
     ADMISSION_TOKEN_HEADER, create_admitted_booking, join_queue, queue_progress, queue_status,

@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::ApiError;
 use super::docs::api_docs;
-use super::handlers::{cancel_booking, get_booking, get_station, healthz};
+use super::handlers::{cancel_booking, get_booking, get_station, healthz, list_stations};
 use super::in_flight::{InFlightLimit, too_many_requests};
 use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
 use crate::booking::{BookingLookup, BookingService, PublishSettings};
@@ -97,6 +97,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
             segments.pop();
         }
         match segments.as_slice() {
+            ["stations"] => list_stations(&self.stations, request).await,
             ["stations", _] => get_station(&self.stations, request).await,
             ["booking"] => {
                 create_admitted_booking(self.admission.as_ref(), &self.bookings, request).await
@@ -119,7 +120,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
                 _ => ApiError::method_not_allowed("GET, DELETE").into_response(),
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
-            ["openapi.json"] | ["docs"] => api_docs(request).await,
+            ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,
             ["metrics"] => match &self.metrics {
                 Some(handle) => prometheus_metrics(handle, &request),
                 None => ApiError::route_not_found().into_response(),
