@@ -123,6 +123,10 @@ pub trait Outbox: Send + Sync {
 
     /// Gives the lease back, if `token` still holds it.
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError>;
+
+    /// Extends the lease to `ttl` from now if `token` still holds it; false when it expired
+    /// (and another relay may hold it now).
+    async fn renew_relay_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

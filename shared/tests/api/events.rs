@@ -159,6 +159,9 @@ impl Outbox for CrashBeforeRemoval {
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
         self.0.release_relay_lease(token).await
     }
+    async fn renew_relay_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.0.renew_relay_lease(token, ttl).await
+    }
 }
 
 #[tokio::test]
@@ -251,4 +254,56 @@ async fn a_cancellation_is_published_after_its_booking_on_the_same_partition() {
     assert_eq!(records[1].value["booking"], records[0].value["booking"]);
     assert_eq!(event_ids(&records).len(), 2);
     assert_eq!(app.outbox_depth().await, 0);
+}
+
+#[tokio::test]
+async fn a_relay_lease_is_renewed_only_by_its_holder() {
+    let app = spawn_app().await;
+    let mut connection = app.connection.clone();
+    let lease = app
+        .store
+        .acquire_relay_lease(Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("free");
+
+    assert!(
+        app.store
+            .renew_relay_lease(&lease, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("outbox:relay-lease")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 1_000, "renewed to the new TTL, got {ttl} ms");
+
+    // The lease expired and another relay took it: the first may neither renew nor release it.
+    let _: () = redis::cmd("DEL")
+        .arg("outbox:relay-lease")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let other = app
+        .store
+        .acquire_relay_lease(Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("free again");
+    assert!(
+        !app.store
+            .renew_relay_lease(&lease, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    app.store.release_relay_lease(&lease).await.unwrap();
+    assert!(
+        app.store
+            .renew_relay_lease(&other, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "the new holder keeps its lease"
+    );
 }

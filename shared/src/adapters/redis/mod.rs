@@ -34,6 +34,8 @@ static OUTBOX_OLDEST: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("outbox_oldest.lua")));
 static RELEASE_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("release_lease.lua")));
+static RENEW_LEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("renew_lease.lua")));
 
 pub const STATIONS_KEY: &str = "stations";
 pub const OUTBOX_KEY: &str = "outbox:booking-events";
@@ -361,5 +363,20 @@ impl Outbox for RedisStore {
         .await
         .map(drop)
         .map_err(unavailable)
+    }
+
+    async fn renew_relay_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let renewed: i64 = store_call(
+            "renew_relay_lease",
+            RENEW_LEASE
+                .key(RELAY_LEASE_KEY)
+                .arg(token)
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(renewed == 1)
     }
 }
