@@ -1,5 +1,6 @@
 //! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
 mod booking_lifecycle;
+mod broker_faults;
 mod create_booking;
 mod events;
 mod get_station;
