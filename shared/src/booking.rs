@@ -95,30 +95,34 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
     /// may fail without failing the booking.
     pub async fn book(&self, booking: Booking) -> Result<BookingConfirmed, BookingError> {
         let event = BookingEvent::new(EventType::BookingCreated, booking, SystemTime::now());
-        let record = event.record();
-        let booking = event.booking;
-        match self.store.book(&booking, &record).await? {
-            BookingOutcome::Created { outbox_id } => {
+        match self.store.book(&event.booking, &event.record()).await? {
+            BookingOutcome::Created {
+                outbox_id,
+                sequence,
+            } => {
+                let event = event.sequenced(sequence);
                 self.publish(OutboxEntry {
                     id: outbox_id,
-                    record,
+                    record: event.record(),
                 })
                 .await;
                 Ok(BookingConfirmed {
-                    booking,
+                    booking: event.booking,
                     newly_created: true,
                 })
             }
             BookingOutcome::AlreadyHeld => Ok(BookingConfirmed {
-                booking,
+                booking: event.booking,
                 newly_created: false,
             }),
             BookingOutcome::AlreadyBooked => Err(BookingError::AlreadyBooked),
             BookingOutcome::FullyBooked => Err(BookingError::FullyBooked),
-            BookingOutcome::UnknownStation => {
-                Err(BookingError::UnknownStation(booking.location.to_string()))
+            BookingOutcome::UnknownStation => Err(BookingError::UnknownStation(
+                event.booking.location.to_string(),
+            )),
+            BookingOutcome::UnknownDate => {
+                Err(BookingError::UnknownDate(event.booking.date.to_string()))
             }
-            BookingOutcome::UnknownDate => Err(BookingError::UnknownDate(booking.date.to_string())),
         }
     }
 
@@ -132,7 +136,8 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
             .cancel(id, &stamp)
             .await?
             .ok_or(BookingError::NotBooked)?;
-        let event = BookingEvent::stamped(EventType::BookingCancelled, cancelled.booking, stamp);
+        let event = BookingEvent::stamped(EventType::BookingCancelled, cancelled.booking, stamp)
+            .sequenced(cancelled.sequence);
         self.publish(OutboxEntry {
             id: cancelled.outbox_id,
             record: event.record(),
@@ -177,6 +182,7 @@ mod tests {
     fn created() -> Result<BookingOutcome, StoreError> {
         Ok(BookingOutcome::Created {
             outbox_id: "1-0".into(),
+            sequence: 3,
         })
     }
 
@@ -345,6 +351,7 @@ mod tests {
         let held = Cancelled {
             booking: booking.clone(),
             outbox_id: "7-0".into(),
+            sequence: 2,
         };
         type Case = (
             &'static str,

@@ -9,9 +9,11 @@ use crate::domain::{Booking, EventRecord, EventStamp, Location, MySejahteraId, S
 /// What the store decided about one booking attempt. Decided atomically in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookingOutcome {
-    /// Stored, one slot taken, and the event appended to the outbox under this entry id.
+    /// Stored, one slot taken, and the event appended to the outbox under this entry id,
+    /// numbered `sequence` among the person's events.
     Created {
         outbox_id: String,
+        sequence: u64,
     },
     /// The person already holds exactly this booking: a retried request, nothing changed.
     AlreadyHeld,
@@ -27,6 +29,8 @@ pub enum BookingOutcome {
 pub struct Cancelled {
     pub booking: Booking,
     pub outbox_id: String,
+    /// The cancellation event's number among the person's events.
+    pub sequence: u64,
 }
 
 /// One station's dates to create, each with the same daily capacity.

@@ -4,8 +4,9 @@
 -- KEYS[1] slots:{location}   hash date -> remaining slots
 -- KEYS[2] booking:{id}       the person's one booking (canonical JSON)
 -- KEYS[3] outbox stream      events waiting for the broker
+-- KEYS[4] event-seq:{id}     the person's event sequence (a counter that outlives bookings)
 -- ARGV[1] date (YYYYMMDD)    ARGV[2] the booking's canonical JSON
--- ARGV[3] event key (the person's ID)   ARGV[4] event JSON
+-- ARGV[3] event key (the person's ID)   ARGV[4] event JSON, an object without "sequence"
 local held = redis.call('GET', KEYS[2])
 if held then
   if held == ARGV[2] then
@@ -25,5 +26,9 @@ if tonumber(remaining) <= 0 then
 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-local outbox_id = redis.call('XADD', KEYS[3], '*', 'key', ARGV[3], 'event', ARGV[4])
-return {'created', outbox_id}
+-- Numbered here, in the order the scripts ran, which the client's clock cannot tell: consumers
+-- order one person's events by it. Prepended the way BookingEvent serializes it (field first).
+local sequence = redis.call('INCR', KEYS[4])
+local event = '{"sequence":' .. sequence .. ',' .. string.sub(ARGV[4], 2)
+local outbox_id = redis.call('XADD', KEYS[3], '*', 'key', ARGV[3], 'event', event)
+return {'created', outbox_id, tostring(sequence)}

@@ -5,10 +5,11 @@
 -- not at all.
 -- KEYS[1] booking:{id}       the person's one booking (canonical JSON)
 -- KEYS[2] outbox stream
+-- KEYS[3] event-seq:{id}     the person's event sequence (see book.lua)
 -- ARGV[1] slots key prefix   ARGV[2] capacity key prefix (the station's keys are named by the
 --                            booking's own location, known only once the booking is read)
 -- ARGV[3] event id   ARGV[4] occurredAt   ARGV[5] event key (the person's ID)
--- Returns {removed booking JSON, outbox entry id}, or nil when the person held none.
+-- Returns {removed booking JSON, outbox entry id, sequence}, or nil when the person held none.
 local held = redis.call('GET', KEYS[1])
 if not held then
   return false
@@ -28,7 +29,8 @@ if remaining then
 end
 -- The same bytes the Rust side serializes for a BookingEvent: the stamp's values are a UUID
 -- and an RFC 3339 time, and the booking is stored in its canonical JSON already.
-local event = '{"eventId":"' .. ARGV[3] .. '","type":"booking.cancelled","occurredAt":"' ..
+local sequence = redis.call('INCR', KEYS[3])
+local event = '{"sequence":' .. sequence .. ',"eventId":"' .. ARGV[3] .. '","type":"booking.cancelled","occurredAt":"' ..
   ARGV[4] .. '","booking":' .. held .. '}'
 local outbox_id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[5], 'event', event)
-return {held, outbox_id}
+return {held, outbox_id, tostring(sequence)}

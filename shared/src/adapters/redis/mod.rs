@@ -2,6 +2,7 @@
 //! - `slots:{location}`    hash, date (YYYYMMDD) -> remaining slots; one station in one read
 //! - `capacity:{location}` hash, date -> daily capacity, so a reset never re-opens booked slots
 //! - `booking:{id}`        string, the person's one booking as canonical JSON
+//! - `event-seq:{id}`      counter, the sequence of the person's last event (never deleted)
 //! - `stations`            set of every seeded location
 //! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
 //!   `event`), appended by the same script that changes the booking
@@ -55,6 +56,17 @@ pub fn capacity_key(location: &Location) -> String {
 
 pub fn booking_key(id: &MySejahteraId) -> String {
     format!("booking:{}", id.as_str())
+}
+
+/// The person's event counter: never deleted, so a rebooking's events continue the numbering.
+pub fn event_sequence_key(id: &MySejahteraId) -> String {
+    format!("event-seq:{}", id.as_str())
+}
+
+fn parse_sequence(reply: &str) -> Result<u64, StoreError> {
+    reply
+        .parse()
+        .map_err(|_| StoreError::UnexpectedReply(format!("event sequence {reply:?}")))
 }
 
 /// Bounds on waiting for Redis: a booking rush must fail fast with 503 rather than pile up
@@ -175,6 +187,7 @@ impl SlotStore for RedisStore {
             BOOK.key(slots_key(&booking.location))
                 .key(booking_key(&booking.mysejahtera_id))
                 .key(OUTBOX_KEY)
+                .key(event_sequence_key(&booking.mysejahtera_id))
                 .arg(booking.date.to_string())
                 .arg(booking.to_json())
                 .arg(&event.key)
@@ -184,8 +197,9 @@ impl SlotStore for RedisStore {
         .await
         .map_err(unavailable)?;
         match reply.as_slice() {
-            [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
+            [outcome, outbox_id, sequence] if outcome == "created" => Ok(BookingOutcome::Created {
                 outbox_id: outbox_id.clone(),
+                sequence: parse_sequence(sequence)?,
             }),
             [outcome] => match outcome.as_str() {
                 "already_held" => Ok(BookingOutcome::AlreadyHeld),
@@ -217,11 +231,12 @@ impl SlotStore for RedisStore {
         stamp: &EventStamp,
     ) -> Result<Option<Cancelled>, StoreError> {
         let mut connection = self.connection.clone();
-        let removed: Option<(String, String)> = store_call(
+        let removed: Option<(String, String, String)> = store_call(
             "cancel",
             CANCEL
                 .key(booking_key(id))
                 .key(OUTBOX_KEY)
+                .key(event_sequence_key(id))
                 .arg(SLOTS_PREFIX)
                 .arg(CAPACITY_PREFIX)
                 .arg(&stamp.event_id)
@@ -232,10 +247,11 @@ impl SlotStore for RedisStore {
         .await
         .map_err(unavailable)?;
         removed
-            .map(|(held, outbox_id)| {
+            .map(|(held, outbox_id, sequence)| {
                 Ok(Cancelled {
                     booking: stored_booking(&held)?,
                     outbox_id,
+                    sequence: parse_sequence(&sequence)?,
                 })
             })
             .transpose()
