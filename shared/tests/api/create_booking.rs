@@ -168,6 +168,23 @@ async fn invalid_requests_name_the_field_and_change_nothing() {
         (with("date", json!("2021-05-16")), Some("date")),
         (with("date", json!(20210516)), Some("date")),
         (with("mysejahteraID", json!("typo")), Some("mysejahteraID")),
+        // A repeated key: whichever copy a reader keeps, another reader may keep the other.
+        (
+            booking_json("900127015527", "PWTC", "20210516").replacen(
+                '{',
+                r#"{"mysejahteraId":"880412105531","#,
+                1,
+            ),
+            Some("mysejahteraId"),
+        ),
+        (
+            booking_json("900127015527", "PWTC", "20210516").replacen(
+                '}',
+                r#","date":"20210516"}"#,
+                1,
+            ),
+            Some("date"),
+        ),
         ("{".into(), None),
         ("[]".into(), None),
         ("\"booking\"".into(), None),
@@ -215,6 +232,20 @@ async fn oversized_bodies_and_other_media_types_are_refused() {
             .await
             .into();
     assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // No Content-Type at all: the contract asks for application/json, so 415 too.
+    let mut request = crate::helpers::request(
+        lambda_http::http::Method::POST,
+        "/booking",
+        booking_json("A1", "PWTC", "20210516"),
+    );
+    request.headers_mut().remove("content-type");
+    let response: crate::helpers::TestResponse =
+        shared::http::create_booking(&app.bookings, request)
+            .await
+            .into();
+    assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(response.error_code(), "unsupported_media_type");
 
     assert_eq!(app.snapshot().await, before);
 }

@@ -353,7 +353,11 @@ async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel
     assert_eq!(records.len(), expected, "every event, once per event id");
     for id in &people {
         let mut mine: Vec<_> = records.iter().filter(|r| r.key == *id).collect();
-        mine.sort_by_key(|r| r.value["sequence"].as_u64().expect("every event is numbered"));
+        mine.sort_by_key(|r| {
+            r.value["sequence"]
+                .as_u64()
+                .expect("every event is numbered")
+        });
         let sequences: Vec<u64> = mine
             .iter()
             .map(|r| r.value["sequence"].as_u64().unwrap())
