@@ -126,11 +126,28 @@ mod tests {
             "Nur Ain Binti Ab. Rahman"
         );
         assert!(PersonName::parse("firstName", "Siti Nurhaliza ä").is_ok());
+        assert_eq!(
+            PersonName::parse("firstName", "Zoe\u{301}").unwrap(),
+            PersonName::parse("firstName", "Zo\u{e9}").unwrap(),
+            "stored in NFC, however the client composed it"
+        );
+        assert_eq!(
+            PersonName::parse("firstName", "Zoe\u{301}")
+                .unwrap()
+                .as_str(),
+            "Zo\u{e9}"
+        );
         for bad in [
             "",
             "   ",
             "a\nb",
             "a\u{0}b",
+            "Fadhil\u{202e}",  // right-to-left override (Cf)
+            "Fad\u{200b}hil",  // zero-width space (Cf)
+            "\u{feff}Fadhil",  // byte order mark (Cf)
+            "Fadhil\u{e0001}", // language tag (Cf, outside the BMP)
+            "Fad\u{2028}hil",  // line separator (Zl)
+            "Fad\u{2029}hil",  // paragraph separator (Zp)
             &"x".repeat(MAX_NAME_CHARS + 1),
             // The limit counts the text as sent, so the published maxLength is exact.
             &format!(" {}", "x".repeat(MAX_NAME_CHARS)),

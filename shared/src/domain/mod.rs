@@ -11,7 +11,7 @@ pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
 };
 pub use station::{Location, MAX_LOCATION_LEN, Slot, SlotDate};
-pub use validation::ValidationError;
+pub use validation::{ValidationError, is_hidden_format};
 
 #[cfg(test)]
 pub(crate) use booking::tests::valid_request;

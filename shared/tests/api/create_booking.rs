@@ -161,6 +161,10 @@ async fn invalid_requests_name_the_field_and_change_nothing() {
         (with("lastName", json!(null)), Some("lastName")),
         (with("lastName", json!("a\u{0}b")), Some("lastName")),
         (with("address", json!("x".repeat(301))), Some("address")),
+        // Bidi override, zero-width space, line separator: hidden text in a name or address.
+        (with("firstName", json!("Fadhil\u{202e}")), Some("firstName")),
+        (with("lastName", json!("Yaa\u{200b}cob")), Some("lastName")),
+        (with("address", json!("Kuala\u{2028}Lumpur")), Some("address")),
         (with("location", json!("PW TC")), Some("location")),
         (with("location", json!("{PWTC}")), Some("location")),
         (with("phoneNumber", json!("call me")), Some("phoneNumber")),
@@ -248,4 +252,24 @@ async fn oversized_bodies_and_other_media_types_are_refused() {
     assert_eq!(response.error_code(), "unsupported_media_type");
 
     assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_retry_normalised_differently_is_still_the_identical_booking() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 5)]).await;
+    // "é" as e + combining accent (NFD, as some keyboards send it), then as one character.
+    let decomposed = with("firstName", json!("Zoe\u{301}"));
+    let composed = with("firstName", json!("Zo\u{e9}"));
+
+    let first = app.post_booking(decomposed).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body["firstName"], "Zo\u{e9}", "stored in NFC");
+    let before = app.snapshot().await;
+
+    let retry = app.post_booking(composed).await;
+
+    assert_eq!(retry.status, StatusCode::OK, "{:?}", retry.body);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(app.snapshot().await, before, "nothing changed");
 }

@@ -11,7 +11,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::domain::{
     Address, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN, MAX_NAME_CHARS,
-    MySejahteraId, PhoneNumber, SlotDate,
+    MySejahteraId, PhoneNumber, SlotDate, is_hidden_format,
 };
 
 /// What `parse_identifier` accepts: IDs and locations become parts of Redis keys.
@@ -22,9 +22,30 @@ pub const DATE_PATTERN: &str = concat!(
     "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))",
     "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)0229)$"
 );
-/// What `parse_text` accepts: no control characters and at least one non-space character.
-pub const TEXT_PATTERN: &str =
-    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// What `parse_text` accepts: no control characters, no hidden format characters or line
+/// separators (`is_hidden_format`), at least one non-space character. Written with `\uXXXX`
+/// escapes, which ECMA-262, Python and Rust regexes all read; so the few format characters
+/// outside the BMP (U+E0001 language tags and the like) are refused by the server without
+/// being excluded here.
+pub static TEXT_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let mut excluded = String::from("\\x00-\\x1f\\x7f-\\x9f");
+    let bmp = (0..=0xFFFF_u32).filter_map(char::from_u32);
+    let mut hidden = bmp
+        .filter(|c| is_hidden_format(*c))
+        .map(u32::from)
+        .peekable();
+    while let Some(first) = hidden.next() {
+        let mut last = first;
+        while hidden.next_if(|next| *next == last + 1).is_some() {
+            last += 1;
+        }
+        excluded.push_str(&format!("\\u{first:04x}"));
+        if last > first {
+            excluded.push_str(&format!("-\\u{last:04x}"));
+        }
+    }
+    format!("^[^{excluded}]*[^\\s{excluded}][^{excluded}]*$")
+});
 /// What `PhoneNumber::parse` accepts.
 pub const PHONE_PATTERN: &str = "^\\+?[0-9]{7,15}$";
 
@@ -104,27 +125,30 @@ named_schema!(
     .property(
         "firstName",
         string(
-            "Given name, without control characters, not blank; stored trimmed.",
+            "Given name, without control characters, invisible format characters (Unicode Cf) or \
+             line separators, not blank; stored trimmed, in NFC.",
             MAX_NAME_CHARS,
-            TEXT_PATTERN,
+            &TEXT_PATTERN,
             "Fadhil",
         ),
     )
     .property(
         "lastName",
         string(
-            "Family name, without control characters, not blank; stored trimmed.",
+            "Family name, without control characters, invisible format characters (Unicode Cf) \
+             or line separators, not blank; stored trimmed, in NFC.",
             MAX_NAME_CHARS,
-            TEXT_PATTERN,
+            &TEXT_PATTERN,
             "Yaacob",
         ),
     )
     .property(
         Address::FIELD,
         string(
-            "Home address, without control characters, not blank; stored trimmed.",
+            "Home address, without control characters, invisible format characters (Unicode Cf) \
+             or line separators, not blank; stored trimmed, in NFC.",
             MAX_ADDRESS_CHARS,
-            TEXT_PATTERN,
+            &TEXT_PATTERN,
             "Kuala Lumpur",
         ),
     )
@@ -373,10 +397,17 @@ mod tests {
             "a\u{0}b",
             "a\u{85}b",
             "a\u{7f}",
+            "Fadhil\u{202e}",
+            "Fad\u{200b}hil",
+            "\u{feff}Fadhil",
+            "a\u{ad}b",
+            "Fad\u{2028}hil",
+            "a\u{2029}",
+            "Zoe\u{301}",
         ];
         for raw in texts {
             assert_eq!(
-                matches(TEXT_PATTERN, raw),
+                matches(&TEXT_PATTERN, raw),
                 PersonName::parse("firstName", raw).is_ok(),
                 "{raw:?}"
             );
