@@ -20,6 +20,11 @@ impl MySejahteraId {
         parse_identifier(Self::FIELD, raw, MAX_ID_LEN).map(Self)
     }
 
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -33,6 +38,11 @@ pub struct PersonName(String);
 impl PersonName {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
         parse_text(field, raw, MAX_NAME_CHARS).map(Self)
+    }
+
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,6 +59,11 @@ impl Address {
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         parse_text(Self::FIELD, raw, MAX_ADDRESS_CHARS).map(Self)
+    }
+
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -74,6 +89,11 @@ impl PhoneNumber {
             ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {

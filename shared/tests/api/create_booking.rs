@@ -162,9 +162,15 @@ async fn invalid_requests_name_the_field_and_change_nothing() {
         (with("lastName", json!("a\u{0}b")), Some("lastName")),
         (with("address", json!("x".repeat(301))), Some("address")),
         // Bidi override, zero-width space, line separator: hidden text in a name or address.
-        (with("firstName", json!("Fadhil\u{202e}")), Some("firstName")),
+        (
+            with("firstName", json!("Fadhil\u{202e}")),
+            Some("firstName"),
+        ),
         (with("lastName", json!("Yaa\u{200b}cob")), Some("lastName")),
-        (with("address", json!("Kuala\u{2028}Lumpur")), Some("address")),
+        (
+            with("address", json!("Kuala\u{2028}Lumpur")),
+            Some("address"),
+        ),
         (with("location", json!("PW TC")), Some("location")),
         (with("location", json!("{PWTC}")), Some("location")),
         (with("phoneNumber", json!("call me")), Some("phoneNumber")),

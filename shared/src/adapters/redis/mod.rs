@@ -136,8 +136,9 @@ fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-/// A stored booking back into its value type; only this code writes them, so a failure means
-/// the data was edited by hand.
+/// A stored booking back into its value type, without re-applying today's field rules (see
+/// `Booking::from_stored`); only this code writes them, so a failure means the data was edited
+/// by hand.
 fn stored_booking(json: &str) -> Result<Booking, StoreError> {
     // serde's message can quote the offending value (a name, a phone number): keep only
     // what kind of error and where, since this message reaches the logs.
@@ -148,7 +149,7 @@ fn stored_booking(json: &str) -> Result<Booking, StoreError> {
             e.column()
         ))
     })?;
-    Booking::parse(&request)
+    Booking::from_stored(request)
         .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
 }
 
