@@ -2,6 +2,8 @@
 //! the start with a message that names the variable.
 use std::env;
 
+use secrecy::SecretString;
+
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
 
@@ -12,9 +14,10 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub redis_url: String,
+    /// Secret: may carry a password (`redis://user:password@host`); Debug prints [REDACTED].
+    pub redis_url: SecretString,
 }
 
 impl Config {
@@ -31,7 +34,9 @@ impl Config {
             variable: "REDIS_URL",
             problem: format!("is not a Redis URL ({error})"),
         })?;
-        Ok(Self { redis_url })
+        Ok(Self {
+            redis_url: redis_url.into(),
+        })
     }
 }
 
@@ -124,6 +129,8 @@ pub fn listen_address(
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]
@@ -183,10 +190,20 @@ mod tests {
         for (value, expected) in cases {
             let got = Config::from_lookup(|_| value.map(str::to_owned));
             match expected {
-                Ok(url) => assert_eq!(got.unwrap().redis_url, url),
+                Ok(url) => assert_eq!(got.unwrap().redis_url.expose_secret(), url),
                 Err(variable) => assert_eq!(got.unwrap_err().variable, variable),
             }
         }
+    }
+
+    #[test]
+    fn debug_output_of_the_config_shows_no_secret() {
+        let config =
+            Config::from_lookup(|_| Some("redis://app:s3cr3t-pass@cache.internal:6380".into()))
+                .unwrap();
+        let shown = format!("{config:?} {:#?}", config.clone());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+use secrecy::ExposeSecret;
 
 use crate::adapters::config::Config;
 use crate::adapters::telemetry::metrics::store_call;
@@ -123,7 +124,10 @@ impl RedisStore {
     /// function's `main` needs. Fails naming the variable when the setting is invalid.
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
-        Ok(Self::connect(&config.redis_url, RedisTimeouts::default())?)
+        Ok(Self::connect(
+            config.redis_url.expose_secret(),
+            RedisTimeouts::default(),
+        )?)
     }
 
     /// The connection, for tests and tools that inspect the data model directly.
