@@ -23,29 +23,35 @@ pub const DATE_PATTERN: &str = concat!(
     "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)0229)$"
 );
 /// What `parse_text` accepts: no control characters, no hidden format characters or line
-/// separators (`is_hidden_format`), at least one non-space character. Written with `\uXXXX`
-/// escapes, which ECMA-262, Python and Rust regexes all read; so the few format characters
-/// outside the BMP (U+E0001 language tags and the like) are refused by the server without
-/// being excluded here.
+/// separators (`is_hidden_format`), at least one non-space character. BMP characters are
+/// written `\uXXXX`, which ECMA-262, Python and Rust regexes all read; the few outside the BMP
+/// (tag characters such as U+E0050, which can smuggle invisible text) are written as themselves,
+/// as there is no escape all three read.
 pub static TEXT_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let written = |c: char| {
+        if u32::from(c) <= 0xFFFF {
+            format!("\\u{:04x}", u32::from(c))
+        } else {
+            c.to_string()
+        }
+    };
     let mut excluded = String::from("\\x00-\\x1f\\x7f-\\x9f");
-    let bmp = (0..=0xFFFF_u32).filter_map(char::from_u32);
-    let mut hidden = bmp
-        .filter(|c| is_hidden_format(*c))
-        .map(u32::from)
-        .peekable();
+    let all = (0..=u32::from(char::MAX)).filter_map(char::from_u32);
+    let mut hidden = all.filter(|c| is_hidden_format(*c)).peekable();
     while let Some(first) = hidden.next() {
         let mut last = first;
-        while hidden.next_if(|next| *next == last + 1).is_some() {
-            last += 1;
+        while let Some(next) = hidden.next_if(|next| u32::from(*next) == u32::from(last) + 1) {
+            last = next;
         }
-        excluded.push_str(&format!("\\u{first:04x}"));
-        if last > first {
-            excluded.push_str(&format!("-\\u{last:04x}"));
+        excluded.push_str(&written(first));
+        if last != first {
+            excluded.push('-');
+            excluded.push_str(&written(last));
         }
     }
     format!("^[^{excluded}]*[^\\s{excluded}][^{excluded}]*$")
 });
+
 /// What `PhoneNumber::parse` accepts.
 pub const PHONE_PATTERN: &str = "^\\+?[0-9]{7,15}$";
 
@@ -404,6 +410,8 @@ mod tests {
             "Fad\u{2028}hil",
             "a\u{2029}",
             "Zoe\u{301}",
+            "Fadhil\u{e0050}",
+            "Fadhil\u{1f600}",
         ];
         for raw in texts {
             assert_eq!(
