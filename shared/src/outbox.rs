@@ -145,12 +145,13 @@ impl Default for RelaySettings {
 }
 
 /// The time left until a Lambda invocation's deadline (`Context::deadline`, milliseconds since
-/// the Unix epoch), zero when it has passed.
-pub fn time_left(deadline_epoch_ms: u64, now: SystemTime) -> Duration {
+/// the Unix epoch). None when it is not in the future, which Lambda never sends but emulators
+/// do (`cargo lambda watch` sends its timeout, 600000, as if it were a time).
+pub fn time_left(deadline_epoch_ms: u64, now: SystemTime) -> Option<Duration> {
     let now_ms = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
+    (deadline_epoch_ms > now_ms).then(|| Duration::from_millis(deadline_epoch_ms - now_ms))
 }
 
 /// The relay function's reply.
@@ -726,8 +727,13 @@ mod tests {
     #[test]
     fn time_left_counts_down_to_the_invocation_deadline() {
         let now = UNIX_EPOCH + Duration::from_millis(1_000_000);
-        assert_eq!(time_left(1_060_000, now), Duration::from_secs(60));
-        assert_eq!(time_left(999_000, now), Duration::ZERO);
+        assert_eq!(time_left(1_060_000, now), Some(Duration::from_secs(60)));
+        assert_eq!(
+            time_left(999_000, now),
+            None,
+            "not a deadline an invocation can have"
+        );
+        assert_eq!(time_left(600_000, now), None);
     }
 
     #[test]

@@ -16,8 +16,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let relay = &relay;
         async move {
             let left = time_left(event.context.deadline, std::time::SystemTime::now());
+            if left.is_none() {
+                tracing::warn!(
+                    deadline_ms = event.context.deadline,
+                    "no usable invocation deadline; the run is bounded by its batch limit only"
+                );
+            }
             let report = relay
-                .run_until(Some(tokio::time::Instant::now() + left))
+                .run_until(left.map(|left| tokio::time::Instant::now() + left))
                 .await?;
             tracing::info!(
                 published = report.published,
