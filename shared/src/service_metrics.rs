@@ -31,6 +31,9 @@ pub const OUTBOX_PUBLISHED: &str = "outbox_published";
 /// Relay runs that ended with an error (broker or store down, lease lost).
 pub const RELAY_FAILURES: &str = "relay_failures";
 
+/// Cold starts that found Redis under an evicting `maxmemory-policy` (bookings can vanish).
+pub const REDIS_EVICTING_POLICY: &str = "redis_evicting_policy";
+
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "VaccineBooking";
 
@@ -116,6 +119,10 @@ pub fn relay_failed() {
     counter!(RELAY_FAILURES).increment(1);
 }
 
+pub fn redis_evicting_policy() {
+    counter!(REDIS_EVICTING_POLICY).increment(1);
+}
+
 fn millis(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
 }
@@ -154,6 +161,11 @@ pub fn describe() {
         RELAY_FAILURES,
         Unit::Count,
         "Relay runs that ended with an error (broker or store down, lease lost)"
+    );
+    describe_counter!(
+        REDIS_EVICTING_POLICY,
+        Unit::Count,
+        "Cold starts that found Redis under an evicting maxmemory-policy"
     );
 }
 

@@ -9,7 +9,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::ApiError;
 use super::docs::api_docs;
-use super::handlers::{cancel_booking, create_booking, get_booking, get_station, healthz};
+use super::handlers::{
+    cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
+};
 use crate::booking::{BookingLookup, BookingService, PublishSettings};
 use crate::ownership::BookingReferences;
 use crate::ports::{EventPublisher, Outbox, SlotStore};
@@ -67,6 +69,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
             segments.pop();
         }
         match segments.as_slice() {
+            ["stations"] => list_stations(&self.stations, request).await,
             ["stations", _] => get_station(&self.stations, request).await,
             ["booking"] => create_booking(&self.bookings, request).await,
             ["booking", _] => match *request.method() {
@@ -75,7 +78,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
                 _ => ApiError::method_not_allowed("GET, DELETE").into_response(),
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
-            ["openapi.json"] | ["docs"] => api_docs(request).await,
+            ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,
             ["metrics"] => match &self.metrics {
                 Some(handle) => prometheus_metrics(handle, &request),
                 None => ApiError::route_not_found().into_response(),
