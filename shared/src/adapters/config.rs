@@ -3,6 +3,8 @@
 use std::env;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
 
@@ -13,9 +15,10 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub redis_url: String,
+    /// Secret: may carry a password (`redis://user:password@host`); Debug prints [REDACTED].
+    pub redis_url: SecretString,
     /// The PEM bundle `REDIS_CA_FILE` names: the only roots trusted for `rediss://` when set
     /// (a private CA); otherwise the public webpki roots.
     pub redis_ca_pem: Option<Vec<u8>>,
@@ -82,7 +85,7 @@ impl Config {
                     })?,
             };
         Ok(Self {
-            redis_url,
+            redis_url: redis_url.into(),
             redis_ca_pem,
             redis_wait,
             booking_retention_days,
@@ -410,6 +413,8 @@ pub fn inlet_settings(
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]
@@ -471,10 +476,21 @@ mod tests {
                 value.filter(|_| name == "REDIS_URL").map(str::to_owned)
             });
             match expected {
-                Ok(url) => assert_eq!(got.unwrap().redis_url, url),
+                Ok(url) => assert_eq!(got.unwrap().redis_url.expose_secret(), url),
                 Err(variable) => assert_eq!(got.unwrap_err().variable, variable),
             }
         }
+    }
+
+    #[test]
+    fn debug_output_of_the_config_shows_no_secret() {
+        let config = Config::from_lookup(|name| {
+            (name == "REDIS_URL").then(|| "rediss://app:s3cr3t-pass@cache.internal:6380".into())
+        })
+        .unwrap();
+        let shown = format!("{config:?} {:#?}", config.clone());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]
