@@ -22,6 +22,7 @@ cargo build -q -p local-api
 
 redis_port="$(free_port)"
 api_port="$(free_port)"
+metrics_port="$(free_port)"
 broker_port="$(free_port)"
 redis_pid=""
 api_pid=""
@@ -49,7 +50,7 @@ done
 redis_cli SADD stations PWTC
 
 REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
-  PORT="$api_port" RUST_LOG=warn \
+  PORT="$api_port" METRICS_PORT="$metrics_port" RUST_LOG=warn \
   "$TARGET_DIR/debug/local-api" >"$WORK/local-api.log" 2>&1 &
 api_pid=$!
 wait_for_port 127.0.0.1 "$api_port" 30
@@ -90,6 +91,18 @@ if [ "$waiting" -ne 0 ]; then
   log "$waiting events were never published"
   exit 1
 fi
+
+# Metrics are on the operator port only: the public port must not know the path.
+if ! curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -q '^bookings_created '; then
+  log "no bookings_created on the operator port 127.0.0.1:$metrics_port/metrics"
+  exit 1
+fi
+public_metrics="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/metrics")"
+if [ "$public_metrics" != 404 ]; then
+  log "GET /metrics on the public port answered $public_metrics, not 404"
+  exit 1
+fi
+log "metrics on the operator port only"
 
 # A container stop must end the server cleanly.
 kill -TERM "$api_pid"

@@ -101,7 +101,8 @@ docker_engine_answers() {
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on now. Never one of the well-known local
-# ports (Redis 6379, the emulator's 9000, the one-port server's 3000): other runs use those.
+# ports (Redis 6379, the emulator's 9000, the one-port server's 3000 and its metrics port
+# 9464): other runs use those.
 free_port() {
   python3 - <<'PY'
 import socket
@@ -109,7 +110,7 @@ while True:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    if port not in (3000, 6379, 9000):
+    if port not in (3000, 6379, 9000, 9464):
         print(port)
         break
 PY

@@ -122,6 +122,86 @@ pub fn listen_address(
     Ok((host, port).into())
 }
 
+/// Where `local-api` serves `GET /metrics`: an operator port apart from the public listener,
+/// on `METRICS_HOST` (default 127.0.0.1: only the machine itself may scrape) and `METRICS_PORT`
+/// (default 9464, Prometheus' customary exporter port).
+pub fn metrics_address(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<std::net::SocketAddr, ConfigError> {
+    let host = lookup("METRICS_HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let host: std::net::IpAddr = host.parse().map_err(|_| ConfigError {
+        variable: "METRICS_HOST",
+        problem: format!("is not an IP address: {host:?}"),
+    })?;
+    let port = bounded_number(&lookup, "METRICS_PORT", 9464, 0..=u64::from(u16::MAX))?;
+    Ok((host, port as u16).into())
+}
+
+/// How much of the server one client may hold: `REQUEST_TIMEOUT_SECS` (default 10) to send a
+/// request's headers, and as long again for its body; `MAX_CONNECTIONS` (default 512) open
+/// connections at once, beyond which new ones wait in the kernel's backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub request_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(10),
+            // Well under the usual 1024 open files, leaving room for Redis, the broker and logs;
+            // a load balancer in front needs far fewer.
+            max_connections: 512,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let seconds = bounded_number(
+            &lookup,
+            "REQUEST_TIMEOUT_SECS",
+            defaults.request_timeout.as_secs(),
+            1..=300,
+        )?;
+        let max_connections = bounded_number(
+            &lookup,
+            "MAX_CONNECTIONS",
+            defaults.max_connections as u64,
+            1..=65_536,
+        )?;
+        Ok(Self {
+            request_timeout: std::time::Duration::from_secs(seconds),
+            max_connections: max_connections as usize,
+        })
+    }
+}
+
+/// A whole number in `range`, or `default` when the variable is unset or empty.
+fn bounded_number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(value) = lookup(variable).filter(|value| !value.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(number) if range.contains(&number) => Ok(number),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!(
+                "must be a whole number from {} to {}, got {value:?}",
+                range.start(),
+                range.end()
+            ),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +291,62 @@ mod tests {
                 (Err(error), Err(variable)) => assert_eq!(error.variable, variable),
                 (got, wanted) => panic!("{settings:?}: got {got:?}, wanted {wanted:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn operator_port_and_server_limits_default_and_are_checked() {
+        type Settings = &'static [(&'static str, &'static str)];
+        let lookup = |settings: Settings| {
+            move |name: &str| {
+                settings
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        assert_eq!(
+            metrics_address(lookup(&[])).unwrap().to_string(),
+            "127.0.0.1:9464"
+        );
+        assert_eq!(
+            metrics_address(lookup(&[("METRICS_HOST", "0.0.0.0"), ("METRICS_PORT", "9100")]))
+                .unwrap()
+                .to_string(),
+            "0.0.0.0:9100"
+        );
+        for (settings, variable) in [
+            (&[("METRICS_PORT", "70000")] as Settings, "METRICS_PORT"),
+            (&[("METRICS_PORT", "-1")], "METRICS_PORT"),
+            (&[("METRICS_HOST", "localhost")], "METRICS_HOST"),
+        ] {
+            assert_eq!(
+                metrics_address(lookup(settings)).unwrap_err().variable,
+                variable
+            );
+        }
+
+        assert_eq!(
+            ServerLimits::from_lookup(lookup(&[])).unwrap(),
+            ServerLimits::default()
+        );
+        let set = ServerLimits::from_lookup(lookup(&[
+            ("REQUEST_TIMEOUT_SECS", "3"),
+            ("MAX_CONNECTIONS", "64"),
+        ]))
+        .unwrap();
+        assert_eq!(set.request_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(set.max_connections, 64);
+        for (settings, variable) in [
+            (&[("REQUEST_TIMEOUT_SECS", "0")] as Settings, "REQUEST_TIMEOUT_SECS"),
+            (&[("REQUEST_TIMEOUT_SECS", "ten")], "REQUEST_TIMEOUT_SECS"),
+            (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
+            (&[("MAX_CONNECTIONS", "1e9")], "MAX_CONNECTIONS"),
+        ] {
+            assert_eq!(
+                ServerLimits::from_lookup(lookup(settings)).unwrap_err().variable,
+                variable
+            );
         }
     }
 }

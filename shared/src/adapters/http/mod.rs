@@ -4,6 +4,7 @@ mod docs;
 mod error;
 mod handlers;
 pub mod openapi;
+pub mod operator;
 mod request;
 mod router;
 pub mod server;
