@@ -144,6 +144,11 @@ request GET /healthz "" "$FIRST_CALL_SECONDS"
 check "GET /healthz (router) status" 200 "$status"
 check "GET /healthz body" '{"status":"ok"}' "$(canon <<<"$body")"
 
+# The router's catch-all plays API Gateway's $default route: the contract's JSON 404.
+request GET /no/such/path "" "$FIRST_CALL_SECONDS"
+check "GET an unknown path (catch-all) status" 404 "$status"
+check "GET an unknown path (catch-all) error" route_not_found "$(field error <<<"$body")"
+
 echo "e2e: POST bookings"
 first="$(booking 900127015527 20210516)"
 request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"

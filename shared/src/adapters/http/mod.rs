@@ -2,6 +2,7 @@
 //! the error-to-status mapping and the JSON error body of the API contract.
 mod docs;
 mod error;
+mod fallback;
 mod handlers;
 pub mod openapi;
 pub mod operator;
@@ -11,6 +12,7 @@ pub mod server;
 
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
+pub use fallback::unrouted;
 pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
 pub use request::{MAX_BODY_BYTES, path_value};
 pub use router::Api;

@@ -8,6 +8,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::ApiError;
 use super::docs::api_docs;
+use super::fallback::unrouted;
 use super::handlers::{cancel_booking, create_booking, get_booking, get_station, healthz};
 use crate::booking::{BookingLookup, BookingService, PublishSettings};
 use crate::ports::{EventPublisher, Outbox, SlotStore};
@@ -57,7 +58,8 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
             ["openapi.json"] | ["docs"] => api_docs(request).await,
-            _ => ApiError::route_not_found().into_response(),
+            // The same answer API Gateway's `$default` route gives.
+            _ => unrouted(&request),
         }
     }
 }
