@@ -4,6 +4,7 @@ use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let service = StationService::cached(RedisStore::from_env()?, STATION_CACHE_MAX_AGE);
     shared::http::serve(|request| shared::http::get_station(&service, request)).await

@@ -16,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let env = |name: &str| std::env::var(name).ok();
     let address = shared::config::listen_address(env)?;
@@ -37,7 +38,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         metrics,
         std::future::pending(),
     ));
-    shared::http::server::serve_with(listener, api, limits, shared::http::server::shutdown_signal())
-        .await;
+    shared::http::server::serve_with(
+        listener,
+        api,
+        limits,
+        shared::http::server::shutdown_signal(),
+    )
+    .await;
     Ok(())
 }

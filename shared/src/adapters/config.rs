@@ -1,6 +1,19 @@
 //! Settings from the environment, read once per container. A missing or invalid setting stops
-//! the start with a message that names the variable.
+//! the start with a message that names the variable. Secret settings may come from a Secrets
+//! Manager secret instead (see [`load_secrets`]); [`setting`] is where both are looked up.
 use std::env;
+
+/// Reads the secret `SETTINGS_SECRET_ARN` names, once, before anything reads a setting: the
+/// first line of the `main` of every function that needs Redis or a key. Does nothing when the
+/// variable is unset (local runs), so those functions keep their cold start.
+pub async fn load_secrets() -> Result<(), ConfigError> {
+    crate::adapters::secrets::load_from_env().await
+}
+
+/// A setting: from the loaded secret if it holds it, else from the environment.
+pub fn setting(name: &str) -> Option<String> {
+    crate::adapters::secrets::loaded(name).or_else(|| env::var(name).ok())
+}
 
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
@@ -19,7 +32,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env::var(name).ok())
+        Self::from_lookup(setting)
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
@@ -51,7 +64,7 @@ pub struct KafkaConfig {
 
 impl KafkaConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env::var(name).ok())
+        Self::from_lookup(setting)
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -310,9 +323,12 @@ mod tests {
             "127.0.0.1:9464"
         );
         assert_eq!(
-            metrics_address(lookup(&[("METRICS_HOST", "0.0.0.0"), ("METRICS_PORT", "9100")]))
-                .unwrap()
-                .to_string(),
+            metrics_address(lookup(&[
+                ("METRICS_HOST", "0.0.0.0"),
+                ("METRICS_PORT", "9100")
+            ]))
+            .unwrap()
+            .to_string(),
             "0.0.0.0:9100"
         );
         for (settings, variable) in [
@@ -338,13 +354,18 @@ mod tests {
         assert_eq!(set.request_timeout, std::time::Duration::from_secs(3));
         assert_eq!(set.max_connections, 64);
         for (settings, variable) in [
-            (&[("REQUEST_TIMEOUT_SECS", "0")] as Settings, "REQUEST_TIMEOUT_SECS"),
+            (
+                &[("REQUEST_TIMEOUT_SECS", "0")] as Settings,
+                "REQUEST_TIMEOUT_SECS",
+            ),
             (&[("REQUEST_TIMEOUT_SECS", "ten")], "REQUEST_TIMEOUT_SECS"),
             (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
             (&[("MAX_CONNECTIONS", "1e9")], "MAX_CONNECTIONS"),
         ] {
             assert_eq!(
-                ServerLimits::from_lookup(lookup(settings)).unwrap_err().variable,
+                ServerLimits::from_lookup(lookup(settings))
+                    .unwrap_err()
+                    .variable,
                 variable
             );
         }

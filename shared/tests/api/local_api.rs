@@ -377,7 +377,10 @@ async fn a_trickling_request_is_cut_off_and_changes_nothing() {
     let reply = String::from_utf8_lossy(&reply);
     let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
     assert_eq!(&head[9..12], "408", "{reply}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     let body: Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["error"], "request_timeout");
 
@@ -420,7 +423,10 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     send_get(&mut third, "/healthz").await;
     let mut byte = [0u8; 1];
     let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
-    assert!(early.is_err(), "a third connection was served beyond the cap of 2");
+    assert!(
+        early.is_err(),
+        "a third connection was served beyond the cap of 2"
+    );
     // The held ones still work.
     send_get(&mut first, "/healthz").await;
     assert_eq!(read_reply(&mut first).await.0, 200);

@@ -124,11 +124,7 @@ mod tests {
             let (status, body, got_allow) = answer(method.clone(), path);
             assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert_eq!(body["error"], "method_not_allowed", "{method} {path}");
-            let mut got: Vec<String> = got_allow
-                .unwrap()
-                .split(", ")
-                .map(str::to_owned)
-                .collect();
+            let mut got: Vec<String> = got_allow.unwrap().split(", ").map(str::to_owned).collect();
             let mut wanted: Vec<&str> = allow.split(", ").collect();
             got.sort();
             wanted.sort_unstable();

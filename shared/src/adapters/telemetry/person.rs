@@ -21,8 +21,8 @@ pub const KEY_VARIABLE: &str = "LOG_HASH_KEY";
 static KEY: OnceLock<Vec<u8>> = OnceLock::new();
 
 fn key() -> &'static [u8] {
-    KEY.get_or_init(|| match std::env::var(KEY_VARIABLE) {
-        Ok(key) if !key.is_empty() => key.into_bytes(),
+    KEY.get_or_init(|| match crate::config::setting(KEY_VARIABLE) {
+        Some(key) if !key.is_empty() => key.into_bytes(),
         _ => {
             let random = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
             random.iter().flat_map(|u| u.into_bytes()).collect()
@@ -33,7 +33,7 @@ fn key() -> &'static [u8] {
 /// Reads the key at start-up, so the first booking does not pay for it and a missing key is
 /// reported once per container rather than never.
 pub(super) fn init_key_from_env() {
-    if std::env::var(KEY_VARIABLE).map_or(true, |k| k.is_empty()) {
+    if crate::config::setting(KEY_VARIABLE).is_none_or(|k| k.is_empty()) {
         tracing::warn!(
             "{KEY_VARIABLE} is not set: person pseudonyms in the logs match only within this process"
         );
