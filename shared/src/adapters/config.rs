@@ -122,11 +122,7 @@ fn parse_brokers(list: &str) -> Result<Vec<String>, ConfigError> {
 pub fn listen_address(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<std::net::SocketAddr, ConfigError> {
-    let host = lookup("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
-    let host: std::net::IpAddr = host.parse().map_err(|_| ConfigError {
-        variable: "HOST",
-        problem: format!("is not an IP address: {host:?}"),
-    })?;
+    let host = ip_address(&lookup, "HOST")?;
     let port = lookup("PORT").unwrap_or_else(|| "3000".to_owned());
     let port: u16 = port.parse().map_err(|_| ConfigError {
         variable: "PORT",
@@ -141,13 +137,21 @@ pub fn listen_address(
 pub fn metrics_address(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<std::net::SocketAddr, ConfigError> {
-    let host = lookup("METRICS_HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
-    let host: std::net::IpAddr = host.parse().map_err(|_| ConfigError {
-        variable: "METRICS_HOST",
-        problem: format!("is not an IP address: {host:?}"),
-    })?;
+    let host = ip_address(&lookup, "METRICS_HOST")?;
     let port = bounded_number(&lookup, "METRICS_PORT", 9464, 0..=u64::from(u16::MAX))?;
     Ok((host, port as u16).into())
+}
+
+/// An IP address to listen on, 127.0.0.1 when unset.
+fn ip_address(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<std::net::IpAddr, ConfigError> {
+    let host = lookup(variable).unwrap_or_else(|| "127.0.0.1".to_owned());
+    host.parse().map_err(|_| ConfigError {
+        variable,
+        problem: format!("is not an IP address: {host:?}"),
+    })
 }
 
 /// How much of the server one client may hold: `REQUEST_TIMEOUT_SECS` (default 10) to send a
