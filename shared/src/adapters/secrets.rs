@@ -179,11 +179,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_secret_fails_the_start_naming_the_variable_and_key() {
-        let cases: [(
+        type Case = (
             Result<&'static str, &'static str>,
-            &'static [(&str, &str)],
-            &str,
-        ); 6] = [
+            &'static [(&'static str, &'static str)],
+            &'static str,
+        );
+        let cases: [Case; 6] = [
             (Err("AccessDeniedException"), &[], "AccessDeniedException"),
             (Ok("not json"), &[], "JSON object"),
             (Ok(r#"["REDIS_URL"]"#), &[], "JSON object"),
