@@ -31,14 +31,28 @@ pub trait SecretSource {
     async fn secret_string(&self, secret_id: &str) -> Result<String, String>;
 }
 
-/// Secrets Manager through the SDK, with the function's own role.
-pub struct SecretsManager;
+/// Secrets Manager through the SDK.
+pub struct SecretsManager {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManager {
+    /// With the function's own role and region, as Lambda provides them.
+    pub async fn from_env() -> Self {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(aws_sdk_secretsmanager::Client::new(&sdk))
+    }
+
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
+    }
+}
 
 #[async_trait]
 impl SecretSource for SecretsManager {
     async fn secret_string(&self, secret_id: &str) -> Result<String, String> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let reply = aws_sdk_secretsmanager::Client::new(&sdk)
+        let reply = self
+            .client
             .get_secret_value()
             .secret_id(secret_id)
             .send()
@@ -56,10 +70,12 @@ static LOADED: OnceLock<HashMap<String, String>> = OnceLock::new();
 /// Reads the secret named by `SETTINGS_SECRET_ARN` (if any) into this process, once. Call it
 /// first in a function's `main`, before anything reads a setting.
 pub async fn load_from_env() -> Result<(), ConfigError> {
-    if LOADED.get().is_some() {
+    let env = |name: &str| std::env::var(name).ok();
+    // Unset: no SDK set-up at all, so local runs and functions without it pay nothing.
+    if LOADED.get().is_some() || env(SECRET_VARIABLE).is_none_or(|id| id.trim().is_empty()) {
         return Ok(());
     }
-    let settings = resolve(|name| std::env::var(name).ok(), &SecretsManager).await?;
+    let settings = resolve(env, &SecretsManager::from_env().await).await?;
     let _ = LOADED.set(settings);
     Ok(())
 }

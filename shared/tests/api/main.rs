@@ -7,5 +7,6 @@ mod healthz;
 mod helpers;
 mod local_api;
 mod redis_outage;
+mod secrets;
 mod seed;
 mod telemetry;
