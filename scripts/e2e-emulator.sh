@@ -101,12 +101,26 @@ except (ValueError, AttributeError):
 ' "$1"
 }
 
-# request METHOD PATH [BODY] [SECONDS]: sets status, body and headers.
+# The booking in a reply, without its bookingReference (canonical JSON).
+without_reference() {
+  python3 -c '
+import json, sys
+try:
+    document = json.load(sys.stdin)
+    document.pop("bookingReference", None)
+    print(json.dumps(document, sort_keys=True, separators=(",", ":")))
+except (ValueError, AttributeError):
+    print("NOT A JSON OBJECT")
+'
+}
+
+# request METHOD PATH [BODY] [SECONDS] [AUTHORIZATION]: sets status, body and headers.
 request() {
-  local method="$1" path="$2" data="${3:-}" seconds="${4:-$CALL_SECONDS}"
+  local method="$1" path="$2" data="${3:-}" seconds="${4:-$CALL_SECONDS}" authorization="${5:-}"
   rm -f "$work/body" "$work/headers"
   local args=(-sS -X "$method" --max-time "$seconds" -o "$work/body" -D "$work/headers" -w '%{http_code}')
   [ -n "$data" ] && args+=(-H 'content-type: application/json' --data-binary "$data")
+  [ -n "$authorization" ] && args+=(-H "authorization: $authorization")
   status="$(curl "${args[@]}" "http://127.0.0.1:$watch_port$path" || echo "no answer")"
   body="$(cat "$work/body" 2>/dev/null || true)"
   headers="$(tr -d '\r' <"$work/headers" 2>/dev/null || true)"
@@ -153,14 +167,17 @@ echo "e2e: POST bookings"
 first="$(booking 900127015527 20210516)"
 request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"
 check "POST /lambda-url/create-booking/booking status" 201 "$status"
-check "POST booking body is the stored booking" "$(canon <<<"$first")" "$(canon <<<"$body")"
+check "POST booking body is the stored booking" "$(canon <<<"$first")" "$(without_reference <<<"$body")"
+reference="$(field bookingReference <<<"$body")"
+check "POST booking shows a 43-character bookingReference" 43 "${#reference}"
 check "POST booking Location" "/booking/900127015527" "$(header location)"
 check "booking:900127015527 in Redis" "$(canon <<<"$first")" "$(rcli GET booking:900127015527 | canon)"
 check "slot taken in Redis" 0 "$(rcli HGET slots:E2E 20210516)"
 
 request POST /booking "$first"
 check "identical booking again (router) status" 200 "$status"
-check "identical booking again body" "$(canon <<<"$first")" "$(canon <<<"$body")"
+check "identical booking again body" "$(canon <<<"$first")" "$(without_reference <<<"$body")"
+check "identical booking again shows the same reference" "$reference" "$(field bookingReference <<<"$body")"
 check "a retry takes no second slot" 0 "$(rcli HGET slots:E2E 20210516)"
 
 request POST /booking "$(booking 880101015555 20210516)"
@@ -185,6 +202,29 @@ check "station shows the booked date" \
   '[{"availability":0,"date":"20210516","location":"E2E"},{"availability":1,"date":"20210517","location":"E2E"}]' \
   "$(canon <<<"$body")"
 
+echo "e2e: only the booking reference reads the booking"
+request GET /lambda-url/get-booking/booking/900127015527 "" "$FIRST_CALL_SECONDS"
+check "GET booking without Authorization status" 401 "$status"
+check "GET booking without Authorization error" unauthorized "$(field error <<<"$body")"
+check "GET booking without Authorization WWW-Authenticate" Bearer "$(header www-authenticate)"
+wrong="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $wrong"
+check "GET booking with a wrong reference status" 404 "$status"
+not_found_body="$body"
+request GET /booking/880101015555 "" "$CALL_SECONDS" "Bearer $reference"
+check "GET a booking nobody holds status" 404 "$status"
+check "wrong reference and no booking answer alike" "$not_found_body" "$body"
+request GET /lambda-url/get-booking/booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "GET booking with its reference status" 200 "$status"
+check "GET booking body is the booking, no reference" "$(canon <<<"$first")" "$(canon <<<"$body")"
+request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "GET /booking/{id} (router) with its reference status" 200 "$status"
+request DELETE /lambda-url/cancel-booking/booking/900127015527 "" "$FIRST_CALL_SECONDS"
+check "DELETE booking without Authorization status" 401 "$status"
+request DELETE /booking/900127015527 "" "$CALL_SECONDS" "Bearer $wrong"
+check "DELETE booking with a wrong reference status" 404 "$status"
+check "the booking is still held" 1 "$(rcli EXISTS booking:900127015527)"
+
 echo "e2e: the booking's event reached the broker"
 check "the outbox is empty once published" 0 "$(rcli XLEN outbox:booking-events)"
 events=""
@@ -202,6 +242,18 @@ seed_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 
   --invoke-port "$watch_port" --data-ascii "$seed_event" 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "second seed skips both dates" 2 "$(field datesSkipped <<<"$seed_reply")"
 check "booked slot stays booked" 0 "$(rcli HGET slots:E2E 20210516)"
+
+echo "e2e: cancel with the reference"
+request DELETE /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "DELETE booking with its reference status" 200 "$status"
+check "DELETE booking body is the cancelled booking" "$(canon <<<"$first")" "$(canon <<<"$body")"
+check "the slot is free again" 1 "$(rcli HGET slots:E2E 20210516)"
+check "no booking key is left" 0 "$(rcli EXISTS booking:900127015527 booking-owner:900127015527)"
+request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "the old reference is dead" 404 "$status"
+request POST /booking "$first"
+check "booking again status" 201 "$status"
+check "booking again gives a new reference" new "$([ "$(field bookingReference <<<"$body")" != "$reference" ] && echo new || echo same)"
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

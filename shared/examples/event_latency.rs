@@ -41,6 +41,7 @@ async fn measure<P: EventPublisher>(
             timeout: Duration::from_secs(1),
             cool_down: Duration::from_secs(3600),
         },
+        shared::ownership::BookingReferences::new(b"event_latency example key".to_vec()),
     );
     let mut latencies = Vec::with_capacity(count);
     for i in 0..count {

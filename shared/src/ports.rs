@@ -1,10 +1,13 @@
 //! What the use cases need from the outside world, as traits. Adapters implement them; unit
 //! tests replace them with mockall mocks.
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use crate::domain::{Booking, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate};
+use crate::domain::{
+    Booking, BookingOwnership, EventRecord, EventStamp, Location, MySejahteraId, ReferenceNonce,
+    Slot, SlotDate,
+};
 
 /// What the store decided about one booking attempt. Decided atomically in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,13 +16,24 @@ pub enum BookingOutcome {
     Created {
         outbox_id: String,
     },
-    /// The person already holds exactly this booking: a retried request, nothing changed.
-    AlreadyHeld,
+    /// The person already holds exactly this booking: a retried request, nothing changed. With
+    /// what proves its owner (None for a booking stored before references existed).
+    AlreadyHeld {
+        ownership: Option<BookingOwnership>,
+    },
     /// The person holds a different booking; nothing changed.
     AlreadyBooked,
     FullyBooked,
     UnknownStation,
     UnknownDate,
+}
+
+/// A booking as the store holds it, with what proves its owner (None for a booking stored
+/// before references existed: nobody can prove owning it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBooking {
+    pub booking: Booking,
+    pub ownership: Option<BookingOwnership>,
 }
 
 /// A booking the store removed, and the outbox entry of its cancellation event.
@@ -64,24 +78,27 @@ pub trait SlotStore: Send + Sync {
     /// the station is unknown.
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError>;
 
-    /// Takes one slot, stores the booking and appends `event` to the outbox, or explains why
-    /// not, atomically.
+    /// Takes one slot, stores the booking with `ownership` and appends `event` to the outbox,
+    /// or explains why not, atomically.
     async fn book(
         &self,
         booking: &Booking,
         event: &EventRecord,
+        ownership: &BookingOwnership,
     ) -> Result<BookingOutcome, StoreError>;
 
-    /// The person's booking, if they hold one.
-    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError>;
+    /// The person's booking, if they hold one, read in one atomic step with its ownership.
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<HeldBooking>, StoreError>;
 
     /// Removes the person's booking, frees its slot (never above the date's capacity) and
-    /// appends its `booking.cancelled` event, stamped `stamp`, to the outbox, atomically;
-    /// returns what was removed, or None when they held no booking.
+    /// appends its `booking.cancelled` event, stamped `stamp`, to the outbox, atomically, but
+    /// only while the booking's nonce is still `nonce` (the one the caller's reference was
+    /// verified against); returns what was removed, or None when they held no such booking.
     async fn cancel(
         &self,
         id: &MySejahteraId,
         stamp: &EventStamp,
+        nonce: &ReferenceNonce,
     ) -> Result<Option<Cancelled>, StoreError>;
 
     /// Creates the planned dates that do not exist yet; with `reset`, re-applies the capacity to
@@ -94,6 +111,23 @@ pub trait SlotStore: Send + Sync {
 
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The time, as a port, so tests can move it (the booking reference's retry window) without
+/// sleeping.
+#[cfg_attr(test, mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+}
+
+/// The machine's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// An event waiting in the outbox, under the id the outbox gave it.

@@ -68,10 +68,9 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
     let app = spawn_app().await;
     app.seed(1, &[("PWTC", 1), ("UM", 5)]).await;
 
-    assert_eq!(
-        app.book("880412105531", "PWTC", "20210516").await.status,
-        201
-    );
+    let booked = app.book("880412105531", "PWTC", "20210516").await;
+    assert_eq!(booked.status, 201);
+    let reference = booked.body["bookingReference"].as_str().unwrap().to_owned();
     assert_eq!(
         app.book("880412105531", "PWTC", "20210516").await.status,
         200
@@ -106,6 +105,7 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
             timeout: Duration::from_secs(2),
             cool_down: Duration::ZERO,
         },
+        helpers::test_references(),
     );
     let request = helpers::request(
         lambda_http::http::Method::POST,
@@ -172,6 +172,10 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
     assert_eq!(units(metrics::STORE_LATENCY), "Milliseconds");
     assert_eq!(units(metrics::BOOKINGS_CREATED), "Count");
     assert!(!printed.contains("880412105531") && !printed.contains("Fadhil"));
+    assert!(
+        !printed.contains(&reference),
+        "no booking reference in a metric"
+    );
 
     // The next invocation: the relay publishes what waited.
     let relay = OutboxRelay::new(

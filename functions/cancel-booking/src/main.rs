@@ -1,4 +1,5 @@
-//! DELETE /booking/{mysejahteraId}: cancel the person's booking, free its slot, publish the event.
+//! DELETE /booking/{mysejahteraId}: cancel the booking its reference proves, free its slot,
+//! publish the event.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,4 +1,4 @@
-//! GET /booking/{mysejahteraId}: the person's booking.
+//! GET /booking/{mysejahteraId}: the person's booking, to whoever shows its reference.
 use shared::booking::BookingLookup;
 use shared::store::RedisStore;
 
@@ -6,6 +6,9 @@ use shared::store::RedisStore;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::config::load_secrets().await?;
     shared::telemetry::init();
-    let lookup = BookingLookup::new(RedisStore::from_env()?);
+    let lookup = BookingLookup::new(
+        RedisStore::from_env()?,
+        shared::booking_references_from_env()?,
+    );
     shared::http::serve(|request| shared::http::get_booking(&lookup, request)).await
 }

@@ -25,8 +25,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;
     let metrics = shared::telemetry::metrics::prometheus()?;
-    let api = Api::new(store.clone(), store, publisher, PublishSettings::default())
-        .with_station_cache(STATION_CACHE_MAX_AGE);
+    let references = shared::booking_references_from_env()?;
+    let api = Api::new(
+        store.clone(),
+        store,
+        publisher,
+        PublishSettings::default(),
+        references,
+    )
+    .with_station_cache(STATION_CACHE_MAX_AGE);
     let listener = tokio::net::TcpListener::bind(address).await?;
     let metrics_listener = tokio::net::TcpListener::bind(metrics_address)
         .await

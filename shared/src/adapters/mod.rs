@@ -7,6 +7,22 @@ pub mod secrets;
 pub mod telemetry;
 
 use crate::booking::{BookingService, PublishSettings};
+use crate::ownership::BookingReferences;
+
+/// Booking references under the key the environment names (`BOOKING_REFERENCE_KEY`); fails
+/// naming the variable in Lambda without one, and warns when the public development key stands
+/// in for it elsewhere.
+pub fn booking_references_from_env() -> Result<BookingReferences, config::ConfigError> {
+    let setting = config::ReferenceKey::from_env()?;
+    if setting.development {
+        tracing::warn!(
+            "{} is not set: booking references use the public development key; set it anywhere \
+             real people book",
+            config::BOOKING_REFERENCE_KEY
+        );
+    }
+    Ok(BookingReferences::new(setting.key))
+}
 
 /// The booking service as deployed: Redis as store and outbox, the broker the environment
 /// names. Every function that books or cancels starts from this.
@@ -21,5 +37,6 @@ pub async fn booking_service_from_env() -> Result<
         store,
         publisher,
         PublishSettings::default(),
+        booking_references_from_env()?,
     ))
 }

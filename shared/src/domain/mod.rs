@@ -2,6 +2,7 @@
 mod booking;
 mod event;
 mod fields;
+mod reference;
 mod station;
 mod validation;
 
@@ -10,6 +11,7 @@ pub use event::{BookingEvent, EventRecord, EventStamp, EventType};
 pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
 };
+pub use reference::{BookingOwnership, BookingReference, ReferenceNonce};
 pub use station::{Location, MAX_LOCATION_LEN, Slot, SlotDate};
 pub use validation::ValidationError;
 

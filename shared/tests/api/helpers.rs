@@ -1,8 +1,10 @@
 //! Test fixtures: every test gets its own redis-server on its own port, so tests run in
 //! parallel, leave nothing behind, and can stop and restart "their" Redis.
+use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -12,6 +14,8 @@ use rskafka::client::partition::UnknownTopicHandling;
 use serde_json::Value;
 use shared::booking::{BookingLookup, BookingService, PublishSettings};
 use shared::kafka::{KafkaEndpoint, KafkaPublisher, Security};
+use shared::ownership::BookingReferences;
+use shared::ports::Clock;
 use shared::seed::{SeedRequest, SeedService, StationCapacity};
 use shared::station::StationService;
 use shared::store::{RedisStore, RedisTimeouts};
@@ -119,10 +123,52 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A log writer that keeps what it was given, for tests that read the log lines.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 pub const TOPIC: &str = "booking-slot";
 pub const PARTITIONS: i32 = 3;
 
 pub type Bookings = BookingService<RedisStore, RedisStore, KafkaPublisher>;
+
+/// The server-side key the test app derives booking references with.
+pub const TEST_REFERENCE_KEY: &[u8] = b"integration tests' booking reference key";
+
+pub fn test_references() -> BookingReferences {
+    BookingReferences::new(TEST_REFERENCE_KEY)
+}
+
+/// A clock the test moves by hand, so time-based rules are tested without sleeping.
+pub struct TestClock(Mutex<SystemTime>);
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
 
 /// The application wired as the functions' mains wire it, against a private Redis and broker.
 pub struct TestApp {
@@ -134,6 +180,10 @@ pub struct TestApp {
     pub bookings: Bookings,
     pub seeder: SeedService<RedisStore>,
     pub connection: ConnectionManager,
+    /// The bookings' time source.
+    pub clock: Arc<TestClock>,
+    /// The last booking reference `POST /booking` gave for each ID: what its booker holds.
+    pub issued: Mutex<HashMap<String, String>>,
 }
 
 pub struct TestResponse {
@@ -177,11 +227,21 @@ pub async fn spawn_app_with(publish: PublishSettings) -> TestApp {
         response: Duration::from_millis(1000),
     };
     let store = RedisStore::connect(&redis.url(), timeouts).expect("a valid URL");
+    let clock = Arc::new(TestClock(Mutex::new(SystemTime::now())));
     TestApp {
         connection: store.connection(),
         stations: StationService::new(store.clone()),
-        lookup: BookingLookup::new(store.clone()),
-        bookings: BookingService::new(store.clone(), store.clone(), publisher(&broker), publish),
+        lookup: BookingLookup::new(store.clone(), test_references()),
+        bookings: BookingService::new(
+            store.clone(),
+            store.clone(),
+            publisher(&broker),
+            publish,
+            test_references(),
+        )
+        .with_clock(clock.clone()),
+        clock,
+        issued: Mutex::new(HashMap::new()),
         seeder: SeedService::new(store.clone()),
         store,
         redis,
@@ -264,6 +324,18 @@ pub fn request(method: Method, path: &str, body: impl Into<Body>) -> Request {
         .unwrap()
 }
 
+/// A body-less request with an optional `Authorization` header.
+pub fn authorized(method: Method, path: &str, authorization: Option<&str>) -> Request {
+    let mut request = request(method, path, Body::Empty);
+    if let Some(value) = authorization {
+        request.headers_mut().insert(
+            lambda_http::http::header::AUTHORIZATION,
+            value.parse().expect("a header value"),
+        );
+    }
+    request
+}
+
 pub fn booking_json(id: &str, location: &str, date: &str) -> String {
     serde_json::json!({
         "mysejahteraId": id,
@@ -285,23 +357,54 @@ impl TestApp {
             .into()
     }
 
+    /// Remembers the booking reference a reply carries, as the booker would.
     pub async fn post_booking(&self, body: impl Into<Body>) -> TestResponse {
         let request = request(Method::POST, "/booking", body);
-        shared::http::create_booking(&self.bookings, request)
+        let response: TestResponse = shared::http::create_booking(&self.bookings, request)
             .await
-            .into()
+            .into();
+        if let (Some(id), Some(reference)) = (
+            response.body["mysejahteraId"].as_str(),
+            response.body["bookingReference"].as_str(),
+        ) {
+            self.issued
+                .lock()
+                .unwrap()
+                .insert(id.to_owned(), reference.to_owned());
+        }
+        response
     }
 
+    /// `Authorization: Bearer <reference>` with the last reference issued for `id`, if any.
+    pub fn owner_authorization(&self, id: &str) -> Option<String> {
+        let issued = self.issued.lock().unwrap();
+        issued
+            .get(id)
+            .map(|reference| format!("Bearer {reference}"))
+    }
+
+    /// As the booker: with the last reference issued for `id` (none if never booked).
     /// `id` goes into the path as given, so tests can send escapes and odd characters.
     pub async fn get_booking(&self, id: &str) -> TestResponse {
-        let request = request(Method::GET, &format!("/booking/{id}"), Body::Empty);
+        self.get_booking_as(id, self.owner_authorization(id).as_deref())
+            .await
+    }
+
+    pub async fn get_booking_as(&self, id: &str, authorization: Option<&str>) -> TestResponse {
+        let request = authorized(Method::GET, &format!("/booking/{id}"), authorization);
         shared::http::get_booking(&self.lookup, request)
             .await
             .into()
     }
 
+    /// As the booker, like `get_booking`.
     pub async fn cancel_booking(&self, id: &str) -> TestResponse {
-        let request = request(Method::DELETE, &format!("/booking/{id}"), Body::Empty);
+        self.cancel_booking_as(id, self.owner_authorization(id).as_deref())
+            .await
+    }
+
+    pub async fn cancel_booking_as(&self, id: &str, authorization: Option<&str>) -> TestResponse {
+        let request = authorized(Method::DELETE, &format!("/booking/{id}"), authorization);
         shared::http::cancel_booking(&self.bookings, request)
             .await
             .into()

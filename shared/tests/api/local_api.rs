@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, booking_json, publisher, spawn_app};
+use crate::helpers::{TestApp, booking_json, publisher, spawn_app, test_references};
 
 type LocalApi = Api<RedisStore, RedisStore, shared::kafka::KafkaPublisher>;
 
@@ -19,6 +19,8 @@ struct Server {
     address: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The last booking reference a reply carried; `call` shows it, as the booker would.
+    reference: std::sync::Mutex<Option<String>>,
 }
 
 impl Server {
@@ -33,6 +35,7 @@ impl Server {
             store,
             publisher(&app.broker),
             PublishSettings::default(),
+            test_references(),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -49,6 +52,7 @@ impl Server {
             address,
             stop: Some(stop),
             task,
+            reference: std::sync::Mutex::new(None),
         }
     }
 
@@ -70,12 +74,23 @@ impl Server {
     }
 
     async fn call(&self, method: &str, path: &str, body: &str) -> (u16, String, Value) {
+        let authorization = self
+            .reference
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|reference| format!("authorization: Bearer {reference}\r\n"))
+            .unwrap_or_default();
         let raw = format!(
             "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+             {authorization}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
-        self.send(raw.as_bytes()).await
+        let reply = self.send(raw.as_bytes()).await;
+        if let Some(reference) = reply.2["bookingReference"].as_str() {
+            *self.reference.lock().unwrap() = Some(reference.to_owned());
+        }
+        reply
     }
 
     async fn stop(mut self) {
@@ -300,10 +315,12 @@ async fn metrics_are_served_on_the_operator_port_only() {
     );
     assert!(head.contains("content-type: application/json"), "{head}");
 
+    // Only its address and `call` are used: the operator port stops below.
     let operator_port = Server {
         address: operator_address,
         stop: None,
         task: tokio::spawn(async {}),
+        reference: std::sync::Mutex::new(None),
     };
     let (status, head, body) = operator_port.call("GET", "/metrics", "").await;
     assert_eq!(status, 200);

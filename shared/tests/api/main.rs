@@ -6,6 +6,7 @@ mod get_station;
 mod healthz;
 mod helpers;
 mod local_api;
+mod ownership;
 mod redis_outage;
 mod secrets;
 mod seed;

@@ -1,6 +1,4 @@
 //! What a booking's log lines show: the invocation's ids on every line, never the person.
-use std::sync::{Arc, Mutex};
-
 use lambda_runtime::Context;
 use lambda_runtime::layers::trace::request_span;
 use serde_json::Value;
@@ -8,7 +6,7 @@ use shared::domain::MySejahteraId;
 use shared::telemetry::{self, LogSettings};
 use tracing::Instrument;
 
-use crate::helpers::{TestApp, booking_json, spawn_app};
+use crate::helpers::{Captured, TestApp, booking_json, spawn_app};
 
 const REQUEST_ID: &str = "6f1c0c1e-0b8a-4d3e-9f57-2a7d31c9e001";
 const TRACE_ID: &str = "Root=1-65f0c0de-fedcba98765432abcdef4321;Parent=53995c3f42cd8ad8;Sampled=1";
@@ -21,25 +19,6 @@ const PERSONAL: [&str; 6] = [
     "Kuala Lumpur",
     "0123456789",
 ];
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 /// Runs `invocation` the way lambda_runtime does (inside its own per-invocation span) under the
 /// subscriber `telemetry::init` installs, configured as the SAM template configures Lambda.

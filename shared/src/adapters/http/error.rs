@@ -63,6 +63,16 @@ impl ApiError {
         }
     }
 
+    /// 401 with `WWW-Authenticate: Bearer`: the booking endpoints need the booking reference.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Send the booking reference from the booking's confirmation as \
+             `Authorization: Bearer <bookingReference>`.",
+        )
+    }
+
     pub fn malformed_json(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
     }
@@ -79,6 +89,9 @@ impl ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -145,10 +158,17 @@ impl From<BookingError> for ApiError {
                 "date_not_found",
                 format!("The station has no slots on {date}."),
             ),
+            // Also a reference that is not the booking's: the same bytes either way.
             BookingError::NotBooked => Self::new(
                 StatusCode::NOT_FOUND,
                 "booking_not_found",
-                "This person holds no booking.",
+                "No booking matches this ID and booking reference.",
+            ),
+            BookingError::NoRandomness => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "The booking could not be secured. Nothing is confirmed; repeating the same \
+                 request is safe.",
             ),
             BookingError::Store(error) => error.into(),
         }

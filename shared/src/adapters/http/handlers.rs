@@ -3,17 +3,17 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 use super::ApiError;
-use super::request::{json_object, path_value, require_method, string_fields};
+use super::request::{bearer_reference, json_object, path_value, require_method, string_fields};
 use crate::booking::{BookingLookup, BookingService};
-use crate::domain::{Booking, BookingRequest, Location, MySejahteraId};
+use crate::domain::{Booking, BookingReference, BookingRequest, Location, MySejahteraId};
 use crate::ports::{EventPublisher, Outbox, SlotStore};
 use crate::station::StationService;
 use crate::telemetry;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{
-    BookingSchema, ErrorSchema, HealthSchema, LocationSchema, MySejahteraIdSchema,
-    StationSlotsSchema,
+    BookingConfirmationSchema, BookingSchema, ErrorSchema, HealthSchema, LocationSchema,
+    MySejahteraIdSchema, StationSlotsSchema,
 };
 
 fn json_response(status: StatusCode, body: &(impl Serialize + ?Sized)) -> Response<Body> {
@@ -36,14 +36,25 @@ fn private_json_response(status: StatusCode, body: &impl Serialize) -> Response<
     response
 }
 
-/// The ID in `/booking/{mysejahteraId}`, checked before any key is built from it.
-fn booking_id(request: &Request, method: &'static str) -> Result<MySejahteraId, ApiError> {
+/// The ID in `/booking/{mysejahteraId}`, checked before any key is built from it, and the
+/// booking reference the caller shows for it.
+fn booking_id(
+    request: &Request,
+    method: &'static str,
+) -> Result<(MySejahteraId, BookingReference), ApiError> {
     require_method(request, method)?;
-    Ok(MySejahteraId::parse(&path_value(
-        request,
-        MySejahteraId::FIELD,
-        "booking",
-    )?)?)
+    let id = MySejahteraId::parse(&path_value(request, MySejahteraId::FIELD, "booking")?)?;
+    Ok((id, bearer_reference(request)?))
+}
+
+/// A booking answer to `POST /booking`: the booking, and its reference for the booker when
+/// there is one to show.
+#[derive(Serialize)]
+struct BookingConfirmation<'a> {
+    #[serde(flatten)]
+    booking: &'a Booking,
+    #[serde(rename = "bookingReference", skip_serializing_if = "Option::is_none")]
+    booking_reference: Option<&'a str>,
 }
 
 /// The slots left at a station, per date.
@@ -93,8 +104,10 @@ pub async fn get_station<S: SlotStore>(
 
 /// Book a slot.
 ///
-/// 201 with the stored booking; 200 with the same booking when the identical request is
-/// repeated (a safe retry). One booking per person. Unknown fields are refused, naming the field.
+/// 201 with the stored booking and its `bookingReference`, the secret that reads and cancels it:
+/// keep it. 200 with the same booking when the identical request is repeated (a safe retry),
+/// with the same `bookingReference` within 15 minutes of the booking and without it later.
+/// One booking per person. Unknown fields are refused, naming the field.
 #[utoipa::path(
     post,
     path = "/booking",
@@ -103,10 +116,22 @@ pub async fn get_station<S: SlotStore>(
     request_body(content = BookingSchema, content_type = "application/json",
         description = "At most 16 KiB", example = json!({"mysejahteraId": "900127015527", "firstName": "Fadhil", "lastName": "Yaacob", "address": "Kuala Lumpur", "location": "PWTC", "phoneNumber": "0123456789", "date": "20210516"})),
     responses(
-        (status = 201, description = "Booked", body = BookingSchema,
-            headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
-        (status = 200, description = "The identical booking was already held; nothing changed",
-            body = BookingSchema, headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
+        (status = 201, description = "Booked; `bookingReference` is shown this once (and to a retry within 15 minutes)",
+            body = BookingConfirmationSchema,
+            headers(("Location" = String, description = "Where the booking can be read and cancelled")),
+            links(
+                ("GetBookingWithReference" = (operation_id = "getBooking",
+                    parameters(("path.mysejahteraId" = "$response.body#/mysejahteraId"),
+                        ("header.Authorization" = "Bearer {$response.body#/bookingReference}")),
+                    description = "Read the booking with its reference")),
+                ("CancelBookingWithReference" = (operation_id = "cancelBooking",
+                    parameters(("path.mysejahteraId" = "$response.body#/mysejahteraId"),
+                        ("header.Authorization" = "Bearer {$response.body#/bookingReference}")),
+                    description = "Cancel the booking with its reference")),
+            )),
+        (status = 200, description = "The identical booking was already held; nothing changed. \
+            `bookingReference` only within 15 minutes of the booking",
+            body = BookingConfirmationSchema, headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
         (status = 400, description = "`malformed_json`, or `invalid_field` naming the field",
             body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
         (status = 404, description = "`station_not_found` or `date_not_found`", body = ErrorSchema,
@@ -157,7 +182,11 @@ pub async fn create_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
             } else {
                 StatusCode::OK
             };
-            let mut response = private_json_response(status, &confirmed.booking);
+            let body = BookingConfirmation {
+                booking: &confirmed.booking,
+                booking_reference: confirmed.reference.as_ref().map(BookingReference::expose),
+            };
+            let mut response = private_json_response(status, &body);
             let location = format!("/booking/{}", confirmed.booking.mysejahtera_id.as_str());
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, value);
@@ -169,18 +198,25 @@ pub async fn create_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
 }
 
 /// Look a booking up.
+///
+/// Only with the booking's reference (`Authorization: Bearer <bookingReference>`). A reference
+/// that is not this ID's current booking's, and no booking at all, get the same 404.
 #[utoipa::path(
     get,
     path = "/booking/{mysejahteraId}",
     tag = "bookings",
     operation_id = "getBooking",
     params(("mysejahteraId" = MySejahteraIdSchema, Path, description = "The person's MySejahtera ID")),
+    security(("bookingReference" = [])),
     responses(
         (status = 200, description = "The person's booking", body = BookingSchema),
         (status = 400, description = "`invalid_field`: not a MySejahtera ID", body = ErrorSchema,
             example = json!({"error": "invalid_field", "message": "mysejahteraId may contain only letters A-Z, digits, '-' and '_'", "field": "mysejahteraId"})),
-        (status = 404, description = "`booking_not_found`", body = ErrorSchema,
-            example = json!({"error": "booking_not_found", "message": "This person holds no booking."})),
+        (status = 401, description = "`unauthorized`: no `Authorization: Bearer <bookingReference>`, or not a booking reference",
+            body = ErrorSchema, headers(("WWW-Authenticate" = String, description = "Bearer")),
+            example = json!({"error": "unauthorized", "message": "Send the booking reference from the booking's confirmation as `Authorization: Bearer <bookingReference>`."})),
+        (status = 404, description = "`booking_not_found`: no booking, or not its reference", body = ErrorSchema,
+            example = json!({"error": "booking_not_found", "message": "No booking matches this ID and booking reference."})),
         (status = 503, description = "`store_unavailable`: retry", body = ErrorSchema,
             example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
@@ -190,8 +226,8 @@ pub async fn get_booking<S: SlotStore>(
     request: Request,
 ) -> Response<Body> {
     let result = async {
-        let id = booking_id(&request, "GET")?;
-        Ok::<_, ApiError>(service.find(&id).await?)
+        let (id, reference) = booking_id(&request, "GET")?;
+        Ok::<_, ApiError>(service.find(&id, &reference).await?)
     }
     .await;
     match result {
@@ -202,20 +238,26 @@ pub async fn get_booking<S: SlotStore>(
 
 /// Cancel a booking.
 ///
-/// Removes the booking and frees its slot; 200 with what was cancelled, 404 when there was
-/// nothing (so a repeated cancel is 404). The person may book again afterwards.
+/// Removes the booking and frees its slot, with the booking's reference
+/// (`Authorization: Bearer <bookingReference>`); 200 with what was cancelled, 404 when there was
+/// nothing or the reference is not this booking's (so a repeated cancel is 404, and the old
+/// reference is dead). The person may book again afterwards, and gets a new reference.
 #[utoipa::path(
     delete,
     path = "/booking/{mysejahteraId}",
     tag = "bookings",
     operation_id = "cancelBooking",
     params(("mysejahteraId" = MySejahteraIdSchema, Path, description = "The person's MySejahtera ID")),
+    security(("bookingReference" = [])),
     responses(
         (status = 200, description = "The cancelled booking", body = BookingSchema),
         (status = 400, description = "`invalid_field`: not a MySejahtera ID", body = ErrorSchema,
             example = json!({"error": "invalid_field", "message": "mysejahteraId must be at most 64 characters", "field": "mysejahteraId"})),
-        (status = 404, description = "`booking_not_found`, also for a second cancel", body = ErrorSchema,
-            example = json!({"error": "booking_not_found", "message": "This person holds no booking."})),
+        (status = 401, description = "`unauthorized`: no `Authorization: Bearer <bookingReference>`, or not a booking reference",
+            body = ErrorSchema, headers(("WWW-Authenticate" = String, description = "Bearer")),
+            example = json!({"error": "unauthorized", "message": "Send the booking reference from the booking's confirmation as `Authorization: Bearer <bookingReference>`."})),
+        (status = 404, description = "`booking_not_found`: no booking (also a second cancel), or not its reference", body = ErrorSchema,
+            example = json!({"error": "booking_not_found", "message": "No booking matches this ID and booking reference."})),
         (status = 503, description = "`store_unavailable`: the cancel may or may not have happened; repeating it is safe",
             body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
@@ -225,8 +267,8 @@ pub async fn cancel_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
     request: Request,
 ) -> Response<Body> {
     let result = async {
-        let id = booking_id(&request, "DELETE")?;
-        let cancelled = service.cancel(&id).await?;
+        let (id, reference) = booking_id(&request, "DELETE")?;
+        let cancelled = service.cancel(&id, &reference).await?;
         // A pseudonym, location and date only: personal data never goes to the logs.
         tracing::info!(person = %telemetry::person(&id), location = %cancelled.location, date = %cancelled.date, "booking cancelled");
         telemetry::metrics::booking_cancelled();

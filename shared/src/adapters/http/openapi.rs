@@ -7,11 +7,12 @@ use std::sync::LazyLock;
 use serde_json::json;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::domain::{
-    Address, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN, MAX_NAME_CHARS,
-    MySejahteraId, PhoneNumber, SlotDate,
+    Address, BookingReference, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN,
+    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate,
 };
 
 /// What `parse_identifier` accepts: IDs and locations become parts of Redis keys.
@@ -93,59 +94,94 @@ macro_rules! named_schema {
 named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
 named_schema!(LocationSchema, "Location", location_schema());
 
+/// The fields of a booking, as sent and as stored.
+fn booking_fields(object: ObjectBuilder) -> ObjectBuilder {
+    object
+        .property(MySejahteraId::FIELD, id_schema())
+        .property(
+            "firstName",
+            string(
+                "Given name, without control characters, not blank; stored trimmed.",
+                MAX_NAME_CHARS,
+                TEXT_PATTERN,
+                "Fadhil",
+            ),
+        )
+        .property(
+            "lastName",
+            string(
+                "Family name, without control characters, not blank; stored trimmed.",
+                MAX_NAME_CHARS,
+                TEXT_PATTERN,
+                "Yaacob",
+            ),
+        )
+        .property(
+            Address::FIELD,
+            string(
+                "Home address, without control characters, not blank; stored trimmed.",
+                MAX_ADDRESS_CHARS,
+                TEXT_PATTERN,
+                "Kuala Lumpur",
+            ),
+        )
+        .property(Location::FIELD, location_schema())
+        .property(
+            PhoneNumber::FIELD,
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("7 to 15 digits, optionally starting with '+'."))
+                .pattern(Some(PHONE_PATTERN))
+                .examples([json!("0123456789")]),
+        )
+        .property(SlotDate::FIELD, date_schema())
+        .required(MySejahteraId::FIELD)
+        .required("firstName")
+        .required("lastName")
+        .required(Address::FIELD)
+        .required(Location::FIELD)
+        .required(PhoneNumber::FIELD)
+        .required(SlotDate::FIELD)
+}
+
 named_schema!(
     BookingSchema,
     "Booking",
-    object(
+    booking_fields(object(
         "One person's one booking. The request and the stored booking have the same fields; \
          unknown fields are refused with 400 naming the field, so a typo cannot pass silently."
-    )
-    .property(MySejahteraId::FIELD, id_schema())
+    ))
+    .examples([booking_example()])
+);
+
+/// What `BookingReference` produces: 32 bytes in base64url without padding.
+pub const BOOKING_REFERENCE_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
+named_schema!(
+    BookingConfirmationSchema,
+    "BookingConfirmation",
+    booking_fields(object(
+        "The booking as stored, and the secret that reads and cancels it."
+    ))
     .property(
-        "firstName",
-        string(
-            "Given name, without control characters, not blank; stored trimmed.",
-            MAX_NAME_CHARS,
-            TEXT_PATTERN,
-            "Fadhil",
-        ),
-    )
-    .property(
-        "lastName",
-        string(
-            "Family name, without control characters, not blank; stored trimmed.",
-            MAX_NAME_CHARS,
-            TEXT_PATTERN,
-            "Yaacob",
-        ),
-    )
-    .property(
-        Address::FIELD,
-        string(
-            "Home address, without control characters, not blank; stored trimmed.",
-            MAX_ADDRESS_CHARS,
-            TEXT_PATTERN,
-            "Kuala Lumpur",
-        ),
-    )
-    .property(Location::FIELD, location_schema())
-    .property(
-        PhoneNumber::FIELD,
+        "bookingReference",
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .description(Some("7 to 15 digits, optionally starting with '+'."))
-            .pattern(Some(PHONE_PATTERN))
-            .examples([json!("0123456789")]),
+            .description(Some(
+                "Keep it: send it as `Authorization: Bearer <bookingReference>` to read or \
+                 cancel the booking. Shown on the 201, and on an identical retry within 15 \
+                 minutes of the booking; never again. Nobody can recover a lost one.",
+            ))
+            .min_length(Some(BookingReference::LEN))
+            .max_length(Some(BookingReference::LEN))
+            .pattern(Some(BOOKING_REFERENCE_PATTERN))
+            .examples([json!("q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q")]),
     )
-    .property(SlotDate::FIELD, date_schema())
-    .required(MySejahteraId::FIELD)
-    .required("firstName")
-    .required("lastName")
-    .required(Address::FIELD)
-    .required(Location::FIELD)
-    .required(PhoneNumber::FIELD)
-    .required(SlotDate::FIELD)
-    .examples([booking_example()])
+    .examples([{
+        let mut example = booking_example();
+        example["bookingReference"] = json!("q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q");
+        example
+    }])
 );
 
 named_schema!(
@@ -265,8 +301,10 @@ pub fn booking_example() -> serde_json::Value {
         super::docs::openapi_json,
         super::docs::docs_page,
     ),
+    modifiers(&BookingReferenceAuth),
     components(schemas(
         BookingSchema,
+        BookingConfirmationSchema,
         SlotSchema,
         StationSlotsSchema,
         ErrorSchema,
@@ -283,6 +321,52 @@ pub fn booking_example() -> serde_json::Value {
     )
 )]
 pub struct ApiDoc;
+
+/// The bearer scheme `GET`/`DELETE /booking/{mysejahteraId}` require.
+struct BookingReferenceAuth;
+
+impl Modify for BookingReferenceAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bookingReference",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("bookingReference")
+                    .description(Some(
+                        "The `bookingReference` of the booking's 201 (or of its retry within 15 \
+                         minutes). Missing or malformed: 401; not this booking's: 404.",
+                    ))
+                    .build(),
+            ),
+        );
+        // utoipa 5 writes a link's target as `operation_id`; OpenAPI (and schemathesis, which
+        // follows the links from the 201 into the GET and DELETE) reads `operationId`.
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.get, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for link in response.links.values_mut() {
+                        if let RefOr::T(link) = link
+                            && !link.operation_id.is_empty()
+                        {
+                            let target = std::mem::take(&mut link.operation_id);
+                            link.extensions
+                                .get_or_insert_with(Default::default)
+                                .insert("operationId".into(), json!(target));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The document as served and committed: pretty JSON with a final newline.
 pub fn openapi_document() -> &'static str {
@@ -395,6 +479,62 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_reference_pattern_accepts_exactly_the_issued_references() {
+        for byte in 0..=255u8 {
+            let issued = BookingReference::from_bytes(&[byte; 32]);
+            assert!(
+                matches(BOOKING_REFERENCE_PATTERN, issued.expose()),
+                "{byte}"
+            );
+        }
+        let example = "q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q";
+        assert!(BookingReference::parse(example).is_some());
+        for last in ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+        {
+            let text = format!("{}{last}", &example[..42]);
+            assert_eq!(
+                matches(BOOKING_REFERENCE_PATTERN, &text),
+                BookingReference::parse(&text).is_some(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_201_links_carry_the_reference_into_get_and_delete() {
+        let document: serde_json::Value = serde_json::from_str(openapi_document()).unwrap();
+        let links = &document["paths"]["/booking"]["post"]["responses"]["201"]["links"];
+        let mut targets = Vec::new();
+        for link in links.as_object().unwrap().values() {
+            targets.push(link["operationId"].as_str().unwrap());
+            assert!(link.get("operation_id").is_none(), "{link}");
+            assert_eq!(
+                link["parameters"]["header.Authorization"],
+                "Bearer {$response.body#/bookingReference}"
+            );
+            assert_eq!(
+                link["parameters"]["path.mysejahteraId"],
+                "$response.body#/mysejahteraId"
+            );
+        }
+        targets.sort_unstable();
+        assert_eq!(targets, ["cancelBooking", "getBooking"]);
+        for method in ["get", "delete"] {
+            let operation = &document["paths"]["/booking/{mysejahteraId}"][method];
+            assert_eq!(operation["security"], json!([{"bookingReference": []}]));
+            assert_eq!(
+                operation["responses"]["401"]["headers"]["WWW-Authenticate"]["schema"]["type"],
+                "string"
+            );
+        }
+        let scheme = &document["components"]["securitySchemes"]["bookingReference"];
+        assert_eq!(scheme["scheme"], "bearer");
     }
 
     #[test]

@@ -3,6 +3,7 @@ use lambda_http::{Request, RequestExt};
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use crate::domain::BookingReference;
 
 /// Bookings are a few hundred bytes; anything far larger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -49,6 +50,25 @@ fn percent_decode(raw: &str) -> Option<String> {
         }
     }
     String::from_utf8(decoded).ok()
+}
+
+/// The booking reference from `Authorization: Bearer <reference>`. No header, another scheme or
+/// something that is not a reference is 401: no booking is looked up for it. The scheme is
+/// case-insensitive (RFC 9110); the reference is exactly as issued.
+pub(super) fn bearer_reference(request: &Request) -> Result<BookingReference, ApiError> {
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(ApiError::unauthorized());
+    };
+    let value = value.to_str().map_err(|_| ApiError::unauthorized())?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(ApiError::unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized());
+    }
+    BookingReference::parse(token.trim_start()).ok_or_else(ApiError::unauthorized)
 }
 
 /// `method` is the one method the endpoint takes, as written in the `Allow` header.
@@ -151,6 +171,43 @@ mod tests {
         for (path, expected) in cases {
             let got = path_value(&get(path), "location", "stations").ok();
             assert_eq!(got.as_deref(), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn only_a_bearer_reference_is_taken_from_authorization() {
+        let reference = BookingReference::from_bytes(&[9; 32]);
+        let token = reference.expose();
+        let with = |values: &[&str]| {
+            let mut builder = http::Request::builder().uri("/booking/1");
+            for value in values {
+                builder = builder.header("authorization", *value);
+            }
+            bearer_reference(&builder.body(Body::Empty).unwrap())
+        };
+        for ok in [
+            format!("Bearer {token}"),
+            format!("bearer {token}"),
+            format!("BEARER  {token} "),
+        ] {
+            assert_eq!(with(&[&ok]).unwrap(), reference, "{ok}");
+        }
+        for bad in [
+            vec![],
+            vec!["".to_owned()],
+            vec!["Bearer".to_owned()],
+            vec![format!("Bearer{token}")],
+            vec![format!("Basic {token}")],
+            vec![token.to_owned()],
+            vec![format!("Bearer {}", &token[1..])],
+            vec![format!("Bearer {token}x")],
+            vec![format!("Bearer {token} extra")],
+            vec![format!("Bearer {token}"), format!("Bearer {token}")],
+        ] {
+            let values: Vec<&str> = bad.iter().map(String::as_str).collect();
+            let error = with(&values).unwrap_err();
+            assert_eq!(error.status, StatusCode::UNAUTHORIZED, "{bad:?}");
+            assert_eq!(error.code, "unauthorized", "{bad:?}");
         }
     }
 

@@ -11,6 +11,7 @@ use super::docs::api_docs;
 use super::fallback::unrouted;
 use super::handlers::{cancel_booking, create_booking, get_booking, get_station, healthz};
 use crate::booking::{BookingLookup, BookingService, PublishSettings};
+use crate::ownership::BookingReferences;
 use crate::ports::{EventPublisher, Outbox, SlotStore};
 use crate::station::StationService;
 
@@ -22,11 +23,17 @@ pub struct Api<S, O, P> {
 
 impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     /// Every endpoint over one store (and the bookings' outbox and broker).
-    pub fn new(store: S, outbox: O, publisher: P, settings: PublishSettings) -> Self {
+    pub fn new(
+        store: S,
+        outbox: O,
+        publisher: P,
+        settings: PublishSettings,
+        references: BookingReferences,
+    ) -> Self {
         Self {
             stations: StationService::new(store.clone()),
-            lookup: BookingLookup::new(store.clone()),
-            bookings: BookingService::new(store, outbox, publisher, settings),
+            lookup: BookingLookup::new(store.clone(), references.clone()),
+            bookings: BookingService::new(store, outbox, publisher, settings, references),
         }
     }
 

@@ -54,7 +54,7 @@ pub async fn serve_with<S, O, P>(
 {
     let api = Arc::new(api);
     let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(limits.max_connections + 1000));
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
         // Accept only with a slot free: beyond the cap, clients wait in the kernel's backlog
@@ -112,10 +112,7 @@ async fn respond<S: SlotStore, O: Outbox, P: EventPublisher>(
     body_timeout: Duration,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(
-        body_timeout * 100,
-        Limited::new(body, MAX_READ_BYTES).collect(),
-    );
+    let read = tokio::time::timeout(body_timeout, Limited::new(body, MAX_READ_BYTES).collect());
     let bytes = match read.await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Err(_) => return request_timeout(body_timeout),

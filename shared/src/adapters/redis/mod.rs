@@ -2,6 +2,8 @@
 //! - `slots:{location}`    hash, date (YYYYMMDD) -> remaining slots; one station in one read
 //! - `capacity:{location}` hash, date -> daily capacity, so a reset never re-opens booked slots
 //! - `booking:{id}`        string, the person's one booking as canonical JSON
+//! - `booking-owner:{id}`  hash, `nonce` (32 hex digits) and `bookedAt` (Unix ms) of that booking:
+//!   its reference is derived from the nonce with a key Redis never sees
 //! - `stations`            set of every seeded location
 //! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
 //!   `event`), appended by the same script that changes the booking
@@ -11,7 +13,7 @@
 //! can never address another key.
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -20,11 +22,12 @@ use redis::{AsyncCommands, Script};
 use crate::adapters::config::Config;
 use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::{
-    Booking, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId, Slot, SlotDate,
+    Booking, BookingOwnership, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId,
+    ReferenceNonce, Slot, SlotDate,
 };
 use crate::ports::{
-    BookingOutcome, Cancelled, Outbox, OutboxEntry, SlotStore, StationPlan, StationSeeded,
-    StoreError,
+    BookingOutcome, Cancelled, HeldBooking, Outbox, OutboxEntry, SlotStore, StationPlan,
+    StationSeeded, StoreError,
 };
 
 static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
@@ -53,6 +56,44 @@ pub fn capacity_key(location: &Location) -> String {
 
 pub fn booking_key(id: &MySejahteraId) -> String {
     format!("booking:{}", id.as_str())
+}
+
+pub fn booking_owner_key(id: &MySejahteraId) -> String {
+    format!("booking-owner:{}", id.as_str())
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// The `booking-owner:{id}` fields back into an ownership; both absent means a booking stored
+/// before references existed.
+fn stored_ownership(
+    nonce: Option<&str>,
+    booked_at: Option<&str>,
+) -> Result<Option<BookingOwnership>, StoreError> {
+    let (nonce, booked_at) = match (nonce, booked_at) {
+        (None | Some(""), None | Some("")) => return Ok(None),
+        (Some(nonce), Some(booked_at)) => (nonce, booked_at),
+        _ => {
+            return Err(StoreError::UnexpectedReply(
+                "booking owner record lacks nonce or bookedAt".into(),
+            ));
+        }
+    };
+    let nonce = ReferenceNonce::from_hex(nonce).ok_or_else(|| {
+        StoreError::UnexpectedReply("booking owner record holds an invalid nonce".into())
+    })?;
+    let millis: u64 = booked_at.parse().map_err(|_| {
+        StoreError::UnexpectedReply("booking owner record holds an invalid bookedAt".into())
+    })?;
+    Ok(Some(BookingOwnership {
+        nonce,
+        booked_at: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
+    }))
 }
 
 /// Bounds on waiting for Redis: a booking rush must fail fast with 503 rather than pile up
@@ -165,6 +206,7 @@ impl SlotStore for RedisStore {
         &self,
         booking: &Booking,
         event: &EventRecord,
+        ownership: &BookingOwnership,
     ) -> Result<BookingOutcome, StoreError> {
         let mut connection = self.connection.clone();
         // The one round trip a booking makes: its span and latency are the booking's cost.
@@ -173,10 +215,13 @@ impl SlotStore for RedisStore {
             BOOK.key(slots_key(&booking.location))
                 .key(booking_key(&booking.mysejahtera_id))
                 .key(OUTBOX_KEY)
+                .key(booking_owner_key(&booking.mysejahtera_id))
                 .arg(booking.date.to_string())
                 .arg(booking.to_json())
                 .arg(&event.key)
                 .arg(&event.payload)
+                .arg(ownership.nonce.to_hex())
+                .arg(unix_millis(ownership.booked_at))
                 .invoke_async(&mut connection),
         )
         .await
@@ -185,8 +230,12 @@ impl SlotStore for RedisStore {
             [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
                 outbox_id: outbox_id.clone(),
             }),
+            [outcome, nonce, booked_at] if outcome == "already_held" => {
+                Ok(BookingOutcome::AlreadyHeld {
+                    ownership: stored_ownership(Some(nonce), Some(booked_at))?,
+                })
+            }
             [outcome] => match outcome.as_str() {
-                "already_held" => Ok(BookingOutcome::AlreadyHeld),
                 "already_booked" => Ok(BookingOutcome::AlreadyBooked),
                 "fully_booked" => Ok(BookingOutcome::FullyBooked),
                 "unknown_station" => Ok(BookingOutcome::UnknownStation),
@@ -201,18 +250,34 @@ impl SlotStore for RedisStore {
         }
     }
 
-    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<Booking>, StoreError> {
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<HeldBooking>, StoreError> {
         let mut connection = self.connection.clone();
-        let stored: Option<String> = store_call("find_booking", connection.get(booking_key(id)))
+        // MULTI/EXEC: the booking and its owner record as of one moment, in one round trip.
+        let (stored, (nonce, booked_at)): (Option<String>, (Option<String>, Option<String>)) =
+            store_call(
+                "find_booking",
+                redis::pipe()
+                    .atomic()
+                    .get(booking_key(id))
+                    .hmget(booking_owner_key(id), &["nonce", "bookedAt"])
+                    .query_async(&mut connection),
+            )
             .await
             .map_err(unavailable)?;
-        stored.as_deref().map(stored_booking).transpose()
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        Ok(Some(HeldBooking {
+            booking: stored_booking(&stored)?,
+            ownership: stored_ownership(nonce.as_deref(), booked_at.as_deref())?,
+        }))
     }
 
     async fn cancel(
         &self,
         id: &MySejahteraId,
         stamp: &EventStamp,
+        nonce: &ReferenceNonce,
     ) -> Result<Option<Cancelled>, StoreError> {
         let mut connection = self.connection.clone();
         let removed: Option<(String, String)> = store_call(
@@ -220,11 +285,13 @@ impl SlotStore for RedisStore {
             CANCEL
                 .key(booking_key(id))
                 .key(OUTBOX_KEY)
+                .key(booking_owner_key(id))
                 .arg(SLOTS_PREFIX)
                 .arg(CAPACITY_PREFIX)
                 .arg(&stamp.event_id)
                 .arg(&stamp.occurred_at)
                 .arg(id.as_str())
+                .arg(nonce.to_hex())
                 .invoke_async(&mut connection),
         )
         .await
