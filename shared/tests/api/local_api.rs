@@ -11,7 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, booking_json, publisher, spawn_app, test_references};
+use crate::helpers::{
+    TestApp, booking_json, publisher, read_http_message, spawn_app, test_references,
+};
 
 type LocalApi = Api<RedisStore, RedisStore, shared::kafka::KafkaPublisher>;
 
@@ -259,26 +261,10 @@ async fn hostile_requests_get_a_4xx_and_change_nothing() {
     server.stop().await;
 }
 
-/// A reply read off a kept-alive connection: headers, then exactly `content-length` bytes.
+/// A reply read off a kept-alive connection: its status and body.
 async fn read_reply(stream: &mut TcpStream) -> (u16, String) {
-    let mut reply = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&reply).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length: usize = head
-                .to_ascii_lowercase()
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length: ")?.trim().parse().ok())
-                .unwrap_or(0);
-            if body.len() >= length {
-                return (head[9..12].parse().unwrap(), body.to_owned());
-            }
-        }
-        let read = stream.read(&mut chunk).await.unwrap();
-        assert!(read > 0, "closed before a whole reply: {text:?}");
-        reply.extend_from_slice(&chunk[..read]);
-    }
+    let (head, body) = read_http_message(stream).await;
+    (head[9..12].parse().unwrap(), body)
 }
 
 async fn send_get(stream: &mut TcpStream, path: &str) {

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use shared::adapters::secrets::{SECRET_VARIABLE, SecretsManager, resolve};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::helpers::read_http_message;
 
 const ARN: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:booking-AbCdEf";
 
@@ -17,31 +19,14 @@ async fn stand_in(status: &'static str, body: String) -> (String, JoinHandle<Str
     let url = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let text = String::from_utf8_lossy(&request).into_owned();
-            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                let length: usize = head
-                    .to_ascii_lowercase()
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: ")?.trim().parse().ok())
-                    .unwrap_or(0);
-                if rest.len() >= length {
-                    break;
-                }
-            }
-            let read = stream.read(&mut chunk).await.unwrap();
-            assert!(read > 0, "the client hung up mid-request");
-            request.extend_from_slice(&chunk[..read]);
-        }
+        let (head, body_sent) = read_http_message(&mut stream).await;
         let reply = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\n\
              content-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(reply.as_bytes()).await.unwrap();
-        String::from_utf8_lossy(&request).into_owned()
+        format!("{head}\r\n\r\n{body_sent}")
     });
     (url, task)
 }
