@@ -47,6 +47,12 @@ deploy:
 	sam build --parameter-overrides Architecture=$(ARCH) && \
 	sam deploy --guided --parameter-overrides Architecture=$(ARCH)
 
+## Only the browser step of `make test`: the booking page in headless chromium against
+## local-api. UPDATE_SCREENSHOTS=1 also rewrites the README's docs/*.png.
+.PHONY: browser-test
+browser-test:
+	./scripts/browser-test.sh
+
 ## Only the schemathesis step of `make test`: generated requests against local-api.
 fuzz:
 	./scripts/fuzz.sh

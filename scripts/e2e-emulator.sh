@@ -146,10 +146,28 @@ station_json='[{"availability":1,"date":"20210516","location":"E2E"},{"availabil
 request GET /lambda-url/get-station/stations/E2E "" "$FIRST_CALL_SECONDS"
 check "GET /lambda-url/get-station/stations/E2E status" 200 "$status"
 check "GET /lambda-url/get-station/stations/E2E body" "$station_json" "$(canon <<<"$body")"
-check "GET station Cache-Control" "public, max-age=1" "$(header cache-control)"
+check "GET station Cache-Control: less than the second is left" \
+  "public, max-age=0, stale-while-revalidate=1" "$(header cache-control)"
 request GET /stations/E2E
 check "GET /stations/E2E (router) status" 200 "$status"
 check "GET /stations/E2E (router) body" "$station_json" "$(canon <<<"$body")"
+etag="$(header etag)"
+# request() sends no headers of its own: the conditional read goes through curl directly.
+conditional_status() { # path etag
+  curl -sS -o /dev/null -w '%{http_code}' --max-time "$CALL_SECONDS" -H "If-None-Match: $2" \
+    "http://127.0.0.1:$watch_port$1" || echo "no answer"
+}
+check "GET /stations/E2E with its ETag (router) is 304" 304 "$(conditional_status /stations/E2E "$etag")"
+
+echo "e2e: GET the station list"
+list_json='[{"dates":[{"availability":1,"date":"20210516"},{"availability":1,"date":"20210517"}],"location":"E2E"}]'
+request GET /lambda-url/get-station/stations
+check "GET /lambda-url/get-station/stations status" 200 "$status"
+check "GET /lambda-url/get-station/stations body" "$list_json" "$(canon <<<"$body")"
+request GET /stations
+check "GET /stations (router) status" 200 "$status"
+check "GET /stations (router) body" "$list_json" "$(canon <<<"$body")"
+check "GET /stations with its ETag (router) is 304" 304 "$(conditional_status /stations "$(header etag)")"
 request GET /stations/NOWHERE
 check "GET unknown station status" 404 "$status"
 check "GET unknown station error" station_not_found "$(field error <<<"$body")"
@@ -157,6 +175,12 @@ check "GET unknown station error" station_not_found "$(field error <<<"$body")"
 request GET /healthz "" "$FIRST_CALL_SECONDS"
 check "GET /healthz (router) status" 200 "$status"
 check "GET /healthz body" '{"status":"ok"}' "$(canon <<<"$body")"
+
+echo "e2e: the booking page at / (api-docs, through the router)"
+request GET / "" "$FIRST_CALL_SECONDS"
+check "GET / (router) status" 200 "$status"
+check "GET / content type" "text/html; charset=utf-8" "$(header content-type)"
+check "GET / is the booking page, Malay first" 1 "$(grep -c '^<html lang="ms">$' <<<"$body")"
 
 # The router's catch-all plays API Gateway's $default route: the contract's JSON 404.
 request GET /no/such/path "" "$FIRST_CALL_SECONDS"

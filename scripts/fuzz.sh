@@ -12,7 +12,6 @@ FUZZ_SEED="${FUZZ_SEED:-20210516}"   # fixed, so a failure reproduces; set anoth
 MAX_EXAMPLES="${MAX_EXAMPLES:-150}"  # per operation and phase
 MIN_CASES=500
 WORK="$LOCAL/fuzz"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 ensure_redis
 ensure_tansu
@@ -21,23 +20,9 @@ mkdir -p "$WORK"
 log "building local-api"
 cargo build -q -p local-api
 
-redis_port="$(free_port)"
-api_port="$(free_port)"
-metrics_port="$(free_port)"
-broker_port="$(free_port)"
-redis_pid=""
-api_pid=""
-cleanup() {
-  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-  stop_local_broker "$broker_port"
-  return 0
-}
-trap cleanup EXIT
-
-start_private_redis "$redis_port" "$WORK/redis.log"
-redis_pid="$PRIVATE_REDIS_PID"
-start_local_broker "$broker_port"
+start_test_stack "$WORK"
+redis_port="$STACK_REDIS_PORT"
+api_port="$STACK_API_PORT"
 
 # The keys the README documents, as the seed function writes them: the example station PWTC
 # with a week from 20210516, so the original example booking succeeds.
@@ -50,11 +35,7 @@ for date in "${dates[@]}"; do
 done
 redis_cli SADD stations PWTC
 
-REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
-  PORT="$api_port" METRICS_PORT="$metrics_port" RUST_LOG=warn \
-  "$TARGET_DIR/debug/local-api" >"$WORK/local-api.log" 2>&1 &
-api_pid=$!
-wait_for_port 127.0.0.1 "$api_port" 30
+start_stack_api
 
 log "schemathesis $SCHEMATHESIS_VERSION against local-api on 127.0.0.1:$api_port (seed $FUZZ_SEED)"
 status=0
@@ -96,8 +77,8 @@ if [ "$waiting" -ne 0 ]; then
 fi
 
 # Metrics are on the operator port only: the public port must not know the path.
-if ! curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -q '^bookings_created '; then
-  log "no bookings_created on the operator port 127.0.0.1:$metrics_port/metrics"
+if ! curl -fsS "http://127.0.0.1:$STACK_METRICS_PORT/metrics" | grep -q '^bookings_created '; then
+  log "no bookings_created on the operator port 127.0.0.1:$STACK_METRICS_PORT/metrics"
   exit 1
 fi
 public_metrics="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/metrics")"
@@ -108,10 +89,10 @@ fi
 log "metrics on the operator port only"
 
 # A container stop must end the server cleanly.
-kill -TERM "$api_pid"
-if ! wait "$api_pid"; then
+kill -TERM "$STACK_API_PID"
+if ! wait "$STACK_API_PID"; then
   log "local-api did not exit cleanly on SIGTERM"
   exit 1
 fi
-api_pid=""
+STACK_API_PID=""
 log "fuzzing passed: $cases cases"

@@ -17,6 +17,12 @@ SCHEMATHESIS_VERSION="4.32.5"
 # Its own venv too: its dependencies and the SAM CLI's pins must not meet.
 FUZZ_VENV="$LOCAL/venv-fuzz"
 SCHEMATHESIS="$FUZZ_VENV/bin/schemathesis"
+# The booking page's browser test: Playwright drives Debian's chromium (browser downloads are not
+# available, so never `playwright install`); axe-core checks accessibility inside the page.
+PLAYWRIGHT_VERSION="1.65.2"
+BROWSER_VENV="$LOCAL/venv-browser"
+AXE_CORE_VERSION="4.14.1"
+AXE_JS="$LOCAL/axe-core-$AXE_CORE_VERSION/node_modules/axe-core/axe.min.js"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -82,6 +88,28 @@ ensure_schemathesis() {
     log "installing schemathesis $SCHEMATHESIS_VERSION into $FUZZ_VENV"
     python3 -m venv "$FUZZ_VENV" || { apt_install python3-venv && python3 -m venv "$FUZZ_VENV"; }
     "$FUZZ_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
+# Headless chromium (apt), Playwright for Python in its own venv, axe-core (npm) in .local/.
+# Sets CHROMIUM for the caller.
+ensure_browser_tools() {
+  if ! command -v chromium >/dev/null; then
+    log "installing chromium"
+    apt_install chromium fonts-dejavu-core
+  fi
+  CHROMIUM="$(command -v chromium)"
+  export CHROMIUM
+  if ! "$BROWSER_VENV/bin/python" -c "import playwright, sys; from importlib.metadata import version; sys.exit(version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
+    log "installing playwright $PLAYWRIGHT_VERSION into $BROWSER_VENV"
+    python3 -m venv "$BROWSER_VENV" || { apt_install python3-venv && python3 -m venv "$BROWSER_VENV"; }
+    "$BROWSER_VENV/bin/pip" install -q "playwright==$PLAYWRIGHT_VERSION"
+  fi
+  if [ ! -f "$AXE_JS" ]; then
+    command -v npm >/dev/null || { log "installing npm"; apt_install npm; }
+    log "installing axe-core $AXE_CORE_VERSION"
+    mkdir -p "$LOCAL/axe-core-$AXE_CORE_VERSION"
+    npm install --silent --no-audit --no-fund --prefix "$LOCAL/axe-core-$AXE_CORE_VERSION" "axe-core@$AXE_CORE_VERSION" >/dev/null
   fi
 }
 
@@ -153,6 +181,48 @@ start_private_redis() {
     --dir "$(dirname "$2")" --logfile "$2" &
   PRIVATE_REDIS_PID=$!
   wait_for_port 127.0.0.1 "$1" 10
+}
+
+# The real services a black-box run of local-api needs, for one script: a private redis-server
+# and broker on free ports, stopped (with local-api) when the script exits. Sets STACK_REDIS_PORT
+# and STACK_API_PORT; seed Redis, then start_stack_api. Logs go to $1.
+start_test_stack() {
+  STACK_WORK="$1"
+  STACK_REDIS_PORT="$(free_port)"
+  STACK_API_PORT="$(free_port)"
+  STACK_BROKER_PORT="$(free_port)"
+  STACK_REDIS_PID=""
+  STACK_API_PID=""
+  STACK_API_PIDS=()
+  trap stop_test_stack EXIT
+  start_private_redis "$STACK_REDIS_PORT" "$STACK_WORK/redis.log"
+  STACK_REDIS_PID="$PRIVATE_REDIS_PID"
+  start_local_broker "$STACK_BROKER_PORT"
+}
+
+# local-api (debug build) on the stack's Redis and broker, on STACK_API_PORT (logging to
+# local-api.log) or on port $1 (local-api-$1.log) with the NAME=VALUE settings that follow;
+# its pid in STACK_API_PID, its operator (GET /metrics) port in STACK_METRICS_PORT.
+start_stack_api() {
+  local port="${1:-$STACK_API_PORT}" log="$STACK_WORK/local-api.log"
+  [ $# -gt 0 ] && shift && log="$STACK_WORK/local-api-$port.log"
+  STACK_METRICS_PORT="$(free_port)"
+  env REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" KAFKA_BROKERS="127.0.0.1:$STACK_BROKER_PORT" \
+    PORT="$port" METRICS_PORT="$STACK_METRICS_PORT" RUST_LOG=warn "$@" \
+    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-api" >"$log" 2>&1 &
+  STACK_API_PID=$!
+  STACK_API_PIDS+=("$STACK_API_PID")
+  wait_for_port 127.0.0.1 "$port" 30
+}
+
+stop_test_stack() {
+  local pid
+  for pid in "${STACK_API_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  [ -n "$STACK_REDIS_PID" ] && kill "$STACK_REDIS_PID" 2>/dev/null && wait "$STACK_REDIS_PID" 2>/dev/null
+  stop_local_broker "$STACK_BROKER_PORT"
+  return 0
 }
 
 stop_local_redis() {

@@ -26,5 +26,8 @@ cargo nextest run --workspace --no-fail-fast
 log "end to end: the local developer flow under cargo lambda watch"
 "$ROOT/scripts/e2e-emulator.sh"
 
+log "the booking page in a real browser"
+"$ROOT/scripts/browser-test.sh"
+
 log "fuzzing the HTTP API with schemathesis"
 "$ROOT/scripts/fuzz.sh"

@@ -1,5 +1,7 @@
 -- The wrk script of every `make bench` scenario, chosen by BENCH_MODE:
 --   get       GET /stations/$BENCH_STATION
+--   list      GET /stations
+--   revalidate GET /stations with If-None-Match: $BENCH_ETAG (304s while nothing changes)
 --   same      POST /booking with the original server's load-test body (one person, repeated)
 --   distinct  POST /booking, a new person every request (IDs unique per thread and request)
 --   mix       9 station reads, then 1 booking of a new person
@@ -23,11 +25,14 @@ end
 -- Per thread (each wrk thread has a Lua state of its own).
 counts = {}
 local sent = 0
-local get_request, same_request
+local get_request, same_request, list_request, revalidate_request
 local json = { ["Content-Type"] = "application/json" }
 
 function init(args)
   get_request = wrk.format("GET", "/stations/" .. station)
+  list_request = wrk.format("GET", "/stations")
+  revalidate_request = wrk.format("GET", "/stations",
+    { ["If-None-Match"] = os.getenv("BENCH_ETAG") or "" })
   same_request = wrk.format("POST", "/booking", json,
     '{"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}')
 end
@@ -43,6 +48,10 @@ function request()
   sent = sent + 1
   if mode == "get" then
     return get_request
+  elseif mode == "list" then
+    return list_request
+  elseif mode == "revalidate" then
+    return revalidate_request
   elseif mode == "same" then
     return same_request
   elseif mode == "distinct" then

@@ -58,6 +58,18 @@ pub struct StationSeeded {
     pub dates_written: u32,
     /// Dates left untouched because they already existed.
     pub dates_skipped: u32,
+    /// Dates a reset left untouched because they have no count of bookings held yet (data
+    /// from before the count): their bookings must be counted first (`migrate_held_counts`).
+    pub dates_unmigrated: u32,
+}
+
+/// What counting the bookings held of dates that had no count changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldMigrated {
+    /// Dates that got a count.
+    pub dates_migrated: u32,
+    /// Booking records read.
+    pub bookings_counted: u64,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -77,6 +89,10 @@ pub trait SlotStore: Send + Sync {
     /// Every date of the station with its remaining slots, in no particular order; empty when
     /// the station is unknown.
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError>;
+
+    /// Every date of every seeded station with its remaining slots, in no particular order; a
+    /// station without dates is absent.
+    async fn all_slots(&self) -> Result<Vec<Slot>, StoreError>;
 
     /// Takes one slot, stores the booking with `ownership` and appends `event` to the outbox,
     /// or explains why not, atomically.
@@ -108,6 +124,10 @@ pub trait SlotStore: Send + Sync {
         plan: &StationPlan,
         reset: bool,
     ) -> Result<StationSeeded, StoreError>;
+
+    /// One-off: gives every date without a count of bookings held the number of booking
+    /// records on it. Dates that have a count are left alone, so running it again is harmless.
+    async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError>;
 
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -43,6 +43,54 @@ pub struct SeedReport {
     pub total_slots: u64,
     /// Dates that already existed and were left as they were.
     pub dates_skipped: u32,
+    /// Dates a reset left as they were because their bookings are not counted yet: run the
+    /// migration (`{"migrate": true}`) first. Absent when zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dates_unmigrated: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
+}
+
+/// The seed function's event: a seed, or the one-off migration `{"migrate": true}` that counts
+/// the bookings held of data written before the count existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedEvent {
+    Seed(SeedRequest),
+    Migrate,
+}
+
+impl<'de> Deserialize<'de> for SeedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // Through a Value rather than an untagged enum, so a bad seed event keeps the error
+        // that names its field.
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match value.get("migrate") {
+            Some(serde_json::Value::Bool(true))
+                if value.as_object().is_some_and(|o| o.len() == 1) =>
+            {
+                Ok(Self::Migrate)
+            }
+            Some(_) => Err(D::Error::custom(
+                "migrate must be true and the only field: {\"migrate\": true}",
+            )),
+            None => SeedRequest::deserialize(value)
+                .map(Self::Seed)
+                .map_err(D::Error::custom),
+        }
+    }
+}
+
+/// The migration's reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationReport {
+    /// Dates that got a count of bookings held.
+    pub dates_migrated: u32,
+    /// Booking records read.
+    pub bookings_counted: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -141,8 +189,25 @@ impl<S: SlotStore> SeedService<S> {
                 .insert(station.location.to_string(), slots);
             report.total_slots += slots;
             report.dates_skipped += seeded.dates_skipped;
+            report.dates_unmigrated += seeded.dates_unmigrated;
+        }
+        if report.dates_unmigrated > 0 {
+            tracing::warn!(
+                dates = report.dates_unmigrated,
+                "reset left dates without a count of bookings held as they were: run the migration"
+            );
         }
         Ok(report)
+    }
+
+    /// Counts the bookings held of every date that has no count yet; see the README's
+    /// "Migrating to held counts".
+    pub async fn migrate(&self) -> Result<MigrationReport, SeedError> {
+        let migrated = self.store.migrate_held_counts().await?;
+        Ok(MigrationReport {
+            dates_migrated: migrated.dates_migrated,
+            bookings_counted: migrated.bookings_counted,
+        })
     }
 }
 
@@ -283,7 +348,7 @@ mod tests {
             .returning(|_, _| {
                 Ok(StationSeeded {
                     dates_written: 3,
-                    dates_skipped: 0,
+                    ..Default::default()
                 })
             });
         store
@@ -294,6 +359,7 @@ mod tests {
                 Ok(StationSeeded {
                     dates_written: 1,
                     dates_skipped: 2,
+                    dates_unmigrated: 1,
                 })
             });
         let report = SeedService::new(store)
@@ -310,6 +376,26 @@ mod tests {
         );
         assert_eq!(report.total_slots, 35);
         assert_eq!(report.dates_skipped, 2);
+        assert_eq!(report.dates_unmigrated, 1);
+    }
+
+    #[test]
+    fn the_event_is_a_seed_or_the_migration() {
+        let parse = |json: &str| serde_json::from_str::<SeedEvent>(json);
+        assert_eq!(
+            parse("{}").unwrap(),
+            SeedEvent::Seed(SeedRequest::default())
+        );
+        assert_eq!(parse(r#"{"migrate": true}"#).unwrap(), SeedEvent::Migrate);
+        for bad in [
+            r#"{"migrate": false}"#,
+            r#"{"migrate": true, "reset": true}"#,
+            r#"{"migrate": "yes"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let unknown = parse(r#"{"dayz": 3}"#).unwrap_err().to_string();
+        assert!(unknown.contains("dayz"), "{unknown}");
     }
 
     #[tokio::test]

@@ -29,6 +29,9 @@ pub const OUTBOX_DEPTH: &str = "outbox_depth";
 /// Events the relay published.
 pub const OUTBOX_PUBLISHED: &str = "outbox_published";
 
+/// Cold starts that found Redis under an evicting `maxmemory-policy` (bookings can vanish).
+pub const REDIS_EVICTING_POLICY: &str = "redis_evicting_policy";
+
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "VaccineBooking";
 
@@ -107,6 +110,10 @@ pub fn relay_run(published: u64, depth: u64) {
     gauge!(OUTBOX_DEPTH).set(depth as f64);
 }
 
+pub fn redis_evicting_policy() {
+    counter!(REDIS_EVICTING_POLICY).increment(1);
+}
+
 fn millis(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
 }
@@ -141,6 +148,11 @@ pub fn describe() {
         "Events waiting in the outbox after a relay run"
     );
     describe_counter!(OUTBOX_PUBLISHED, Unit::Count, "Events the relay published");
+    describe_counter!(
+        REDIS_EVICTING_POLICY,
+        Unit::Count,
+        "Cold starts that found Redis under an evicting maxmemory-policy"
+    );
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the start with a message that names the variable. Secret settings may come from a Secrets
 //! Manager secret instead (see [`load_secrets`]); [`setting`] is where both are looked up.
 use std::env;
+use std::time::Duration;
 
 /// Reads the secret `SETTINGS_SECRET_ARN` names, once, before anything reads a setting: the
 /// first line of the `main` of every function that needs Redis or a key. Does nothing when the
@@ -28,6 +29,38 @@ pub struct ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub redis_url: String,
+    /// The PEM bundle `REDIS_CA_FILE` names: the only roots trusted for `rediss://` when set
+    /// (a private CA); otherwise the public webpki roots.
+    pub redis_ca_pem: Option<Vec<u8>>,
+    /// `REDIS_WAIT_REPLICAS` / `REDIS_WAIT_TIMEOUT_MS`.
+    pub redis_wait: ReplicaWait,
+    /// `BOOKING_RETENTION_DAYS`: a booking record expires this many days after its date.
+    pub booking_retention_days: u32,
+}
+
+pub const DEFAULT_BOOKING_RETENTION_DAYS: u32 = 30;
+const MAX_BOOKING_RETENTION_DAYS: u32 = 3650;
+
+/// How many replicas must acknowledge a booking or cancel (Redis `WAIT`) before it is
+/// confirmed, and how long to wait for them. Zero replicas: confirmed once the primary applied
+/// it (MemoryDB, durable on commit; or a single Redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
+pub const DEFAULT_REDIS_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Well inside a function's timeout (10 s in the template), with the Redis round trips around it.
+const MAX_REDIS_WAIT_TIMEOUT_MS: u64 = 5_000;
+
+impl Default for ReplicaWait {
+    fn default() -> Self {
+        Self {
+            replicas: 0,
+            timeout: DEFAULT_REDIS_WAIT_TIMEOUT,
+        }
+    }
 }
 
 impl Config {
@@ -44,8 +77,83 @@ impl Config {
             variable: "REDIS_URL",
             problem: format!("is not a Redis URL ({error})"),
         })?;
-        Ok(Self { redis_url })
+        let redis_ca_pem = redis_ca_pem(&lookup, &redis_url)?;
+        let redis_wait = replica_wait(&lookup)?;
+        let booking_retention_days =
+            match lookup("BOOKING_RETENTION_DAYS").filter(|value| !value.trim().is_empty()) {
+                None => DEFAULT_BOOKING_RETENTION_DAYS,
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|days| (1..=MAX_BOOKING_RETENTION_DAYS).contains(days))
+                    .ok_or_else(|| ConfigError {
+                        variable: "BOOKING_RETENTION_DAYS",
+                        problem: format!(
+                            "must be days from 1 to {MAX_BOOKING_RETENTION_DAYS}: {value:?}"
+                        ),
+                    })?,
+            };
+        Ok(Self {
+            redis_url,
+            redis_ca_pem,
+            redis_wait,
+            booking_retention_days,
+        })
     }
+}
+
+fn redis_ca_pem(
+    lookup: &impl Fn(&str) -> Option<String>,
+    redis_url: &str,
+) -> Result<Option<Vec<u8>>, ConfigError> {
+    let Some(path) = lookup("REDIS_CA_FILE").filter(|value| !value.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let problem = |problem: String| ConfigError {
+        variable: "REDIS_CA_FILE",
+        problem,
+    };
+    if !redis_url.starts_with("rediss://") {
+        return Err(problem(
+            "is set but REDIS_URL is not rediss:// (TLS)".into(),
+        ));
+    }
+    let pem = std::fs::read(&path).map_err(|e| problem(format!("cannot be read: {path}: {e}")))?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(problem(format!("{path} holds no PEM certificate")));
+    }
+    Ok(Some(pem))
+}
+
+fn replica_wait(lookup: &impl Fn(&str) -> Option<String>) -> Result<ReplicaWait, ConfigError> {
+    let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+    let mut wait = ReplicaWait::default();
+    if let Some(value) = set("REDIS_WAIT_REPLICAS") {
+        wait.replicas = value.trim().parse().map_err(|_| ConfigError {
+            variable: "REDIS_WAIT_REPLICAS",
+            problem: format!("is not a number of replicas: {value:?}"),
+        })?;
+    }
+    if let Some(value) = set("REDIS_WAIT_TIMEOUT_MS") {
+        // WAIT 0 would block forever.
+        let ms = value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=MAX_REDIS_WAIT_TIMEOUT_MS).contains(ms))
+            .ok_or_else(|| ConfigError {
+                variable: "REDIS_WAIT_TIMEOUT_MS",
+                problem: format!(
+                    "must be milliseconds from 1 to {MAX_REDIS_WAIT_TIMEOUT_MS}: {value:?}"
+                ),
+            })?;
+        wait.timeout = Duration::from_millis(ms);
+    }
+    Ok(wait)
 }
 
 /// Where the broker is: a fixed list, or an MSK cluster whose brokers are looked up at start.
@@ -340,12 +448,94 @@ mod tests {
             (Some("http://nope"), Err("REDIS_URL")),
         ];
         for (value, expected) in cases {
-            let got = Config::from_lookup(|_| value.map(str::to_owned));
+            let got = Config::from_lookup(|name| {
+                value.filter(|_| name == "REDIS_URL").map(str::to_owned)
+            });
             match expected {
                 Ok(url) => assert_eq!(got.unwrap().redis_url, url),
                 Err(variable) => assert_eq!(got.unwrap_err().variable, variable),
             }
         }
+    }
+
+    #[test]
+    fn redis_tls_and_wait_settings_name_the_variable_at_fault() {
+        let ca = std::env::temp_dir().join(format!("config-ca-{}.pem", std::process::id()));
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let ca_path = ca.to_str().unwrap().to_owned();
+        let config = |pairs: Vec<(&'static str, String)>| {
+            Config::from_lookup(move |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.clone())
+            })
+        };
+        let tls = || {
+            (
+                "REDIS_URL",
+                "rediss://:token@cache.internal:6379".to_owned(),
+            )
+        };
+        let ok = config(vec![
+            tls(),
+            ("REDIS_CA_FILE", ca_path.clone()),
+            ("REDIS_WAIT_REPLICAS", "1".into()),
+            ("REDIS_WAIT_TIMEOUT_MS", "250".into()),
+        ])
+        .unwrap();
+        assert!(ok.redis_ca_pem.is_some());
+        assert_eq!(
+            ok.redis_wait,
+            ReplicaWait {
+                replicas: 1,
+                timeout: Duration::from_millis(250)
+            }
+        );
+        assert_eq!(config(vec![]).unwrap().redis_wait, ReplicaWait::default());
+        assert_eq!(config(vec![]).unwrap().booking_retention_days, 30);
+        let kept = config(vec![("BOOKING_RETENTION_DAYS", "90".into())]).unwrap();
+        assert_eq!(kept.booking_retention_days, 90);
+        let failures: Vec<(Vec<(&'static str, String)>, &str)> = vec![
+            (vec![("REDIS_CA_FILE", ca_path.clone())], "REDIS_CA_FILE"),
+            (
+                vec![tls(), ("REDIS_CA_FILE", "/nonexistent/ca.pem".into())],
+                "REDIS_CA_FILE",
+            ),
+            (
+                vec![tls(), ("REDIS_CA_FILE", "Cargo.toml".into())],
+                "REDIS_CA_FILE",
+            ),
+            (
+                vec![("REDIS_WAIT_REPLICAS", "-1".into())],
+                "REDIS_WAIT_REPLICAS",
+            ),
+            (
+                vec![("BOOKING_RETENTION_DAYS", "0".into())],
+                "BOOKING_RETENTION_DAYS",
+            ),
+            (
+                vec![("BOOKING_RETENTION_DAYS", "a month".into())],
+                "BOOKING_RETENTION_DAYS",
+            ),
+            (
+                vec![("REDIS_WAIT_TIMEOUT_MS", "0".into())],
+                "REDIS_WAIT_TIMEOUT_MS",
+            ),
+            (
+                vec![("REDIS_WAIT_TIMEOUT_MS", "60000".into())],
+                "REDIS_WAIT_TIMEOUT_MS",
+            ),
+        ];
+        for (pairs, variable) in failures {
+            let shown = format!("{pairs:?}");
+            assert_eq!(config(pairs).unwrap_err().variable, variable, "{shown}");
+        }
+        std::fs::remove_file(ca).unwrap();
     }
 
     #[test]

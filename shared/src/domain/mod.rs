@@ -12,7 +12,7 @@ pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
 };
 pub use reference::{BookingOwnership, BookingReference, ReferenceNonce};
-pub use station::{Location, MAX_LOCATION_LEN, Slot, SlotDate};
+pub use station::{DateAvailability, Location, MAX_LOCATION_LEN, Slot, SlotDate, StationDates};
 pub use validation::ValidationError;
 
 #[cfg(test)]

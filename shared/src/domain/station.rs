@@ -60,6 +60,13 @@ impl SlotDate {
     pub fn plus_days(self, days: u32) -> Option<Self> {
         self.0.checked_add_days(Days::new(days.into())).map(Self)
     }
+
+    /// When the date is over: the following midnight, UTC, in seconds since the Unix epoch.
+    pub fn ends_at_unix(self) -> i64 {
+        (self.0.and_time(chrono::NaiveTime::MIN) + chrono::TimeDelta::days(1))
+            .and_utc()
+            .timestamp()
+    }
 }
 
 impl fmt::Display for SlotDate {
@@ -81,6 +88,20 @@ pub struct Slot {
     pub location: Location,
     pub date: SlotDate,
     pub availability: u32,
+}
+
+/// The slots left on one date, as an entry of the station list shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DateAvailability {
+    pub date: SlotDate,
+    pub availability: u32,
+}
+
+/// One station of the station list: every date it has, in calendar order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StationDates {
+    pub location: Location,
+    pub dates: Vec<DateAvailability>,
 }
 
 #[cfg(test)]

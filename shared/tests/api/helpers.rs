@@ -61,6 +61,37 @@ impl ServerProcess {
         })
     }
 
+    /// redis-server as `redis()` starts it, plus `extra` arguments; with `tls`, the port serves
+    /// TLS only.
+    pub fn redis_with(extra: &[&str], tls: bool) -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let extra: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        Self::start(binary, move |port| {
+            let port = port.to_string();
+            let listen = if tls {
+                ["--port", "0", "--tls-port", &port]
+            } else {
+                ["--port", &port, "--tls-port", "0"]
+            };
+            ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .into_iter()
+                .chain(listen)
+                .map(String::from)
+                .chain(extra.iter().cloned())
+                .collect()
+        })
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to the running server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// The tansu broker (in memory), from TANSU_BIN as `make test` sets it.
     pub fn broker() -> Self {
         let binary = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
@@ -477,6 +508,55 @@ impl TestApp {
         let keys: Vec<String> = connection.keys(pattern).await.unwrap();
         keys.len()
     }
+}
+
+/// Redis timeouts short enough that a failing test fails fast.
+pub const TEST_TIMEOUTS: RedisTimeouts = RedisTimeouts {
+    connect: Duration::from_millis(500),
+    response: Duration::from_millis(1000),
+};
+
+/// A seed of `days` dates from `start_date` for one station.
+pub fn one_station_seed(
+    start_date: &str,
+    days: u32,
+    location: &str,
+    daily_capacity: u32,
+    reset: bool,
+) -> SeedRequest {
+    SeedRequest {
+        start_date: Some(start_date.into()),
+        days: Some(days),
+        stations: Some(vec![StationCapacity {
+            location: location.into(),
+            daily_capacity,
+        }]),
+        reset: Some(reset),
+    }
+}
+
+/// The booking service as the functions wire it, on `store`, publishing to `broker`.
+pub fn bookings_on(store: &RedisStore, broker: &ServerProcess) -> Bookings {
+    BookingService::new(
+        store.clone(),
+        store.clone(),
+        publisher(broker),
+        PublishSettings::default(),
+        test_references(),
+    )
+}
+
+/// `POST /booking` of the test booking for `id` at PWTC on `date`, bounded in time: a store
+/// that stops answering must cost its timeouts, never a hang.
+pub async fn post_booking_to(bookings: &Bookings, id: &str, date: &str) -> TestResponse {
+    let body = booking_json(id, "PWTC", date);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        shared::http::create_booking(bookings, request(Method::POST, "/booking", body)),
+    )
+    .await
+    .expect("the booking answers")
+    .into()
 }
 
 /// One HTTP/1.1 message off a kept-open connection: its head, then exactly `content-length`

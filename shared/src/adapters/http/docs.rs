@@ -6,12 +6,25 @@ use lambda_http::{Body, Request, Response};
 
 use super::ApiError;
 use super::openapi::openapi_document;
+use super::page::booking_page;
 use super::request::require_method;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{HtmlSchema, OpenApiDocumentSchema};
 
 const DOCS_PAGE: &str = include_str!("docs.html");
+
+/// A static document, answered to GET only.
+pub(super) fn get_document(
+    request: &Request,
+    content_type: &'static str,
+    body: &'static str,
+) -> Response<Body> {
+    match require_method(request, "GET") {
+        Ok(()) => document(content_type, body),
+        Err(error) => error.into_response(),
+    }
+}
 
 fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_owned()));
@@ -35,10 +48,7 @@ fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
     responses((status = 200, description = "This OpenAPI 3.1 document", body = OpenApiDocumentSchema)),
 )]
 pub async fn openapi_json(request: Request) -> Response<Body> {
-    match require_method(&request, "GET") {
-        Ok(()) => document("application/json", openapi_document()),
-        Err(error) => error.into_response(),
-    }
+    get_document(&request, "application/json", openapi_document())
 }
 
 /// An interactive page that renders the OpenAPI document and sends requests from the browser.
@@ -50,20 +60,20 @@ pub async fn openapi_json(request: Request) -> Response<Body> {
     responses((status = 200, description = "The interactive API page", body = HtmlSchema, content_type = "text/html")),
 )]
 pub async fn docs_page(request: Request) -> Response<Body> {
-    match require_method(&request, "GET") {
-        Ok(()) => document("text/html; charset=utf-8", DOCS_PAGE),
-        Err(error) => error.into_response(),
-    }
+    get_document(&request, "text/html; charset=utf-8", DOCS_PAGE)
 }
 
-/// The `api-docs` function: both documentation paths, told apart by the path's last segment so
-/// it works under any prefix (`/lambda-url/api-docs/...`, a stage name).
+/// The `api-docs` function: every static document (the two documentation paths, and the booking
+/// page at `/`), told apart by the path's last segment so it works under any prefix
+/// (`/lambda-url/api-docs/...`, a stage name). One function for all three: they change only
+/// with a deployment, and one warm container serves them all.
 pub async fn api_docs(request: Request) -> Response<Body> {
     let path = request.uri().path();
     let last = path.strip_suffix('/').unwrap_or(path).rsplit('/').next();
     match last {
         Some("openapi.json") => openapi_json(request).await,
         Some("docs") => docs_page(request).await,
+        Some("") => booking_page(request).await,
         _ => ApiError::route_not_found().into_response(),
     }
 }
@@ -99,6 +109,8 @@ mod tests {
             ("GET", "/docs", 200, "text/html; charset=utf-8"),
             ("GET", "/prod/docs/", 200, "text/html; charset=utf-8"),
             ("GET", "/docs/extra", 404, "application/json"),
+            ("GET", "/", 200, "text/html; charset=utf-8"),
+            ("HEAD", "/", 405, "application/json"),
             ("POST", "/openapi.json", 405, "application/json"),
         ];
         for (method, path, status, content_type) in cases {

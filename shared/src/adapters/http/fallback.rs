@@ -119,6 +119,8 @@ mod tests {
             (Method::POST, "/healthz", "GET"),
             (Method::POST, "/openapi.json", "GET"),
             (Method::PUT, "/docs", "GET"),
+            (Method::POST, "/", "GET"),
+            (Method::DELETE, "/stations", "GET"),
         ];
         for (method, path, allow) in cases {
             let (status, body, got_allow) = answer(method.clone(), path);
@@ -135,11 +137,11 @@ mod tests {
     #[test]
     fn any_other_path_is_404_route_not_found() {
         for path in [
-            "/",
+            "//",
             "/metrics",
             "/booking/",
             "/booking/1/extra",
-            "/stations",
+            "/station",
             "/stations/PWTC/extra",
             "/Booking",
             "/openapi.json/x",

@@ -1,8 +1,9 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use super::ApiError;
+use super::conditional::snapshot_response;
 use super::request::{bearer_reference, json_object, path_value, require_method, string_fields};
 use crate::booking::{BookingLookup, BookingService};
 use crate::domain::{Booking, BookingReference, BookingRequest, Location, MySejahteraId};
@@ -13,7 +14,7 @@ use crate::telemetry;
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{
     BookingConfirmationSchema, BookingSchema, ErrorSchema, HealthSchema, LocationSchema,
-    MySejahteraIdSchema, StationSlotsSchema,
+    MySejahteraIdSchema, StationListSchema, StationSlotsSchema,
 };
 
 fn json_response(status: StatusCode, body: &(impl Serialize + ?Sized)) -> Response<Body> {
@@ -59,17 +60,24 @@ struct BookingConfirmation<'a> {
 
 /// The slots left at a station, per date.
 ///
-/// Every date of the station in calendar order with its remaining slots. Clients and CDNs may
-/// reuse an answer for one second.
+/// Every date of the station in calendar order with its remaining slots. Answers may be at
+/// most a second old; `Cache-Control` says how much of that second is left. Send the `ETag`
+/// back as `If-None-Match` to get 304 while nothing changed.
 #[utoipa::path(
     get,
     path = "/stations/{location}",
     tag = "stations",
     operation_id = "getStation",
-    params(("location" = LocationSchema, Path, description = "The station's code")),
+    params(
+        ("location" = LocationSchema, Path, description = "The station's code"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client holds, or `*`"),
+    ),
     responses(
         (status = 200, description = "The station's dates, sorted", body = StationSlotsSchema,
-            headers(("Cache-Control" = String, description = "public, max-age=1"))),
+            headers(("ETag" = String, description = "Strong tag of this body"),
+                ("Cache-Control" = String, description = "`public, max-age=N, stale-while-revalidate=1`: N is the whole seconds left of the answer's one second of freshness, usually 0"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current ETag; no body",
+            headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 400, description = "`invalid_field`: the location is not a station code",
             body = ErrorSchema, example = json!({"error": "invalid_field", "message": "location may contain only letters A-Z, digits, '-' and '_'", "field": "location"})),
         (status = 404, description = "`station_not_found`", body = ErrorSchema,
@@ -89,16 +97,63 @@ pub async fn get_station<S: SlotStore>(
     }
     .await;
     match result {
-        Ok(slots) => {
-            let mut response = json_response(StatusCode::OK, &*slots);
-            // The API promises clients and CDNs may reuse an answer for one second.
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=1"),
-            );
-            response
-        }
+        Ok(slots) => snapshot_response(&request, &slots),
         Err(error) => error.into_response(),
+    }
+}
+
+/// Every station with its dates.
+///
+/// Every station that has dates, sorted by location, each with its dates in calendar order and
+/// the slots left on each. Cached and revalidated like a single station.
+#[utoipa::path(
+    get,
+    path = "/stations",
+    tag = "stations",
+    operation_id = "listStations",
+    params(("If-None-Match" = Option<String>, Header, description = "ETags the client holds, or `*`")),
+    responses(
+        (status = 200, description = "Every station, sorted", body = StationListSchema,
+            headers(("ETag" = String, description = "Strong tag of this body"),
+                ("Cache-Control" = String, description = "`public, max-age=N, stale-while-revalidate=1`: N is the whole seconds left of the answer's one second of freshness, usually 0"))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current ETag; no body",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 503, description = "`store_unavailable`: retry", body = ErrorSchema,
+            example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
+pub async fn list_stations<S: SlotStore>(
+    service: &StationService<S>,
+    request: Request,
+) -> Response<Body> {
+    let result = async {
+        require_method(&request, "GET")?;
+        Ok::<_, ApiError>(service.all().await?)
+    }
+    .await;
+    match result {
+        Ok(stations) => snapshot_response(&request, &stations),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Both station routes, for the one function that serves them: `/stations` lists, and
+/// `/stations/{location}` shows one (also a station called `stations`).
+pub async fn station_reads<S: SlotStore>(
+    service: &StationService<S>,
+    request: Request,
+) -> Response<Body> {
+    let has_location = request
+        .path_parameters_ref()
+        .and_then(|parameters| parameters.first("location"))
+        .is_some();
+    let path = request.uri().path();
+    let mut segments = path.strip_suffix('/').unwrap_or(path).rsplit('/');
+    let is_list = segments.next() == Some("stations") && segments.next() != Some("stations");
+    if is_list && !has_location {
+        list_stations(service, request).await
+    } else {
+        get_station(service, request).await
     }
 }
 

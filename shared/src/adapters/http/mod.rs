@@ -1,11 +1,13 @@
 //! HTTP entry points shared by every function (and any single-process server): request parsing,
 //! the error-to-status mapping and the JSON error body of the API contract.
+mod conditional;
 mod docs;
 mod error;
 mod fallback;
 mod handlers;
 pub mod openapi;
 pub mod operator;
+mod page;
 mod request;
 mod router;
 pub mod server;
@@ -13,7 +15,10 @@ pub mod server;
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
 pub use fallback::unrouted;
-pub use handlers::{Health, cancel_booking, create_booking, get_booking, get_station, healthz};
+pub use handlers::{
+    Health, cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
+    station_reads,
+};
 pub use request::{MAX_BODY_BYTES, path_value};
 pub use router::Api;
 

@@ -9,7 +9,9 @@ use lambda_http::{Body, Request, Response};
 use super::ApiError;
 use super::docs::api_docs;
 use super::fallback::unrouted;
-use super::handlers::{cancel_booking, create_booking, get_booking, get_station, healthz};
+use super::handlers::{
+    cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
+};
 use crate::booking::{BookingLookup, BookingService, PublishSettings};
 use crate::ownership::BookingReferences;
 use crate::ports::{EventPublisher, Outbox, SlotStore};
@@ -56,6 +58,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
             segments.pop();
         }
         match segments.as_slice() {
+            ["stations"] => list_stations(&self.stations, request).await,
             ["stations", _] => get_station(&self.stations, request).await,
             ["booking"] => create_booking(&self.bookings, request).await,
             ["booking", _] => match *request.method() {
@@ -64,7 +67,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
                 _ => ApiError::method_not_allowed("GET, DELETE").into_response(),
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
-            ["openapi.json"] | ["docs"] => api_docs(request).await,
+            ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,
             // The same answer API Gateway's `$default` route gives.
             _ => unrouted(&request),
         }

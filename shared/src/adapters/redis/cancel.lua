@@ -1,16 +1,18 @@
 #!lua
--- Cancels one booking atomically: removes it, gives its slot back to the date's counter (never
--- above the date's capacity) and appends its booking.cancelled event to the outbox. The
--- shebang makes Redis (7+) check memory once before the script runs, so it either runs whole or
--- not at all.
+-- Cancels one booking atomically: removes it, gives its slot back to the date's counter and
+-- appends its booking.cancelled event to the outbox. The shebang makes Redis (7+) check memory
+-- once before the script runs, so it either runs whole or not at all.
 -- KEYS[1] booking:{id}       the person's one booking (canonical JSON)
 -- KEYS[2] outbox stream
 -- KEYS[3] booking-owner:{id} hash whose nonce the caller's reference was verified against
--- ARGV[1] slots key prefix   ARGV[2] capacity key prefix (the station's keys are named by the
---                            booking's own location, known only once the booking is read)
+-- KEYS[4] slots:{location}   KEYS[5] capacity:{location}   KEYS[6] held:{location}
+--   of the station the caller read from the booking, so every key is declared (Redis Cluster)
+-- ARGV[1] location   ARGV[2] date: what the caller read; the booking must still name them
 -- ARGV[3] event id   ARGV[4] occurredAt   ARGV[5] event key (the person's ID)
 -- ARGV[6] the nonce the caller's reference was verified against
--- Returns {removed booking JSON, outbox entry id}, or nil when the person held none.
+-- Returns {removed booking JSON, outbox entry id}; nil when the person held none (or another
+-- booking than the one verified); {'moved'} when the booking changed since the caller read it
+-- (the caller reads again).
 local held = redis.call('GET', KEYS[1])
 if not held then
   return false
@@ -21,19 +23,35 @@ if redis.call('HGET', KEYS[3], 'nonce') ~= ARGV[6] then
   return false
 end
 local booking = cjson.decode(held)
-local slots = ARGV[1] .. booking.location
-local remaining = redis.call('HGET', slots, booking.date)
+if booking.location ~= ARGV[1] or booking.date ~= ARGV[2] then
+  return {'moved'}
+end
+local date = ARGV[2]
 redis.call('DEL', KEYS[1])
 -- The nonce goes with the booking, so its reference is dead from now on.
 redis.call('DEL', KEYS[3])
+-- Counters (issue 11): held:{location} is the truth, remaining = max(capacity - held, 0), so a
+-- cancel frees nothing while bookings still exceed a shrunk capacity.
+local count = redis.call('HGET', KEYS[6], date)
+if count then
+  count = math.max(tonumber(count) - 1, 0)
+  redis.call('HSET', KEYS[6], date, count)
+end
+local remaining = redis.call('HGET', KEYS[4], date)
 -- A date an operator removed has no counter left to give the slot back to.
 if remaining then
-  local freed = tonumber(remaining) + 1
-  local capacity = redis.call('HGET', ARGV[2] .. booking.location, booking.date)
-  if capacity then
-    freed = math.min(freed, tonumber(capacity))
+  local capacity = redis.call('HGET', KEYS[5], date)
+  local freed
+  if count and capacity then
+    freed = math.max(tonumber(capacity) - count, 0)
+  else
+    -- Not migrated yet: the old arithmetic, never above the date's capacity.
+    freed = tonumber(remaining) + 1
+    if capacity then
+      freed = math.min(freed, tonumber(capacity))
+    end
   end
-  redis.call('HSET', slots, booking.date, freed)
+  redis.call('HSET', KEYS[4], date, freed)
 end
 -- The same bytes the Rust side serializes for a BookingEvent: the stamp's values are a UUID
 -- and an RFC 3339 time, and the booking is stored in its canonical JSON already.

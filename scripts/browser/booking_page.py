@@ -1,0 +1,498 @@
+"""The booking page as a person uses it, in headless chromium against local-api and Redis.
+
+Run by scripts/browser-test.sh, which starts the services and seeds PWTC (5 slots on 20210516-18)
+and IDCC (1 slot on 20210516). The checks run in order on one phone-sized browser; the first
+failure stops the run, saves a screenshot and exits non-zero.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+
+PHONE = {"width": 360, "height": 740}
+PERSON = {
+    "mysejahteraId": "900127015527",
+    "firstName": "Fadhil",
+    "lastName": "Yaacob",
+    "address": "Jalan Tun Ismail, Kuala Lumpur",
+    "phoneNumber": "0123456789",
+}
+OTHER = dict(PERSON, mysejahteraId="850101145566", firstName="Siti", lastName="Aminah")
+THIRD = dict(PERSON, mysejahteraId="770303035511", firstName="Ravi", lastName="Kumar")
+FOURTH = dict(PERSON, mysejahteraId="660404045522", firstName="Mei Ling", lastName="Tan")
+FIFTH = dict(PERSON, mysejahteraId="550505055533", firstName="Nurul", lastName="Huda")
+SIXTH = dict(PERSON, mysejahteraId="440606065544", firstName="Arjun", lastName="Singh")
+DATE = "20210516"
+
+
+class Skip(Exception):
+    """The API under test lacks what this check needs; reported, never counted as passed."""
+
+
+class Run:
+    def __init__(self, args, page):
+        self.args = args
+        self.page = page
+        self.base = args.base_url
+        self.reference = None
+        self.foreign_requests = []
+
+    def redis(self, *command):
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.args.redis_port), *command],
+            check=True, capture_output=True, text=True, timeout=10,
+        )
+        return out.stdout.strip()
+
+    def slots_left(self, location, date):
+        return int(self.redis("HGET", f"slots:{location}", date))
+
+    def has_booking(self, person):
+        return self.redis("EXISTS", f"booking:{person['mysejahteraId']}") == "1"
+
+    def open_page(self):
+        response = self.page.goto(self.base + "/")
+        assert response is not None and response.status == 200, response
+        return response
+
+    def axe(self, state):
+        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
+            self.page.add_script_tag(path=self.args.axe)
+        violations = self.page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                 .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                             targets: v.nodes.map(n => n.target.join(' '))}))"""
+        )
+        serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+        assert not serious, f"axe ({state}): {serious}"
+        for v in violations:
+            print(f"    axe ({state}), {v['impact']}: {v['id']}: {v['help']}")
+
+    def pick(self, location):
+        self.page.fill("#location", location)
+        self.page.click("#show")
+        expect(self.page.locator("#dates-box")).to_be_visible()
+
+    def date_label(self, date):
+        return self.page.locator(f"label.date:has(input[value='{date}'])")
+
+    def fill(self, person):
+        for field, value in person.items():
+            self.page.fill(f"#{field}", value)
+
+    def snapshot(self, name):
+        """A picture of this state in target/browser-test/, to look at after a run."""
+        self.page.screenshot(path=str(Path(self.args.shots) / name), full_page=True)
+
+    def screenshot(self, name):
+        shot = self.page.screenshot(path=str(Path(self.args.shots) / name), full_page=True)
+        if self.args.docs:
+            Path(self.args.docs).mkdir(parents=True, exist_ok=True)
+            (Path(self.args.docs) / name).write_bytes(shot)
+
+
+def served_small_and_malay_first(run):
+    response = run.open_page()
+    size = len(response.body())
+    assert size < 50 * 1024, f"the page is {size} bytes"
+    assert response.headers["content-type"].startswith("text/html")
+    expect(run.page.locator("html")).to_have_attribute("lang", "ms")
+    expect(run.page.locator("h1")).to_have_text("Tempah slot vaksinasi")
+    # Every input has a label a screen reader announces.
+    unlabelled = run.page.evaluate(
+        """() => [...document.querySelectorAll('input, textarea, select')]
+             .filter(e => !e.labels || !e.labels.length).map(e => e.id || e.name)"""
+    )
+    assert not unlabelled, f"inputs without a label: {unlabelled}"
+    run.axe("empty form")
+
+
+def fits_a_phone(run):
+    run.open_page()
+    run.pick("PWTC")
+    expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
+    run.fill(PERSON)
+    run.date_label(DATE).click()
+    width = run.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways: {width} px wide"
+    run.screenshot("booking-form.png")
+    run.axe("filled form")
+
+
+def station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after(run):
+    reads = []
+
+    def station_read(request):
+        if "/stations" in request.url:
+            reads.append((time.monotonic(), request.url.split("/stations", 1)[1]))
+
+    listed = run.page.request.get(run.base + "/stations")
+    run.page.on("request", station_read)
+    try:
+        run.open_page()
+        run.pick("PWTC")
+        expect(run.date_label(DATE)).to_contain_text("slot lagi")
+        run.page.wait_for_timeout(3500)
+    finally:
+        run.page.remove_listener("request", station_read)
+    if listed.status == 200:
+        # GET /stations answers: the page lists its stations and reads nothing else.
+        names = run.page.eval_on_selector_all("#stations option", "os => os.map(o => o.value)")
+        assert names == [s["location"] for s in listed.json()], names
+        assert all(path == "" for _, path in reads), reads
+    else:
+        assert any(path == "/PWTC" for _, path in reads), reads
+    cache_control = listed.headers.get("cache-control", "") if listed.status == 200 else \
+        run.page.request.get(run.base + "/stations/PWTC").headers["cache-control"]
+    max_age = max(1, int(cache_control.split("max-age=")[1].split(",")[0]))
+    # The routing in main() turns the browser's cache off, so every read the page makes is seen:
+    # each resource is read again only once its max-age has passed, however often it is asked.
+    for path in {path for _, path in reads}:
+        times = [at for at, p in reads if p == path]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        assert all(gap >= max_age - 0.05 for gap in gaps), (path, max_age, gaps)
+    assert len(reads) >= 3, f"the dates were not refreshed: {reads}"
+
+    # A 429 holds the next read back until its Retry-After, and the dates shown stay.
+    answered = []
+
+    def busy_once(route):
+        answered.append(time.monotonic())
+        if len(answered) == 1:
+            route.fulfill(status=429, headers={"Retry-After": "3"},
+                          json={"error": "too_many_requests", "message": "Too many requests."})
+        else:
+            route.continue_()
+
+    busy_path = run.base + ("/stations" if listed.status == 200 else "/stations/PWTC")
+    run.page.route(busy_path, busy_once)
+    try:
+        for _ in range(100):
+            if len(answered) >= 2:
+                break
+            run.page.wait_for_timeout(100)
+    finally:
+        run.page.unroute(busy_path)
+    assert len(answered) >= 2 and answered[1] - answered[0] >= 3 - 0.05, answered
+    expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
+
+
+def bad_phone_number_shown_next_to_its_field(run):
+    run.page.fill("#phoneNumber", "12ab")
+    run.page.click("#submit")
+    error = run.page.locator("#phoneNumber-error")
+    expect(error).to_contain_text("Nombor telefon tidak sah")
+    expect(run.page.locator("#phoneNumber")).to_have_attribute("aria-invalid", "true")
+    expect(run.page.locator("#phoneNumber")).to_be_focused()
+    assert "phoneNumber-error" in run.page.get_attribute("#phoneNumber", "aria-describedby")
+    field, message = run.page.locator("#phoneNumber").bounding_box(), error.bounding_box()
+    # Next to the field: directly below it, not in a banner elsewhere on the page.
+    assert 0 <= message["y"] - (field["y"] + field["height"]) < 60, (field, message)
+    for other in ("firstName", "lastName", "address", "mysejahteraId"):
+        expect(run.page.locator(f"#{other}-error")).to_be_empty()
+    # Refused, so nothing changed.
+    assert not run.has_booking(PERSON)
+    assert run.slots_left("PWTC", DATE) == 5
+    run.snapshot("state-field-error.png")
+    run.axe("field error")
+
+
+def books_and_confirms(run):
+    run.page.fill("#phoneNumber", PERSON["phoneNumber"])
+    with run.page.expect_response(
+        lambda r: r.url.endswith("/booking") and r.request.method == "POST"
+    ) as answer:
+        run.page.click("#submit")
+    assert answer.value.status == 201, answer.value.status
+    body = answer.value.json()
+    done = run.page.locator("#done")
+    expect(done).to_be_visible()
+    expect(done.locator("h2")).to_have_text("Tempahan anda disahkan")
+    booking = run.page.locator("#booking")
+    for value in ("900127015527", "Fadhil Yaacob", "PWTC", "0123456789", "Jalan Tun Ismail"):
+        expect(booking).to_contain_text(value)
+    expect(booking).to_contain_text("2021")
+    run.reference = body["bookingReference"]
+    expect(run.page.locator("#reference")).to_have_text(run.reference)
+    expect(done).to_contain_text("Simpan rujukan ini")
+    assert run.has_booking(PERSON)
+    assert run.slots_left("PWTC", DATE) == 4
+    # The page refreshes the dates on its own (no faster than max-age) and shows one fewer.
+    expect(run.date_label(DATE)).to_contain_text("4 slot lagi", timeout=10_000)
+    run.screenshot("booking-confirmation.png")
+    run.axe("confirmation")
+
+
+def switches_to_english_and_back(run):
+    run.page.click("#lang")
+    expect(run.page.locator("html")).to_have_attribute("lang", "en")
+    expect(run.page.locator("h1")).to_have_text("Book a vaccination slot")
+    expect(run.page.locator("label[for=phoneNumber]")).to_have_text("Phone number")
+    expect(run.date_label(DATE)).to_contain_text("4 slots left")
+    expect(run.page.locator("#done h2")).to_have_text("Your booking is confirmed")
+    run.snapshot("state-english.png")
+    run.axe("English")
+    run.page.click("#lang")
+    expect(run.page.locator("h1")).to_have_text("Tempah slot vaksinasi")
+
+
+def book_someone_else(run, person, date):
+    if run.page.locator("#again").is_visible():
+        run.page.click("#again")
+        expect(run.page.locator("#mysejahteraId")).to_be_focused()
+        expect(run.page.locator("#mysejahteraId")).to_have_value("")
+    run.date_label(date).click()
+    run.fill(person)
+
+
+def fail_first_booking_with(run, status, body, headers=None):
+    """The browser sees this answer to its first POST /booking (a fault the real store cannot
+    be made to show on cue), then the real API's; returns the bodies the page sent."""
+    sent = []
+
+    def fault_once(route):
+        sent.append(route.request.post_data)
+        if len(sent) == 1:
+            route.fulfill(status=status, json=body, headers=headers or {})
+        else:
+            route.continue_()
+
+    run.page.route("**/booking", fault_once)
+    return sent
+
+
+def store_outage_offers_the_safe_retry(run):
+    book_someone_else(run, FOURTH, "20210517")
+    sent = fail_first_booking_with(run, 503, {
+        "error": "store_unavailable",
+        "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe.",
+    })
+    try:
+        run.page.click("#submit")
+        expect(run.page.locator("#status")).to_contain_text("Tiada apa-apa yang disahkan")
+        expect(run.page.locator("#retry")).to_be_focused()
+        expect(run.page.locator("#done")).to_be_hidden()
+        run.axe("store unavailable")
+        with run.page.expect_response(lambda r: r.url.endswith("/booking")) as answer:
+            run.page.click("#retry")
+        assert answer.value.status == 201, answer.value.status
+    finally:
+        run.page.unroute("**/booking")
+    # The safe retry is the identical request, byte for byte.
+    assert len(sent) == 2 and sent[0] == sent[1], sent
+    expect(run.page.locator("#done")).to_be_visible()
+    assert run.has_booking(FOURTH)
+
+
+def a_second_booking_for_one_person_is_explained(run):
+    book_someone_else(run, PERSON, "20210518")
+    run.page.click("#submit")
+    expect(run.page.locator("#status")).to_contain_text("sudah mempunyai tempahan")
+    # Pointed at the booking they hold: the ID is filled in where they can view or cancel it.
+    expect(run.page.locator("#m-id")).to_have_value(PERSON["mysejahteraId"])
+    assert run.slots_left("PWTC", "20210518") == 5
+
+
+def too_many_requests_waits_out_retry_after(run):
+    book_someone_else(run, FIFTH, "20210518")
+    sent = fail_first_booking_with(
+        run, 429, {"error": "too_many_requests", "message": "Too many requests."}, {"Retry-After": "2"}
+    )
+    try:
+        run.page.click("#submit")
+        refused_at = time.monotonic()
+        expect(run.page.locator("#status")).to_contain_text("Cuba lagi dalam 2 saat")
+        expect(run.page.locator("#submit")).to_be_disabled()
+        expect(run.page.locator("#retry")).to_be_visible(timeout=10_000)
+        # Not offered again before the server said it may be.
+        assert time.monotonic() - refused_at >= 1.9
+        expect(run.page.locator("#submit")).to_be_enabled()
+        run.page.click("#retry")
+        expect(run.page.locator("#done")).to_be_visible()
+    finally:
+        run.page.unroute("**/booking")
+    assert len(sent) == 2 and sent[0] == sent[1], sent
+    assert run.has_booking(FIFTH)
+
+
+def fully_booked_gets_a_plain_message(run):
+    run.open_page()
+    run.pick("IDCC")
+    expect(run.date_label(DATE)).to_contain_text("1 slot lagi")
+    run.date_label(DATE).click()
+    run.fill(OTHER)
+    # Somebody else takes the last slot while this person fills in the form.
+    taken = run.page.request.post(run.base + "/booking", data=dict(THIRD, location="IDCC", date=DATE))
+    assert taken.status == 201, taken.status
+    run.page.click("#submit")
+    expect(run.page.locator("#status")).to_contain_text("tarikh ini sudah penuh")
+    assert not run.has_booking(OTHER)
+    assert run.slots_left("IDCC", DATE) == 0
+    expect(run.date_label(DATE)).to_contain_text("penuh", timeout=10_000)
+    # The full date can no longer be chosen; the person picks another.
+    expect(run.page.locator(f"input[name=date][value='{DATE}']")).to_be_disabled()
+    run.snapshot("state-fully-booked.png")
+    run.axe("fully booked")
+
+
+def cancels_with_the_reference(run):
+    run.open_page()
+    run.page.fill("#m-id", PERSON["mysejahteraId"])
+    # Without the reference, or with a wrong one, nothing is shown or cancelled.
+    run.page.click("#view")
+    expect(run.page.locator("#m-ref-error")).to_contain_text("Masukkan rujukan")
+    expect(run.page.locator("#m-ref")).to_be_focused()
+    wrong = ("y" if run.reference[0] == "x" else "x") + run.reference[1:]
+    run.page.fill("#m-ref", wrong)
+    run.page.click("#cancel")
+    run.page.click("#cancel-yes")
+    expect(run.page.locator("#m-status")).to_contain_text("Tiada tempahan untuk ID dan rujukan ini")
+    assert run.has_booking(PERSON)
+    run.page.fill("#m-ref", run.reference)
+    run.page.click("#view")
+    expect(run.page.locator("#m-booking")).to_contain_text("Fadhil Yaacob")
+    run.page.click("#cancel")
+    expect(run.page.locator("#cancel-yes")).to_be_focused()
+    run.page.click("#cancel-yes")
+    expect(run.page.locator("#m-status")).to_contain_text("Tempahan anda telah dibatalkan")
+    assert not run.has_booking(PERSON)
+    assert run.slots_left("PWTC", DATE) == 5
+    run.axe("cancelled")
+
+
+def waiting_room_queues_then_books(run):
+    """Against the second local-api, whose waiting room is on and admits a person a second."""
+    room = run.args.room_url
+    if run.page.request.get(room + "/queue").status != 200:
+        raise Skip("this API has no waiting room (GET /queue)")
+    bookings = []
+    run.page.on("request", lambda r: bookings.append(r.headers.get("admission-token"))
+                if r.url.endswith("/booking") and r.method == "POST" else None)
+    assert run.page.goto(room + "/").status == 200
+    run.pick("PWTC")
+    run.date_label("20210517").click()
+    run.fill(SIXTH)
+    run.page.click("#submit")
+    expect(run.page.locator("#status")).to_contain_text("Anda dalam barisan")
+    run.snapshot("state-waiting-room.png")
+    run.axe("waiting room")
+    # Admitted within a few seconds, the page books with the token on its own.
+    expect(run.page.locator("#done")).to_be_visible(timeout=30_000)
+    assert run.has_booking(SIXTH)
+    assert len(bookings) == 2 and bookings[0] is None and bookings[1], bookings
+
+
+def usable_with_the_keyboard_alone(run):
+    run.open_page()
+    page = run.page
+    page.keyboard.press("Tab")
+    order = []
+    for _ in range(40):
+        focused = page.evaluate(
+            """() => { const e = document.activeElement;
+                 const s = getComputedStyle(e);
+                 return {id: e.id, name: e.name || '', value: e.value || '',
+                         outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2}; }"""
+        )
+        assert focused["outline"], f"no visible focus on {focused}"
+        order.append(focused["id"] or focused["name"])
+        if focused["id"] == "location":
+            page.keyboard.type("PWTC")
+            page.keyboard.press("Enter")
+            expect(page.locator("#dates-box")).to_be_visible()
+        if focused["name"] == "date":
+            page.keyboard.press("Space")
+            expect(page.locator(f"input[value='{focused['value']}']")).to_be_checked()
+        if focused["id"] == "cancel":
+            break
+        page.keyboard.press("Tab")
+    wanted = ["lang", "location", "show", "date", "mysejahteraId", "firstName", "lastName",
+              "address", "phoneNumber", "submit", "m-id", "m-ref", "view", "cancel"]
+    reached = [w for w in wanted if w in order]
+    assert reached == wanted and [o for o in order if o in wanted] == wanted, order
+
+
+CHECKS = [
+    served_small_and_malay_first,
+    station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after,
+    fits_a_phone,
+    bad_phone_number_shown_next_to_its_field,
+    books_and_confirms,
+    switches_to_english_and_back,
+    store_outage_offers_the_safe_retry,
+    a_second_booking_for_one_person_is_explained,
+    too_many_requests_waits_out_retry_after,
+    fully_booked_gets_a_plain_message,
+    cancels_with_the_reference,
+    waiting_room_queues_then_books,
+    usable_with_the_keyboard_alone,
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--room-url", required=True)
+    parser.add_argument("--redis-port", required=True, type=int)
+    parser.add_argument("--chromium", required=True)
+    parser.add_argument("--axe", required=True)
+    parser.add_argument("--shots", required=True)
+    parser.add_argument("--docs")
+    args = parser.parse_args()
+    Path(args.shots).mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=5_000)
+    passed = failed = skipped = 0
+    with sync_playwright() as playwright:
+        # Debian's chromium: browser downloads are not available here. Root needs --no-sandbox.
+        browser = playwright.chromium.launch(
+            executable_path=args.chromium, headless=True, args=["--no-sandbox"]
+        )
+        context = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True,
+                                      has_touch=True, locale="ms-MY")
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        run = Run(args, page)
+
+        def only_this_origin(route):
+            # The page must load nothing from elsewhere; anything else is refused and reported.
+            if route.request.url.startswith((run.base + "/", args.room_url + "/")):
+                route.continue_()
+            else:
+                run.foreign_requests.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_this_origin)
+        for check in CHECKS:
+            started = time.monotonic()
+            try:
+                check(run)
+                assert not run.foreign_requests, f"requests elsewhere: {run.foreign_requests}"
+            except Skip as reason:
+                skipped += 1
+                print(f"SKIP {check.__name__}: {reason}")
+                continue
+            except Exception:  # noqa: BLE001 - every failure is reported the same way
+                failed += 1
+                shot = Path(args.shots) / f"failure-{check.__name__}.png"
+                try:
+                    page.screenshot(path=str(shot), full_page=True)
+                except Exception:  # noqa: BLE001
+                    pass
+                print(f"FAIL {check.__name__} (screenshot: {shot})")
+                traceback.print_exc()
+                break
+            passed += 1
+            print(f"PASS {check.__name__} ({time.monotonic() - started:.1f} s)")
+        browser.close()
+    skipped += len(CHECKS) - passed - failed - skipped
+    print(f"browser: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

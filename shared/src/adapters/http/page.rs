@@ -1,0 +1,45 @@
+//! The booking page citizens use: one self-contained HTML page (inline style and script, nothing
+//! from elsewhere) that calls the API relative to where it is served, so it belongs at the API's
+//! root.
+use lambda_http::{Body, Request, Response};
+
+use super::docs::get_document;
+
+#[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
+use super::openapi::HtmlSchema;
+
+const BOOKING_PAGE: &str = include_str!("page.html");
+
+/// The booking page: pick a station and date, book, then view or cancel with the reference.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "operations",
+    operation_id = "bookingPage",
+    responses((status = 200, description = "The booking page (Malay, switchable to English)", body = HtmlSchema, content_type = "text/html")),
+)]
+pub async fn booking_page(request: Request) -> Response<Body> {
+    get_document(&request, "text/html; charset=utf-8", BOOKING_PAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_small_self_contained_and_malay_first() {
+        // The budget for phones on slow networks, uncompressed.
+        assert!(
+            BOOKING_PAGE.len() < 50 * 1024,
+            "{} bytes",
+            BOOKING_PAGE.len()
+        );
+        assert!(
+            !BOOKING_PAGE.contains("://"),
+            "the booking page loads nothing from elsewhere"
+        );
+        assert!(!BOOKING_PAGE.contains("<script src"));
+        assert!(!BOOKING_PAGE.contains("<link"));
+        assert!(BOOKING_PAGE.starts_with("<!doctype html>\n<html lang=\"ms\">"));
+    }
+}

@@ -1,0 +1,71 @@
+//! A booking record (personal data) expires BOOKING_RETENTION_DAYS after its date.
+use crate::helpers::{TestApp, one_station_seed, spawn_app};
+use lambda_http::http::StatusCode;
+
+const DAY: i64 = 86_400;
+
+async fn seed(app: &TestApp, start_date: &str) {
+    app.seeder
+        .seed(one_station_seed(start_date, 1, "PWTC", 5, false))
+        .await
+        .unwrap();
+}
+
+/// When the booking's records expire; the owner record (its reference's nonce) goes with it.
+async fn expire_time(app: &TestApp, id: &str) -> i64 {
+    let mut expiries = Vec::new();
+    for key in [format!("booking:{id}"), format!("booking-owner:{id}")] {
+        let expires: i64 = redis::cmd("EXPIRETIME")
+            .arg(&key)
+            .query_async(&mut app.connection.clone())
+            .await
+            .unwrap();
+        expiries.push(expires);
+    }
+    assert_eq!(
+        expiries[0], expiries[1],
+        "{id}: booking and owner expire together"
+    );
+    expiries[0]
+}
+
+#[tokio::test]
+async fn a_booking_expires_thirty_days_after_its_date() {
+    let app = spawn_app().await;
+    seed(&app, "20990101").await;
+    assert_eq!(
+        app.book("A1", "PWTC", "20990101").await.status,
+        StatusCode::CREATED
+    );
+    // 2099-01-02T00:00:00Z, when the date is over, plus the default 30 days.
+    assert_eq!(expire_time(&app, "A1").await, 4_070_995_200 + 30 * DAY);
+    // The identical retry keeps the expiry.
+    assert_eq!(
+        app.book("A1", "PWTC", "20990101").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(expire_time(&app, "A1").await, 4_070_995_200 + 30 * DAY);
+}
+
+#[tokio::test]
+async fn a_booking_on_a_past_date_is_kept_from_now_not_dropped_at_once() {
+    let app = spawn_app().await;
+    seed(&app, "20210516").await;
+    assert_eq!(
+        app.book("A1", "PWTC", "20210516").await.status,
+        StatusCode::CREATED
+    );
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let expires = expire_time(&app, "A1").await;
+    assert!(
+        (now + 29 * DAY..=now + 31 * DAY).contains(&expires),
+        "{expires} vs now {now}"
+    );
+    assert_eq!(app.get_booking("A1").await.status, StatusCode::OK);
+}

@@ -1,0 +1,122 @@
+//! Bookings held are counted per date, so resets and cancels never re-open a booked slot.
+use lambda_http::http::StatusCode;
+use redis::AsyncCommands;
+use shared::seed::SeedReport;
+
+use crate::helpers::{TestApp, one_station_seed, spawn_app};
+
+const DATE: &str = "20210516";
+
+async fn reset(app: &TestApp, capacity: u32) -> SeedReport {
+    app.seeder
+        .seed(one_station_seed(DATE, 1, "PWTC", capacity, true))
+        .await
+        .unwrap()
+}
+
+async fn held(app: &TestApp) -> Option<i64> {
+    let mut connection = app.connection.clone();
+    connection.hget("held:PWTC", DATE).await.unwrap()
+}
+
+async fn book_all(app: &TestApp, prefix: &str, count: usize) -> usize {
+    let mut created = 0;
+    for i in 0..count {
+        if app
+            .book(&format!("{prefix}{i:03}"), "PWTC", DATE)
+            .await
+            .status
+            == StatusCode::CREATED
+        {
+            created += 1;
+        }
+    }
+    created
+}
+
+#[tokio::test]
+async fn resets_never_reopen_booked_slots() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 10)]).await;
+    assert_eq!(book_all(&app, "A", 10).await, 10);
+
+    reset(&app, 5).await;
+    assert_eq!(app.remaining("PWTC", DATE).await, Some(0));
+    reset(&app, 10).await;
+    assert_eq!(app.remaining("PWTC", DATE).await, Some(0));
+
+    assert_eq!(book_all(&app, "B", 5).await, 0, "10 held of 10");
+    assert_eq!(held(&app).await, Some(10));
+    // Growing past what is held opens exactly the difference.
+    reset(&app, 12).await;
+    assert_eq!(book_all(&app, "C", 5).await, 2);
+    assert_eq!(held(&app).await, Some(12));
+    assert_eq!(app.count_keys("booking:*").await, 12);
+}
+
+#[tokio::test]
+async fn a_date_without_a_capacity_entry_keeps_its_bookings_on_reset() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 4)]).await;
+    assert_eq!(book_all(&app, "A", 4).await, 4);
+    let mut connection = app.connection.clone();
+    let _: () = connection.del("capacity:PWTC").await.unwrap();
+
+    reset(&app, 4).await;
+
+    assert_eq!(app.remaining("PWTC", DATE).await, Some(0));
+    assert_eq!(book_all(&app, "B", 2).await, 0);
+}
+
+/// Data as the scripts before the held count wrote it: no `held:` hash, and a date whose
+/// `capacity:` entry is missing.
+async fn legacy_data(app: &TestApp) {
+    app.seed(2, &[("PWTC", 10)]).await;
+    assert_eq!(book_all(app, "A", 3).await, 3);
+    assert_eq!(
+        app.book("B000", "PWTC", "20210517").await.status,
+        StatusCode::CREATED
+    );
+    let mut connection = app.connection.clone();
+    let _: () = connection.del("held:PWTC").await.unwrap();
+    let _: () = connection.hdel("capacity:PWTC", DATE).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reset_leaves_unmigrated_dates_alone_and_says_so() {
+    let app = spawn_app().await;
+    legacy_data(&app).await;
+    let before = app.snapshot().await;
+
+    let report = reset(&app, 2).await;
+
+    assert_eq!(report.dates_unmigrated, 1);
+    assert_eq!(report.total_slots, 0);
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn the_migration_counts_booking_records_once() {
+    let app = spawn_app().await;
+    legacy_data(&app).await;
+
+    let migrated = app.seeder.migrate().await.unwrap();
+
+    assert_eq!(migrated.dates_migrated, 2);
+    assert_eq!(migrated.bookings_counted, 4);
+    assert_eq!(held(&app).await, Some(3));
+    let mut connection = app.connection.clone();
+    let other: Option<i64> = connection.hget("held:PWTC", "20210517").await.unwrap();
+    assert_eq!(other, Some(1));
+    // The missing capacity is what the old scripts kept: remaining + booked.
+    let capacity: Option<i64> = connection.hget("capacity:PWTC", DATE).await.unwrap();
+    assert_eq!(capacity, Some(10));
+    assert_eq!(app.remaining("PWTC", DATE).await, Some(7));
+
+    // Counted dates are left alone by a second run, and resets now keep bookings booked.
+    assert_eq!(app.seeder.migrate().await.unwrap().dates_migrated, 0);
+    reset(&app, 2).await;
+    reset(&app, 4).await;
+    assert_eq!(book_all(&app, "C", 3).await, 1);
+    assert_eq!(held(&app).await, Some(4));
+}
