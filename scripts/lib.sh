@@ -51,6 +51,11 @@ ensure_redis() {
   fi
 }
 
+# The TLS tests make their certificates with the openssl CLI.
+ensure_openssl() {
+  command -v openssl >/dev/null || { log "installing openssl"; apt_install openssl; }
+}
+
 ensure_cargo_lambda() {
   python_scripts_on_path
   if ! command -v cargo-lambda >/dev/null; then

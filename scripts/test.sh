@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_redis
+ensure_openssl
 ensure_tansu
 ensure_nextest
 ensure_template_tools
