@@ -145,11 +145,16 @@ sha="$(rcli SCRIPT LOAD "$(cat shared/src/adapters/redis/book.lua)")"
 booking_json='{"mysejahteraId":"ceil-__rand_int__","firstName":"Fadhil","lastName":"Yaacob","address":"Kuala Lumpur","location":"CEIL","phoneNumber":"0123456789","date":"20210516"}'
 event_json='{"eventId":"0b6f4f2e-8d8c-4d47-9a57-3f3c1c7a8e11","type":"booking.created","occurredAt":"2021-05-16T00:00:00.000Z","booking":'"$booking_json"'}'
 run_ceiling redis_hgetall 50 400000 HGETALL slots:PWTC
-run_ceiling redis_book_new 100 200000 EVALSHA "$sha" 3 slots:CEIL 'booking:ceil-__rand_int__' \
-  outbox:booking-events 20210516 "$booking_json" 'ceil-__rand_int__' "$event_json"
+nonce=0123456789abcdef0123456789abcdef
+expires=$(( $(date +%s) + 86400 ))
+run_ceiling redis_book_new 100 200000 EVALSHA "$sha" 7 slots:CEIL 'booking:ceil-__rand_int__' \
+  outbox:booking-events 'booking-owner:ceil-__rand_int__' held:CEIL capacity:CEIL \
+  'event-seq:ceil-__rand_int__' \
+  20210516 "$booking_json" 'ceil-__rand_int__' "$event_json" "$nonce" 1621123200000 "$expires"
 same_json="$(rcli GET booking:900127015527)"
-run_ceiling redis_book_same 100 300000 EVALSHA "$sha" 3 slots:PWTC booking:900127015527 \
-  outbox:booking-events 20210516 "$same_json" 900127015527 "{}"
+run_ceiling redis_book_same 100 300000 EVALSHA "$sha" 7 slots:PWTC booking:900127015527 \
+  outbox:booking-events booking-owner:900127015527 held:PWTC capacity:PWTC event-seq:900127015527 \
+  20210516 "$same_json" 900127015527 "{}" "$nonce" 1621123200000 "$expires"
 
 cat >"$OUT/verify.json" <<JSON
 {"capacity_before": $before, "capacity_after": $after, "bookings_stored": $stored,

@@ -259,7 +259,7 @@ done
 check "one booking.created event for the person" 1 "$(grep -o '"type":"booking.created"' <<<"$events" | wc -l | tr -d ' ')"
 relay_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke outbox-relay --invoke-address 127.0.0.1 \
   --invoke-port "$watch_port" --data-ascii '{}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
-check "the relay finds nothing left" '{"published":0,"remaining":0,"skipped":false}' "$(canon <<<"$relay_reply")"
+check "the relay finds nothing left" '{"deadlineReached":false,"published":0,"remaining":0,"skipped":false}' "$(canon <<<"$relay_reply")"
 
 echo "e2e: seeding again keeps live counters"
 seed_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \

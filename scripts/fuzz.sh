@@ -47,7 +47,8 @@ status=0
   --max-examples "$MAX_EXAMPLES" --seed "$FUZZ_SEED" --request-timeout 10) \
   | tee "$WORK/schemathesis.log" || status=$?
 
-cases="$(grep -Eo '[0-9]+ generated' "$WORK/schemathesis.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)"
+# -a: the log can hold NUL bytes (generated values echoed back), which would make grep call it binary.
+cases="$(grep -aEo '[0-9]+ generated' "$WORK/schemathesis.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)"
 if [ "$status" -ne 0 ]; then
   log "schemathesis failed (exit $status); see $WORK/schemathesis.log"
   exit 1

@@ -154,19 +154,25 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
             booked_at: now,
         };
         let event = BookingEvent::new(EventType::BookingCreated, booking, now);
-        let record = event.record();
-        let booking = event.booking;
-        let id = &booking.mysejahtera_id;
-        match self.store.book(&booking, &record, &ownership).await? {
-            BookingOutcome::Created { outbox_id } => {
+        let id = &event.booking.mysejahtera_id;
+        match self
+            .store
+            .book(&event.booking, &event.record(), &ownership)
+            .await?
+        {
+            BookingOutcome::Created {
+                outbox_id,
+                sequence,
+            } => {
                 let reference = self.references.reference(id, &ownership.nonce);
+                let event = event.sequenced(sequence);
                 self.publish(OutboxEntry {
                     id: outbox_id,
-                    record,
+                    record: event.record(),
                 })
                 .await;
                 Ok(BookingConfirmed {
-                    booking,
+                    booking: event.booking,
                     newly_created: true,
                     reference: Some(reference),
                 })
@@ -176,17 +182,19 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
                     .filter(|held| BookingReferences::within_retry_window(held.booked_at, now))
                     .map(|held| self.references.reference(id, &held.nonce));
                 Ok(BookingConfirmed {
-                    booking,
+                    booking: event.booking,
                     newly_created: false,
                     reference,
                 })
             }
             BookingOutcome::AlreadyBooked => Err(BookingError::AlreadyBooked),
             BookingOutcome::FullyBooked => Err(BookingError::FullyBooked),
-            BookingOutcome::UnknownStation => {
-                Err(BookingError::UnknownStation(booking.location.to_string()))
+            BookingOutcome::UnknownStation => Err(BookingError::UnknownStation(
+                event.booking.location.to_string(),
+            )),
+            BookingOutcome::UnknownDate => {
+                Err(BookingError::UnknownDate(event.booking.date.to_string()))
             }
-            BookingOutcome::UnknownDate => Err(BookingError::UnknownDate(booking.date.to_string())),
         }
     }
 
@@ -207,7 +215,8 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
             .cancel(id, &stamp, &nonce)
             .await?
             .ok_or(BookingError::NotBooked)?;
-        let event = BookingEvent::stamped(EventType::BookingCancelled, cancelled.booking, stamp);
+        let event = BookingEvent::stamped(EventType::BookingCancelled, cancelled.booking, stamp)
+            .sequenced(cancelled.sequence);
         self.publish(OutboxEntry {
             id: cancelled.outbox_id,
             record: event.record(),
@@ -269,6 +278,7 @@ mod tests {
     fn created() -> Result<BookingOutcome, StoreError> {
         Ok(BookingOutcome::Created {
             outbox_id: "1-0".into(),
+            sequence: 3,
         })
     }
 
@@ -562,6 +572,7 @@ mod tests {
         let removed = Cancelled {
             booking: booking.clone(),
             outbox_id: "7-0".into(),
+            sequence: 2,
         };
         type Case = (
             &'static str,

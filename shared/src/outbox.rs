@@ -1,7 +1,9 @@
 //! Use case: get every outbox event to the broker. A broker outage delays events; it never
 //! loses one, and never fails the booking that produced it.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use serde::Serialize;
 use tracing::Instrument;
@@ -117,11 +119,16 @@ pub struct RelaySettings {
     /// Entries younger than this are left to the booking that wrote them, which publishes
     /// them itself: fewer duplicates in normal operation.
     pub min_age: Duration,
-    /// At most this many batches per run, so a run ends well within its Lambda timeout.
+    /// At most this many batches per run.
     pub max_batches: usize,
     pub publish_timeout: Duration,
-    /// Longer than a run can last; a crashed relay's lease expires by itself.
+    /// Longer than a batch can last; renewed before each batch, so a crashed relay's lease
+    /// expires by itself soon after.
     pub lease_ttl: Duration,
+    /// A batch starts only while `publish_timeout` plus this margin (its Redis round trips,
+    /// releasing the lease, the reply) is left before the invocation's deadline: a run killed
+    /// mid-batch would publish again what it had already published and keep the lease.
+    pub deadline_margin: Duration,
 }
 
 impl Default for RelaySettings {
@@ -132,8 +139,19 @@ impl Default for RelaySettings {
             max_batches: 100,
             publish_timeout: Duration::from_secs(5),
             lease_ttl: Duration::from_secs(120),
+            deadline_margin: Duration::from_secs(5),
         }
     }
+}
+
+/// The time left until a Lambda invocation's deadline (`Context::deadline`, milliseconds since
+/// the Unix epoch). None when it is not in the future, which Lambda never sends but emulators
+/// do (`cargo lambda watch` sends its timeout, 600000, as if it were a time).
+pub fn time_left(deadline_epoch_ms: u64, now: SystemTime) -> Option<Duration> {
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    (deadline_epoch_ms > now_ms).then(|| Duration::from_millis(deadline_epoch_ms - now_ms))
 }
 
 /// The relay function's reply.
@@ -145,6 +163,8 @@ pub struct RelayReport {
     pub remaining: u64,
     /// True when another relay held the lease, so this run did nothing.
     pub skipped: bool,
+    /// True when the run stopped early to finish before its deadline; the next run goes on.
+    pub deadline_reached: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -156,6 +176,10 @@ pub enum RelayError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The run outlived its lease; it stopped so as not to run beside the relay that may hold
+    /// the lease now.
+    #[error("relay lost its lease after publishing {published} events")]
+    LeaseLost { published: u64 },
 }
 
 pub struct OutboxRelay<O, P> {
@@ -173,39 +197,76 @@ impl<O: Outbox, P: EventPublisher> OutboxRelay<O, P> {
         }
     }
 
-    /// Publishes what waits in the outbox, oldest first. One relay at a time holds the lease;
-    /// two relays could only ever publish an event twice under the same event id.
+    /// A run with no deadline but `max_batches` (tools, tests).
     pub async fn run(&self) -> Result<RelayReport, RelayError> {
+        self.run_until(None).await
+    }
+
+    /// Publishes what waits in the outbox, oldest first, starting no batch that might not end
+    /// before `deadline`. One relay at a time holds the lease; two relays could only ever
+    /// publish an event twice under the same event id. Every run records the outbox depth,
+    /// and a failed run also counts as a relay failure: a broker outage is exactly when
+    /// operators need both.
+    pub async fn run_until(&self, deadline: Option<Instant>) -> Result<RelayReport, RelayError> {
+        let mut published = 0;
+        let drained = self.drain_leased(deadline, &mut published).await;
+        let depth = self.outbox.depth().await;
+        service_metrics::relay_run(published, depth.as_ref().ok().copied());
+        if let Err(error) = &drained {
+            service_metrics::relay_failed();
+            tracing::error!(%error, published, "relay run failed");
+        }
+        let drained = drained?;
+        Ok(RelayReport {
+            published,
+            remaining: depth?,
+            skipped: drained.is_none(),
+            deadline_reached: drained == Some(true),
+        })
+    }
+
+    /// None when another relay holds the lease, else whether the deadline stopped the drain.
+    async fn drain_leased(
+        &self,
+        deadline: Option<Instant>,
+        published: &mut u64,
+    ) -> Result<Option<bool>, RelayError> {
         let Some(lease) = self
             .outbox
             .acquire_relay_lease(self.settings.lease_ttl)
             .await?
         else {
-            let remaining = self.outbox.depth().await?;
-            service_metrics::relay_run(0, remaining);
-            return Ok(RelayReport {
-                remaining,
-                skipped: true,
-                ..RelayReport::default()
-            });
+            return Ok(None);
         };
-        let drained = self.drain().await;
+        let drained = self.drain(&lease, deadline, published).await;
+        // A lost lease may be another relay's now; the release script leaves it alone.
         if let Err(error) = self.outbox.release_relay_lease(&lease).await {
             tracing::warn!(%error, "relay lease not released; it expires by itself");
         }
-        let published = drained?;
-        let remaining = self.outbox.depth().await?;
-        service_metrics::relay_run(published, remaining);
-        Ok(RelayReport {
-            published,
-            remaining,
-            skipped: false,
-        })
+        drained.map(Some)
     }
 
-    async fn drain(&self) -> Result<u64, RelayError> {
-        let mut published = 0;
+    /// Whether the deadline stopped it.
+    async fn drain(
+        &self,
+        lease: &str,
+        deadline: Option<Instant>,
+        published: &mut u64,
+    ) -> Result<bool, RelayError> {
+        let needed = self.settings.publish_timeout + self.settings.deadline_margin;
         for _ in 0..self.settings.max_batches {
+            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < needed) {
+                return Ok(true);
+            }
+            if !self
+                .outbox
+                .renew_relay_lease(lease, self.settings.lease_ttl)
+                .await?
+            {
+                return Err(RelayError::LeaseLost {
+                    published: *published,
+                });
+            }
             let entries = self
                 .outbox
                 .oldest(self.settings.batch_size, self.settings.min_age)
@@ -217,18 +278,24 @@ impl<O: Outbox, P: EventPublisher> OutboxRelay<O, P> {
                 self.settings.publish_timeout,
             )
             .await
-            .map_err(|source| RelayError::Delivery { published, source })?;
-            published += entries.len() as u64;
+            .map_err(|source| RelayError::Delivery {
+                published: *published,
+                source,
+            })?;
+            *published += entries.len() as u64;
             if entries.len() < self.settings.batch_size {
                 break;
             }
         }
-        Ok(published)
+        Ok(false)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
     use mockall::Sequence;
 
     use super::*;
@@ -251,6 +318,7 @@ mod tests {
             max_batches: 10,
             publish_timeout: Duration::from_millis(200),
             lease_ttl: Duration::from_secs(60),
+            deadline_margin: Duration::from_millis(100),
         }
     }
 
@@ -260,6 +328,10 @@ mod tests {
             .expect_acquire_relay_lease()
             .times(1)
             .returning(|_| Ok(Some("lease".into())));
+        outbox
+            .expect_renew_relay_lease()
+            .withf(|token, _| token == "lease")
+            .returning(|_, _| Ok(true));
         outbox
             .expect_release_relay_lease()
             .withf(|token| token == "lease")
@@ -374,7 +446,8 @@ mod tests {
             RelayReport {
                 published: 3,
                 remaining: 0,
-                skipped: false
+                skipped: false,
+                deadline_reached: false,
             }
         );
     }
@@ -387,6 +460,7 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(vec![entry(1)]));
         outbox.expect_remove().never();
+        outbox.expect_depth().returning(|| Ok(1));
         let mut publisher = MockEventPublisher::new();
         publisher
             .expect_publish()
@@ -420,9 +494,246 @@ mod tests {
             RelayReport {
                 published: 0,
                 remaining: 7,
-                skipped: true
+                skipped: true,
+                deadline_reached: false,
             }
         );
+    }
+
+    /// An outbox that always has a full batch of one and never runs dry.
+    fn endless_outbox() -> MockOutbox {
+        let mut outbox = leased_outbox();
+        outbox.expect_oldest().returning(|_, _| Ok(vec![entry(1)]));
+        outbox.expect_remove().returning(|_| Ok(()));
+        outbox.expect_depth().returning(|| Ok(1));
+        outbox
+    }
+
+    /// A broker that takes `delay` (of paused tokio time) to acknowledge.
+    struct SlowBroker {
+        delay: Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl EventPublisher for SlowBroker {
+        async fn publish(&self, _: &[EventRecord]) -> Result<(), PublishError> {
+            tokio::time::sleep(self.delay).await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_relay_starts_no_batch_it_could_not_finish_before_the_deadline() {
+        let settings = RelaySettings {
+            batch_size: 1,
+            max_batches: 1000,
+            publish_timeout: Duration::from_secs(5),
+            deadline_margin: Duration::from_secs(1),
+            ..settings(1)
+        };
+        // (publish takes s, deadline in s, batches that fit: each starts with >= 6 s left)
+        for (delay, deadline_in, batches) in [(4, 20, 4), (5, 60, 11), (1, 7, 2), (3, 5, 0)] {
+            let deadline = Instant::now() + Duration::from_secs(deadline_in);
+            let relay = OutboxRelay::new(
+                endless_outbox(), // its lease must be released (leased_outbox checks)
+                SlowBroker {
+                    delay: Duration::from_secs(delay),
+                },
+                settings,
+            );
+
+            let report = relay.run_until(Some(deadline)).await.unwrap();
+
+            let case = format!("publish {delay}s, deadline in {deadline_in}s");
+            assert!(Instant::now() <= deadline, "{case}: ran past the deadline");
+            assert!(report.deadline_reached, "{case}: {report:?}");
+            assert_eq!(report.published, batches, "{case}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_lost_its_lease_stops_before_the_next_batch() {
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_acquire_relay_lease()
+            .returning(|_| Ok(Some("lease".into())));
+        let mut renewals = Sequence::new();
+        outbox
+            .expect_renew_relay_lease()
+            .times(1)
+            .in_sequence(&mut renewals)
+            .returning(|_, _| Ok(true));
+        outbox
+            .expect_renew_relay_lease()
+            .times(1)
+            .in_sequence(&mut renewals)
+            .returning(|_, _| Ok(false));
+        outbox
+            .expect_oldest()
+            .times(1)
+            .returning(|_, _| Ok(vec![entry(1)]));
+        outbox.expect_remove().times(1).returning(|_| Ok(()));
+        outbox.expect_depth().returning(|| Ok(4));
+        outbox
+            .expect_release_relay_lease()
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().times(1).returning(|_| Ok(()));
+
+        let got = OutboxRelay::new(outbox, publisher, settings(1)).run().await;
+
+        assert_eq!(got, Err(RelayError::LeaseLost { published: 1 }));
+    }
+
+    /// Counters and gauges by name, for the metrics a use case records.
+    #[derive(Default, Clone)]
+    struct Recorded(Arc<Mutex<HashMap<String, f64>>>);
+
+    struct Handle(Recorded, String);
+
+    impl metrics::CounterFn for Handle {
+        fn increment(&self, value: u64) {
+            *self.0.0.lock().unwrap().entry(self.1.clone()).or_default() += value as f64;
+        }
+        fn absolute(&self, value: u64) {
+            self.0
+                .0
+                .lock()
+                .unwrap()
+                .insert(self.1.clone(), value as f64);
+        }
+    }
+
+    impl metrics::GaugeFn for Handle {
+        fn increment(&self, value: f64) {
+            *self.0.0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+        }
+        fn decrement(&self, value: f64) {
+            *self.0.0.lock().unwrap().entry(self.1.clone()).or_default() -= value;
+        }
+        fn set(&self, value: f64) {
+            self.0.0.lock().unwrap().insert(self.1.clone(), value);
+        }
+    }
+
+    impl metrics::Recorder for Recorded {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            metrics::Counter::from_arc(Arc::new(Handle(self.clone(), key.name().to_owned())))
+        }
+        fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::from_arc(Arc::new(Handle(self.clone(), key.name().to_owned())))
+        }
+        fn register_histogram(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    impl Recorded {
+        fn get(&self, name: &str) -> Option<f64> {
+            self.0.lock().unwrap().get(name).copied()
+        }
+    }
+
+    #[tokio::test] // current-thread: the local recorder sees every metric of the run
+    async fn every_run_records_the_depth_and_a_failed_run_counts_as_a_failure() {
+        type Case = (&'static str, Result<(), PublishError>, Option<f64>);
+        let cases: [Case; 2] = [
+            ("a good run", Ok(()), None),
+            (
+                "a broker outage",
+                Err(PublishError::Unavailable("refused".into())),
+                Some(1.0),
+            ),
+        ];
+        for (name, reply, failures) in cases {
+            let recorded = Recorded::default();
+            let _guard = metrics::set_default_local_recorder(&recorded);
+            let mut outbox = leased_outbox();
+            outbox
+                .expect_oldest()
+                .returning(|_, _| Ok(vec![entry(1), entry(2)]));
+            outbox.expect_remove().returning(|_| Ok(()));
+            let depth: u32 = if reply.is_ok() { 0 } else { 2 };
+            outbox.expect_depth().returning(move || Ok(depth.into()));
+            let mut publisher = MockEventPublisher::new();
+            publisher.expect_publish().return_once(move |_| reply);
+
+            let ran = OutboxRelay::new(outbox, publisher, settings(5)).run().await;
+
+            assert_eq!(ran.is_ok(), failures.is_none(), "{name}");
+            assert_eq!(
+                recorded.get(service_metrics::OUTBOX_DEPTH),
+                Some(f64::from(depth)),
+                "{name}"
+            );
+            assert_eq!(
+                recorded.get(service_metrics::RELAY_FAILURES),
+                failures,
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_counts_as_a_relay_failure_without_a_made_up_depth() {
+        let recorded = Recorded::default();
+        let _guard = metrics::set_default_local_recorder(&recorded);
+        let down = || StoreError::Unavailable("refused".into());
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_acquire_relay_lease()
+            .returning(move |_| Err(down()));
+        outbox.expect_depth().returning(move || Err(down()));
+
+        let ran = OutboxRelay::new(outbox, MockEventPublisher::new(), settings(5))
+            .run()
+            .await;
+
+        assert_eq!(ran, Err(RelayError::Store(down())));
+        assert_eq!(recorded.get(service_metrics::RELAY_FAILURES), Some(1.0));
+        assert_eq!(recorded.get(service_metrics::OUTBOX_DEPTH), None);
+    }
+
+    #[test]
+    fn time_left_counts_down_to_the_invocation_deadline() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_000_000);
+        assert_eq!(time_left(1_060_000, now), Some(Duration::from_secs(60)));
+        assert_eq!(
+            time_left(999_000, now),
+            None,
+            "not a deadline an invocation can have"
+        );
+        assert_eq!(time_left(600_000, now), None);
     }
 
     #[test]

@@ -12,9 +12,11 @@ use crate::domain::{
 /// What the store decided about one booking attempt. Decided atomically in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookingOutcome {
-    /// Stored, one slot taken, and the event appended to the outbox under this entry id.
+    /// Stored, one slot taken, and the event appended to the outbox under this entry id,
+    /// numbered `sequence` among the person's events.
     Created {
         outbox_id: String,
+        sequence: u64,
     },
     /// The person already holds exactly this booking: a retried request, nothing changed. With
     /// what proves its owner (None for a booking stored before references existed).
@@ -41,6 +43,8 @@ pub struct HeldBooking {
 pub struct Cancelled {
     pub booking: Booking,
     pub outbox_id: String,
+    /// The cancellation event's number among the person's events.
+    pub sequence: u64,
 }
 
 /// One station's dates to create, each with the same daily capacity.
@@ -177,6 +181,10 @@ pub trait Outbox: Send + Sync {
 
     /// Gives the lease back, if `token` still holds it.
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError>;
+
+    /// Extends the lease to `ttl` from now if `token` still holds it; false when it expired
+    /// (and another relay may hold it now).
+    async fn renew_relay_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

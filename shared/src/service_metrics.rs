@@ -28,6 +28,8 @@ pub const BROKER_LATENCY: &str = "broker_latency_ms";
 pub const OUTBOX_DEPTH: &str = "outbox_depth";
 /// Events the relay published.
 pub const OUTBOX_PUBLISHED: &str = "outbox_published";
+/// Relay runs that ended with an error (broker or store down, lease lost).
+pub const RELAY_FAILURES: &str = "relay_failures";
 
 /// Cold starts that found Redis under an evicting `maxmemory-policy` (bookings can vanish).
 pub const REDIS_EVICTING_POLICY: &str = "redis_evicting_policy";
@@ -103,11 +105,18 @@ pub fn broker_call(outcome: &'static str, elapsed: Duration) {
     metrics::histogram!(BROKER_LATENCY, "outcome" => outcome).record(millis(elapsed));
 }
 
-pub fn relay_run(published: u64, depth: u64) {
+/// `depth` is None when the store could not tell it (Redis down): no made-up value then.
+pub fn relay_run(published: u64, depth: Option<u64>) {
     counter!(OUTBOX_PUBLISHED).increment(published);
-    // Gauges are f64; an outbox deeper than 2^53 is not a concern.
-    #[allow(clippy::cast_precision_loss)]
-    gauge!(OUTBOX_DEPTH).set(depth as f64);
+    if let Some(depth) = depth {
+        // Gauges are f64; an outbox deeper than 2^53 is not a concern.
+        #[allow(clippy::cast_precision_loss)]
+        gauge!(OUTBOX_DEPTH).set(depth as f64);
+    }
+}
+
+pub fn relay_failed() {
+    counter!(RELAY_FAILURES).increment(1);
 }
 
 pub fn redis_evicting_policy() {
@@ -148,6 +157,11 @@ pub fn describe() {
         "Events waiting in the outbox after a relay run"
     );
     describe_counter!(OUTBOX_PUBLISHED, Unit::Count, "Events the relay published");
+    describe_counter!(
+        RELAY_FAILURES,
+        Unit::Count,
+        "Relay runs that ended with an error (broker or store down, lease lost)"
+    );
     describe_counter!(
         REDIS_EVICTING_POLICY,
         Unit::Count,

@@ -191,6 +191,34 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
     assert_eq!(*find(&documents, metrics::OUTBOX_PUBLISHED, &[]), 1);
     assert_eq!(*find(&documents, metrics::OUTBOX_DEPTH, &[]), 0.0);
     assert!(!printed.contains(metrics::BOOKINGS_CREATED), "{printed}");
+    assert!(!printed.contains(metrics::RELAY_FAILURES), "{printed}");
+
+    // A relay run during a broker outage still reports the depth, and counts as a failure.
+    let request = helpers::request(
+        lambda_http::http::Method::POST,
+        "/booking",
+        booking_json("550505055055", "UM", "20210516"),
+    );
+    let booked = shared::http::create_booking(&offline, request).await;
+    assert_eq!(booked.status(), 201);
+    let stranded = OutboxRelay::new(
+        app.store.clone(),
+        KafkaPublisher::new(
+            KafkaEndpoint {
+                brokers: vec![format!("127.0.0.1:{}", unused_port())],
+                security: Security::Plaintext,
+            },
+            TOPIC,
+        ),
+        RelaySettings {
+            min_age: Duration::ZERO,
+            ..RelaySettings::default()
+        },
+    );
+    assert!(stranded.run().await.is_err());
+    let (_, documents) = flush(collector);
+    assert_eq!(*find(&documents, metrics::OUTBOX_DEPTH, &[]), 1.0);
+    assert_eq!(*find(&documents, metrics::RELAY_FAILURES, &[]), 1);
 }
 
 fn flush(collector: &metrics_cloudwatch_embedded::Collector) -> (String, Vec<Document>) {

@@ -4,6 +4,8 @@
 use std::env;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 /// Reads the secret `SETTINGS_SECRET_ARN` names, once, before anything reads a setting: the
 /// first line of the `main` of every function that needs Redis or a key. Does nothing when the
 /// variable is unset (local runs), so those functions keep their cold start.
@@ -26,9 +28,10 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub redis_url: String,
+    /// Secret: may carry a password (`redis://user:password@host`); Debug prints [REDACTED].
+    pub redis_url: SecretString,
     /// The PEM bundle `REDIS_CA_FILE` names: the only roots trusted for `rediss://` when set
     /// (a private CA); otherwise the public webpki roots.
     pub redis_ca_pem: Option<Vec<u8>>,
@@ -95,7 +98,7 @@ impl Config {
                     })?,
             };
         Ok(Self {
-            redis_url,
+            redis_url: redis_url.into(),
             redis_ca_pem,
             redis_wait,
             booking_retention_days,
@@ -391,6 +394,8 @@ fn bounded_number(
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]
@@ -452,10 +457,21 @@ mod tests {
                 value.filter(|_| name == "REDIS_URL").map(str::to_owned)
             });
             match expected {
-                Ok(url) => assert_eq!(got.unwrap().redis_url, url),
+                Ok(url) => assert_eq!(got.unwrap().redis_url.expose_secret(), url),
                 Err(variable) => assert_eq!(got.unwrap_err().variable, variable),
             }
         }
+    }
+
+    #[test]
+    fn debug_output_of_the_config_shows_no_secret() {
+        let config = Config::from_lookup(|name| {
+            (name == "REDIS_URL").then(|| "rediss://app:s3cr3t-pass@cache.internal:6380".into())
+        })
+        .unwrap();
+        let shown = format!("{config:?} {:#?}", config.clone());
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

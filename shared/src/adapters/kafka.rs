@@ -1,6 +1,7 @@
 //! The broker: publishes outbox events to a Kafka-compatible broker (Redpanda locally, MSK in
 //! AWS) with rskafka, a pure-Rust client that cross-compiles for Lambda without C libraries.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -137,7 +138,56 @@ fn murmur2(data: &[u8]) -> u32 {
 
 /// The topic's partitions, connected.
 struct Connected {
+    /// Never empty: a topic without partitions is refused as "broker unavailable".
     partitions: Vec<Arc<PartitionClient>>,
+    /// Set when a publish on it failed or was abandoned (timed out): the next publish connects
+    /// afresh instead of waiting on what may be a half-open connection to a replaced broker.
+    broken: AtomicBool,
+}
+
+impl Connected {
+    fn usable(&self) -> bool {
+        !self.broken.load(Ordering::Relaxed)
+    }
+}
+
+/// Marks its connection broken when dropped armed: a publish that errs, or whose future is
+/// dropped by the caller's timeout before the broker answered.
+struct BreakUnlessDone<'a> {
+    connected: &'a Connected,
+    done: bool,
+}
+
+impl Drop for BreakUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.connected.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The records grouped per partition (index = partition id), each group in the given order.
+/// No partitions is an error, not an index panic: the connection it came from is unusable.
+fn batches_by_partition(
+    records: &[EventRecord],
+    partitions: usize,
+    timestamp: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Vec<Record>>, PublishError> {
+    if partitions == 0 {
+        return Err(PublishError::Unavailable(
+            "the topic has no partitions".into(),
+        ));
+    }
+    let mut batches: Vec<Vec<Record>> = vec![Vec::new(); partitions];
+    for record in records {
+        batches[partition_for(record.key.as_bytes(), partitions)].push(Record {
+            key: Some(record.key.clone().into_bytes()),
+            value: Some(record.payload.clone().into_bytes()),
+            headers: Default::default(),
+            timestamp,
+        });
+    }
+    Ok(batches)
 }
 
 /// How long a cold start waits for MSK's broker list before starting without it.
@@ -203,13 +253,15 @@ impl KafkaPublisher {
     }
 
     async fn connection(&self) -> Result<Arc<Connected>, PublishError> {
-        if let Some(connected) = self.connected.read().await.as_ref() {
+        if let Some(connected) = self.connected.read().await.as_ref().filter(|c| c.usable()) {
             return Ok(Arc::clone(connected));
         }
         let mut slot = self.connected.write().await;
-        if let Some(connected) = slot.as_ref() {
+        if let Some(connected) = slot.as_ref().filter(|c| c.usable()) {
             return Ok(Arc::clone(connected));
         }
+        // Start afresh: the broker may have restarted, moved partitions or been replaced.
+        *slot = None;
         let connected = Arc::new(self.connect().await?);
         *slot = Some(Arc::clone(&connected));
         Ok(connected)
@@ -245,6 +297,12 @@ impl KafkaPublisher {
             .ok_or_else(|| {
                 PublishError::Unavailable(format!("topic {} does not exist", self.topic))
             })?;
+        if topic.partitions.is_empty() {
+            return Err(PublishError::Unavailable(format!(
+                "topic {} has no partitions",
+                self.topic
+            )));
+        }
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         // BTreeSet: partition ids come in order, so index == partition id.
         for partition in topic.partitions {
@@ -254,7 +312,10 @@ impl KafkaPublisher {
                 .map_err(unavailable)?;
             partitions.push(Arc::new(client));
         }
-        Ok(Connected { partitions })
+        Ok(Connected {
+            partitions,
+            broken: AtomicBool::new(false),
+        })
     }
 }
 
@@ -295,32 +356,24 @@ impl EventPublisher for KafkaPublisher {
             return Ok(());
         }
         let connected = self.connection().await?;
-        let count = connected.partitions.len();
-        let mut batches: Vec<Vec<Record>> = vec![Vec::new(); count];
-        let now = chrono::Utc::now();
-        for record in records {
-            batches[partition_for(record.key.as_bytes(), count)].push(Record {
-                key: Some(record.key.clone().into_bytes()),
-                value: Some(record.payload.clone().into_bytes()),
-                headers: Default::default(),
-                timestamp: now,
-            });
-        }
+        let mut guard = BreakUnlessDone {
+            connected: &connected,
+            done: false,
+        };
+        let batches =
+            batches_by_partition(records, connected.partitions.len(), chrono::Utc::now())?;
         // One produce per partition, in parallel; each keeps its records' order. rskafka asks
         // for acks from all in-sync replicas.
-        let produced = futures::future::try_join_all(
+        futures::future::try_join_all(
             batches
                 .into_iter()
                 .zip(&connected.partitions)
                 .filter(|(batch, _)| !batch.is_empty())
                 .map(|(batch, client)| client.produce(batch, Compression::NoCompression)),
         )
-        .await;
-        if let Err(error) = produced {
-            // Start afresh next time: the broker may have restarted or moved partitions.
-            *self.connected.write().await = None;
-            return Err(PublishError::Unavailable(error.to_string()));
-        }
+        .await
+        .map_err(|error| PublishError::Unavailable(error.to_string()))?;
+        guard.done = true;
         Ok(())
     }
 }
@@ -353,6 +406,38 @@ mod tests {
         }
         assert!(partition_for(b"900127015527", 3) < 3);
         assert_eq!(partition_for(b"anything", 1), 0);
+    }
+
+    #[test]
+    fn records_are_grouped_by_partition_and_no_partitions_is_unavailable() {
+        let records: Vec<EventRecord> = ["900127015527", "880412105531", "900127015527"]
+            .iter()
+            .enumerate()
+            .map(|(i, key)| EventRecord {
+                key: (*key).into(),
+                payload: format!("{i}"),
+            })
+            .collect();
+        let now = chrono::Utc::now();
+
+        assert!(matches!(
+            batches_by_partition(&records, 0, now),
+            Err(PublishError::Unavailable(_))
+        ));
+        let batches = batches_by_partition(&records, 3, now).unwrap();
+        assert_eq!(batches.len(), 3);
+        let first = &batches[partition_for(b"900127015527", 3)];
+        let values: Vec<_> = first
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(b"900127015527".as_slice()))
+            .map(|r| r.value.clone().unwrap())
+            .collect();
+        assert_eq!(
+            values,
+            [b"0".to_vec(), b"2".to_vec()],
+            "one person's order kept"
+        );
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 3);
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub enum EventType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingEvent {
+    /// The event's number among the person's events, assigned by the store in the same atomic
+    /// step as the change: consumers order one person's events by it. First, because the store
+    /// prepends it to the event the client composed (None until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
     pub event_id: String,
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -51,10 +56,19 @@ impl BookingEvent {
 
     pub fn stamped(event_type: EventType, booking: Booking, stamp: EventStamp) -> Self {
         Self {
+            sequence: None,
             event_id: stamp.event_id,
             event_type,
             occurred_at: stamp.occurred_at,
             booking,
+        }
+    }
+
+    /// The event as numbered by the store.
+    pub fn sequenced(self, sequence: u64) -> Self {
+        Self {
+            sequence: Some(sequence),
+            ..self
         }
     }
 
@@ -93,6 +107,14 @@ mod tests {
         assert_eq!(value["occurredAt"], "2021-05-16T00:00:00.123Z");
         assert_eq!(value["booking"]["mysejahteraId"], "900127015527");
         assert_eq!(value["eventId"].as_str().unwrap().len(), 36);
+        assert!(value.get("sequence").is_none(), "numbered by the store");
+        // The store's scripts prepend the number to the object; the Rust form must match it
+        // byte for byte, so the booking's own publish and the relay's send the same event.
+        let numbered = event.clone().sequenced(42).record();
+        assert_eq!(
+            numbered.payload,
+            format!("{{\"sequence\":42,{}", &record.payload[1..])
+        );
         let other = BookingEvent::new(EventType::BookingCancelled, event.booking.clone(), at);
         assert_ne!(other.event_id, event.event_id, "every event has its own id");
         assert_eq!(

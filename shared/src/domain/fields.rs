@@ -20,6 +20,11 @@ impl MySejahteraId {
         parse_identifier(Self::FIELD, raw, MAX_ID_LEN).map(Self)
     }
 
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -33,6 +38,11 @@ pub struct PersonName(String);
 impl PersonName {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
         parse_text(field, raw, MAX_NAME_CHARS).map(Self)
+    }
+
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,6 +59,11 @@ impl Address {
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         parse_text(Self::FIELD, raw, MAX_ADDRESS_CHARS).map(Self)
+    }
+
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -74,6 +89,11 @@ impl PhoneNumber {
             ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,11 +146,28 @@ mod tests {
             "Nur Ain Binti Ab. Rahman"
         );
         assert!(PersonName::parse("firstName", "Siti Nurhaliza ä").is_ok());
+        assert_eq!(
+            PersonName::parse("firstName", "Zoe\u{301}").unwrap(),
+            PersonName::parse("firstName", "Zo\u{e9}").unwrap(),
+            "stored in NFC, however the client composed it"
+        );
+        assert_eq!(
+            PersonName::parse("firstName", "Zoe\u{301}")
+                .unwrap()
+                .as_str(),
+            "Zo\u{e9}"
+        );
         for bad in [
             "",
             "   ",
             "a\nb",
             "a\u{0}b",
+            "Fadhil\u{202e}",  // right-to-left override (Cf)
+            "Fad\u{200b}hil",  // zero-width space (Cf)
+            "\u{feff}Fadhil",  // byte order mark (Cf)
+            "Fadhil\u{e0001}", // language tag (Cf, outside the BMP)
+            "Fad\u{2028}hil",  // line separator (Zl)
+            "Fad\u{2029}hil",  // paragraph separator (Zp)
             &"x".repeat(MAX_NAME_CHARS + 1),
             // The limit counts the text as sent, so the published maxLength is exact.
             &format!(" {}", "x".repeat(MAX_NAME_CHARS)),

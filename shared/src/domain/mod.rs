@@ -13,7 +13,7 @@ pub use fields::{
 };
 pub use reference::{BookingOwnership, BookingReference, ReferenceNonce};
 pub use station::{DateAvailability, Location, MAX_LOCATION_LEN, Slot, SlotDate, StationDates};
-pub use validation::ValidationError;
+pub use validation::{ValidationError, is_hidden_format};
 
 #[cfg(test)]
 pub(crate) use booking::tests::valid_request;

@@ -19,6 +19,11 @@ impl Location {
         parse_identifier(Self::FIELD, raw, MAX_LOCATION_LEN).map(Self)
     }
 
+    /// As the store holds it: checked when it was stored (see `Booking::from_stored`).
+    pub(super) fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,5 +1,8 @@
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 /// Why a client-supplied value was refused, naming the field so a client can fix its request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
@@ -52,8 +55,22 @@ pub(crate) fn parse_identifier(
     Ok(raw.to_owned())
 }
 
-/// Free text (names, address): bounded as sent, then trimmed and non-empty, and free of control characters so
-/// it cannot forge log lines or break downstream CSV/SMS systems.
+/// Invisible format characters (Unicode category Cf: bidi overrides such as U+202E, zero-width
+/// spaces and joiners) and line/paragraph separators (Zl, Zp: U+2028, U+2029). In a name they
+/// make one person's name display as another's or hide text; downstream they break lines.
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// Free text (names, address): bounded as sent, then trimmed and non-empty, free of control
+/// characters (so it cannot forge log lines or break downstream CSV/SMS systems) and of hidden
+/// format characters, and stored in Unicode NFC: the same name typed on two keyboards (é as one
+/// character or as e + accent) is the same name, so an identical retry is recognised.
 pub(crate) fn parse_text(
     field: &'static str,
     raw: &str,
@@ -76,5 +93,15 @@ pub(crate) fn parse_text(
             "must not contain control characters",
         ));
     }
-    Ok(trimmed.to_owned())
+    // Anywhere, edges included: U+2028/9 count as white space, and trimming would hide them.
+    if let Some(hidden) = raw.chars().find(|c| is_hidden_format(*c)) {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must not contain invisible format characters or line separators (U+{:04X})",
+                u32::from(hidden)
+            ),
+        ));
+    }
+    Ok(trimmed.nfc().collect())
 }

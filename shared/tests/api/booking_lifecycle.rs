@@ -241,3 +241,36 @@ async fn ids_that_could_name_other_keys_are_refused_and_change_nothing() {
     assert_eq!(app.snapshot().await, before);
     assert_eq!(app.get_booking("900127015527").await.status, StatusCode::OK);
 }
+
+/// A booking stored under earlier, laxer rules (here: a bidi override in the name and a dashed
+/// phone number, both refused today) stays readable, and cancelling it answers what happened.
+#[tokio::test]
+async fn a_booking_stored_under_older_rules_is_read_and_cancelled() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 10)]).await;
+    let id = "900127015527";
+    assert_eq!(
+        app.book(id, "PWTC", "20210516").await.status,
+        StatusCode::CREATED
+    );
+    let mut old = booking(id, "20210516");
+    old["firstName"] = "Fadhil\u{202e}".into();
+    old["phoneNumber"] = "012-3456789".into();
+    let mut connection = app.connection.clone();
+    let _: () = redis::cmd("SET")
+        .arg(format!("booking:{id}"))
+        .arg(old.to_string())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let found = app.get_booking(id).await;
+    assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
+    assert_eq!(found.body, old);
+
+    let cancelled = app.cancel_booking(id).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    assert_eq!(cancelled.body, old);
+    assert_eq!(app.count_keys("booking:*").await, 0);
+    assert_eq!(app.remaining("PWTC", "20210516").await, Some(10));
+}

@@ -69,3 +69,51 @@ async fn a_booking_on_a_past_date_is_kept_from_now_not_dropped_at_once() {
     );
     assert_eq!(app.get_booking("A1").await.status, StatusCode::OK);
 }
+
+/// The event counter's key names the person, so it expires too: with the person's latest
+/// booking, never sooner (a rebooking's events must continue the numbering while any of the
+/// person's records live).
+#[tokio::test]
+async fn the_event_counter_expires_with_the_latest_booking_never_sooner() {
+    let app = spawn_app().await;
+    app.seeder
+        .seed(one_station_seed("20990101", 2, "PWTC", 5, false))
+        .await
+        .unwrap();
+    let counter_expiry = || async {
+        let expires: i64 = redis::cmd("EXPIRETIME")
+            .arg("event-seq:A1")
+            .query_async(&mut app.connection.clone())
+            .await
+            .unwrap();
+        expires
+    };
+    let first_day_over = 4_070_995_200; // 2099-01-02T00:00:00Z
+
+    assert_eq!(
+        app.book("A1", "PWTC", "20990101").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(counter_expiry().await, expire_time(&app, "A1").await);
+    assert_eq!(counter_expiry().await, first_day_over + 30 * DAY);
+    assert_eq!(app.cancel_booking("A1").await.status, StatusCode::OK);
+    assert_eq!(
+        app.book("A1", "PWTC", "20990102").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        counter_expiry().await,
+        first_day_over + 31 * DAY,
+        "extended"
+    );
+    assert_eq!(app.cancel_booking("A1").await.status, StatusCode::OK);
+    assert_eq!(
+        app.book("A1", "PWTC", "20990101").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        counter_expiry().await,
+        first_day_over + 31 * DAY,
+        "never shortened"
+    );
+}

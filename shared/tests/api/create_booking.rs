@@ -179,6 +179,16 @@ async fn invalid_requests_name_the_field_and_change_nothing() {
         (with("lastName", json!(null)), Some("lastName")),
         (with("lastName", json!("a\u{0}b")), Some("lastName")),
         (with("address", json!("x".repeat(301))), Some("address")),
+        // Bidi override, zero-width space, line separator: hidden text in a name or address.
+        (
+            with("firstName", json!("Fadhil\u{202e}")),
+            Some("firstName"),
+        ),
+        (with("lastName", json!("Yaa\u{200b}cob")), Some("lastName")),
+        (
+            with("address", json!("Kuala\u{2028}Lumpur")),
+            Some("address"),
+        ),
         (with("location", json!("PW TC")), Some("location")),
         (with("location", json!("{PWTC}")), Some("location")),
         (with("phoneNumber", json!("call me")), Some("phoneNumber")),
@@ -186,6 +196,23 @@ async fn invalid_requests_name_the_field_and_change_nothing() {
         (with("date", json!("2021-05-16")), Some("date")),
         (with("date", json!(20210516)), Some("date")),
         (with("mysejahteraID", json!("typo")), Some("mysejahteraID")),
+        // A repeated key: whichever copy a reader keeps, another reader may keep the other.
+        (
+            booking_json("900127015527", "PWTC", "20210516").replacen(
+                '{',
+                r#"{"mysejahteraId":"880412105531","#,
+                1,
+            ),
+            Some("mysejahteraId"),
+        ),
+        (
+            booking_json("900127015527", "PWTC", "20210516").replacen(
+                '}',
+                r#","date":"20210516"}"#,
+                1,
+            ),
+            Some("date"),
+        ),
         ("{".into(), None),
         ("[]".into(), None),
         ("\"booking\"".into(), None),
@@ -234,5 +261,39 @@ async fn oversized_bodies_and_other_media_types_are_refused() {
             .into();
     assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
+    // No Content-Type at all: the contract asks for application/json, so 415 too.
+    let mut request = crate::helpers::request(
+        lambda_http::http::Method::POST,
+        "/booking",
+        booking_json("A1", "PWTC", "20210516"),
+    );
+    request.headers_mut().remove("content-type");
+    let response: crate::helpers::TestResponse =
+        shared::http::create_booking(&app.bookings, request)
+            .await
+            .into();
+    assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(response.error_code(), "unsupported_media_type");
+
     assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_retry_normalised_differently_is_still_the_identical_booking() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 5)]).await;
+    // "é" as e + combining accent (NFD, as some keyboards send it), then as one character.
+    let decomposed = with("firstName", json!("Zoe\u{301}"));
+    let composed = with("firstName", json!("Zo\u{e9}"));
+
+    let first = app.post_booking(decomposed).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body["firstName"], "Zo\u{e9}", "stored in NFC");
+    let before = app.snapshot().await;
+
+    let retry = app.post_booking(composed).await;
+
+    assert_eq!(retry.status, StatusCode::OK, "{:?}", retry.body);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(app.snapshot().await, before, "nothing changed");
 }

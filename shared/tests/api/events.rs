@@ -159,6 +159,9 @@ impl Outbox for CrashBeforeRemoval {
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {
         self.0.release_relay_lease(token).await
     }
+    async fn renew_relay_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.0.renew_relay_lease(token, ttl).await
+    }
 }
 
 #[tokio::test]
@@ -251,4 +254,129 @@ async fn a_cancellation_is_published_after_its_booking_on_the_same_partition() {
     assert_eq!(records[1].value["booking"], records[0].value["booking"]);
     assert_eq!(event_ids(&records).len(), 2);
     assert_eq!(app.outbox_depth().await, 0);
+}
+
+#[tokio::test]
+async fn a_relay_lease_is_renewed_only_by_its_holder() {
+    let app = spawn_app().await;
+    let mut connection = app.connection.clone();
+    let lease = app
+        .store
+        .acquire_relay_lease(Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("free");
+
+    assert!(
+        app.store
+            .renew_relay_lease(&lease, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("outbox:relay-lease")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 1_000, "renewed to the new TTL, got {ttl} ms");
+
+    // The lease expired and another relay took it: the first may neither renew nor release it.
+    let _: () = redis::cmd("DEL")
+        .arg("outbox:relay-lease")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let other = app
+        .store
+        .acquire_relay_lease(Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("free again");
+    assert!(
+        !app.store
+            .renew_relay_lease(&lease, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    app.store.release_relay_lease(&lease).await.unwrap();
+    assert!(
+        app.store
+            .renew_relay_lease(&other, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "the new holder keeps its lease"
+    );
+}
+
+#[tokio::test]
+async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race() {
+    let app = spawn_app().await;
+    app.seed(2, &[("PWTC", 100)]).await;
+    let people = book_people(&app, "R", 24).await;
+    // Both scripts loaded first: a script's first run costs extra round trips, which would
+    // decide the race rather than the order of sending.
+    book_people(&app, "W", 1).await;
+    assert_eq!(app.cancel_booking("W0000").await.status, StatusCode::OK);
+
+    // Each person cancels and books another date at the same moment; which runs first in Redis
+    // is up to the race (the order of sending alternates), not to the clocks that stamp occurredAt.
+    let races = people.iter().enumerate().map(|(i, id)| {
+        let app = &app;
+        async move {
+            let (cancel, rebook) = if i % 2 == 0 {
+                tokio::join!(app.cancel_booking(id), app.book(id, "PWTC", "20210517"))
+            } else {
+                let (rebook, cancel) =
+                    tokio::join!(app.book(id, "PWTC", "20210517"), app.cancel_booking(id));
+                (cancel, rebook)
+            };
+            assert_eq!(cancel.status, StatusCode::OK, "{id}");
+            assert!(
+                [StatusCode::CREATED, StatusCode::CONFLICT].contains(&rebook.status),
+                "{id}: {}",
+                rebook.status
+            );
+            usize::from(rebook.status == StatusCode::CREATED)
+        }
+    });
+    let rebooked: usize = futures::future::join_all(races).await.into_iter().sum();
+    // Whatever the breaker left behind goes out through the relay.
+    OutboxRelay::new(app.store.clone(), publisher(&app.broker), relay_settings())
+        .run()
+        .await
+        .unwrap();
+
+    let expected = 2 * people.len() + rebooked + 2;
+    let mut records = read_topic(&app.broker, expected).await;
+    let mut seen = HashSet::new();
+    records.retain(|r| seen.insert(r.value["eventId"].as_str().unwrap().to_owned()));
+    assert_eq!(records.len(), expected, "every event, once per event id");
+    for id in &people {
+        let mut mine: Vec<_> = records.iter().filter(|r| r.key == *id).collect();
+        mine.sort_by_key(|r| {
+            r.value["sequence"]
+                .as_u64()
+                .expect("every event is numbered")
+        });
+        let sequences: Vec<u64> = mine
+            .iter()
+            .map(|r| r.value["sequence"].as_u64().unwrap())
+            .collect();
+        let gapless: Vec<u64> = (1..=mine.len() as u64).collect();
+        assert_eq!(sequences, gapless, "{id}: one number per event, no gaps");
+        let mut state = None;
+        for record in &mine {
+            state = match record.value["type"].as_str().unwrap() {
+                "booking.created" => Some(record.value["booking"].clone()),
+                "booking.cancelled" => {
+                    assert_eq!(Some(&record.value["booking"]), state.as_ref(), "{id}");
+                    None
+                }
+                other => panic!("{id}: event type {other}"),
+            };
+        }
+        let held = app.get_booking(id).await;
+        let actual = (held.status == StatusCode::OK).then_some(held.body);
+        assert_eq!(state, actual, "{id}: the events replayed by sequence");
+    }
 }

@@ -109,6 +109,22 @@ impl ServerProcess {
         })
     }
 
+    /// A tansu broker that tells clients to reach it at `advertised` (a proxy in front of it).
+    pub fn broker_behind(advertised: String) -> Self {
+        let binary = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        Self::start(binary, move |port| {
+            vec![
+                "broker".into(),
+                "--listener-url".into(),
+                format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url".into(),
+                format!("tcp://{advertised}"),
+                "--storage-engine".into(),
+                "memory://tansu/".into(),
+            ]
+        })
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

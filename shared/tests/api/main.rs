@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
 mod booking_lifecycle;
 mod booking_retention;
+mod broker_faults;
 mod create_booking;
 mod events;
 mod get_station;

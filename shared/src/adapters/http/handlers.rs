@@ -187,7 +187,7 @@ pub async fn station_reads<S: SlotStore>(
         (status = 200, description = "The identical booking was already held; nothing changed. \
             `bookingReference` only within 15 minutes of the booking",
             body = BookingConfirmationSchema, headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
-        (status = 400, description = "`malformed_json`, or `invalid_field` naming the field",
+        (status = 400, description = "`malformed_json`, or `invalid_field` naming the field (also a field sent twice)",
             body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
         (status = 404, description = "`station_not_found` or `date_not_found`", body = ErrorSchema,
             example = json!({"error": "date_not_found", "message": "The station has no slots on 20210517."})),
@@ -195,7 +195,7 @@ pub async fn station_reads<S: SlotStore>(
             body = ErrorSchema, example = json!({"error": "fully_booked", "message": "No slots are left at this station on this date."})),
         (status = 413, description = "`payload_too_large`: over 16 KiB", body = ErrorSchema,
             example = json!({"error": "payload_too_large", "message": "The body must be at most 16384 bytes."})),
-        (status = 415, description = "`unsupported_media_type`: not application/json", body = ErrorSchema,
+        (status = 415, description = "`unsupported_media_type`: no Content-Type, or not application/json", body = ErrorSchema,
             example = json!({"error": "unsupported_media_type", "message": "Send the body as application/json."})),
         (status = 503, description = "`store_unavailable`: nothing is confirmed; repeating the identical request is safe",
             body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::domain::{
     Address, BookingReference, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN,
-    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate,
+    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, is_hidden_format,
 };
 
 /// What `parse_identifier` accepts: IDs and locations become parts of Redis keys.
@@ -23,9 +23,36 @@ pub const DATE_PATTERN: &str = concat!(
     "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))",
     "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)0229)$"
 );
-/// What `parse_text` accepts: no control characters and at least one non-space character.
-pub const TEXT_PATTERN: &str =
-    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// What `parse_text` accepts: no control characters, no hidden format characters or line
+/// separators (`is_hidden_format`), at least one non-space character. BMP characters are
+/// written `\uXXXX`, which ECMA-262, Python and Rust regexes all read; the few outside the BMP
+/// (tag characters such as U+E0050, which can smuggle invisible text) are written as themselves,
+/// as there is no escape all three read.
+pub static TEXT_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let written = |c: char| {
+        if u32::from(c) <= 0xFFFF {
+            format!("\\u{:04x}", u32::from(c))
+        } else {
+            c.to_string()
+        }
+    };
+    let mut excluded = String::from("\\x00-\\x1f\\x7f-\\x9f");
+    let all = (0..=u32::from(char::MAX)).filter_map(char::from_u32);
+    let mut hidden = all.filter(|c| is_hidden_format(*c)).peekable();
+    while let Some(first) = hidden.next() {
+        let mut last = first;
+        while let Some(next) = hidden.next_if(|next| u32::from(*next) == u32::from(last) + 1) {
+            last = next;
+        }
+        excluded.push_str(&written(first));
+        if last != first {
+            excluded.push('-');
+            excluded.push_str(&written(last));
+        }
+    }
+    format!("^[^{excluded}]*[^\\s{excluded}][^{excluded}]*$")
+});
+
 /// What `PhoneNumber::parse` accepts.
 pub const PHONE_PATTERN: &str = "^\\+?[0-9]{7,15}$";
 
@@ -108,27 +135,30 @@ fn booking_fields(object: ObjectBuilder) -> ObjectBuilder {
         .property(
             "firstName",
             string(
-                "Given name, without control characters, not blank; stored trimmed.",
+                "Given name, without control characters, invisible format characters (Unicode \
+                 Cf) or line separators, not blank; stored trimmed, in NFC.",
                 MAX_NAME_CHARS,
-                TEXT_PATTERN,
+                &TEXT_PATTERN,
                 "Fadhil",
             ),
         )
         .property(
             "lastName",
             string(
-                "Family name, without control characters, not blank; stored trimmed.",
+                "Family name, without control characters, invisible format characters (Unicode \
+                 Cf) or line separators, not blank; stored trimmed, in NFC.",
                 MAX_NAME_CHARS,
-                TEXT_PATTERN,
+                &TEXT_PATTERN,
                 "Yaacob",
             ),
         )
         .property(
             Address::FIELD,
             string(
-                "Home address, without control characters, not blank; stored trimmed.",
+                "Home address, without control characters, invisible format characters \
+                 (Unicode Cf) or line separators, not blank; stored trimmed, in NFC.",
                 MAX_ADDRESS_CHARS,
-                TEXT_PATTERN,
+                &TEXT_PATTERN,
                 "Kuala Lumpur",
             ),
         )
@@ -493,10 +523,19 @@ mod tests {
             "a\u{0}b",
             "a\u{85}b",
             "a\u{7f}",
+            "Fadhil\u{202e}",
+            "Fad\u{200b}hil",
+            "\u{feff}Fadhil",
+            "a\u{ad}b",
+            "Fad\u{2028}hil",
+            "a\u{2029}",
+            "Zoe\u{301}",
+            "Fadhil\u{e0050}",
+            "Fadhil\u{1f600}",
         ];
         for raw in texts {
             assert_eq!(
-                matches(TEXT_PATTERN, raw),
+                matches(&TEXT_PATTERN, raw),
                 PersonName::parse("firstName", raw).is_ok(),
                 "{raw:?}"
             );

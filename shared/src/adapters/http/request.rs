@@ -1,5 +1,10 @@
+use std::collections::HashSet;
+use std::fmt;
+
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Request, RequestExt};
+use serde::Deserializer;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::ApiError;
@@ -79,25 +84,30 @@ pub(super) fn require_method(request: &Request, method: &'static str) -> Result<
     Err(ApiError::method_not_allowed(method))
 }
 
-/// The request body as a JSON object, refusing other media types, oversized bodies, malformed
-/// JSON (including nesting deeper than serde_json's recursion limit) and non-objects.
+/// The request body as a JSON object, refusing other media types (and a missing
+/// `Content-Type`), oversized bodies, malformed JSON (including nesting deeper than
+/// serde_json's recursion limit), non-objects and objects that repeat a key.
 pub(super) fn json_object(request: &Request) -> Result<Map<String, Value>, ApiError> {
-    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-        let essence = content_type
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as application/json.",
-            ));
-        }
+    let essence = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|content_type| {
+            content_type
+                .to_str()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as application/json.",
+        ));
     }
     let body = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
@@ -108,12 +118,51 @@ pub(super) fn json_object(request: &Request) -> Result<Map<String, Value>, ApiEr
         ));
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Ok(object),
+        Ok(Value::Object(object)) => match repeated_key(body) {
+            None => Ok(object),
+            Some(key) => Err(ApiError::invalid_field(
+                key.chars().take(64).collect::<String>(),
+                "appears more than once",
+            )),
+        },
         Ok(_) => Err(ApiError::malformed_json("The body must be a JSON object.")),
         Err(error) => Err(ApiError::malformed_json(format!(
             "The body is not valid JSON: {error}."
         ))),
     }
+}
+
+/// The first key a JSON object repeats, if any. serde_json keeps the last value of a repeated
+/// key; another reader of the same body may keep the first, and the two would then see
+/// different people. `body` is known to be a valid JSON object; only its top level is checked,
+/// as every field of a request is a string.
+fn repeated_key(body: &[u8]) -> Option<String> {
+    struct FirstRepeat;
+
+    impl<'de> Visitor<'de> for FirstRepeat {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut seen, mut repeated) = (HashSet::new(), None);
+            // To the end: serde_json refuses a map left half read.
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if repeated.is_none() && !seen.insert(key.clone()) {
+                    repeated = Some(key);
+                }
+            }
+            Ok(repeated)
+        }
+    }
+
+    serde_json::Deserializer::from_slice(body)
+        .deserialize_map(FirstRepeat)
+        .ok()
+        .flatten()
 }
 
 /// Takes the string fields `names` out of `object`. A missing field, a non-string value or a
@@ -171,6 +220,23 @@ mod tests {
         for (path, expected) in cases {
             let got = path_value(&get(path), "location", "stations").ok();
             assert_eq!(got.as_deref(), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn repeated_keys_are_found_at_the_top_level() {
+        let cases = [
+            (r#"{"a":"1","b":"2"}"#, None),
+            (r#"{"a":"1","b":{"c":1,"c":2},"a":"3"}"#, Some("a")),
+            (r#"{"a":{"x":[1,{"y":2}]},"a":1}"#, Some("a")),
+            (r#"{}"#, None),
+            (
+                r#"{"mysejahteraId":"880412105531","address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}"#,
+                Some("mysejahteraId"),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(repeated_key(body.as_bytes()).as_deref(), expected, "{body}");
         }
     }
 

@@ -7,8 +7,9 @@
 -- KEYS[4] booking-owner:{id} hash nonce, bookedAt: what the booking reference is derived from
 -- KEYS[5] held:{location}    hash date -> bookings held
 -- KEYS[6] capacity:{location} hash date -> daily capacity
+-- KEYS[7] event-seq:{id}     the person's event sequence (a counter, see below)
 -- ARGV[1] date (YYYYMMDD)    ARGV[2] the booking's canonical JSON
--- ARGV[3] event key (the person's ID)   ARGV[4] event JSON
+-- ARGV[3] event key (the person's ID)   ARGV[4] event JSON, an object without "sequence"
 -- ARGV[5] the new booking's nonce (hex)   ARGV[6] booking time (Unix ms)
 -- ARGV[7] when the booking's records expire (Unix seconds): its date + BOOKING_RETENTION_DAYS
 local held = redis.call('GET', KEYS[2])
@@ -58,5 +59,13 @@ redis.call('SET', KEYS[2], ARGV[2], 'EXAT', ARGV[7])
 redis.call('DEL', KEYS[4])
 redis.call('HSET', KEYS[4], 'nonce', ARGV[5], 'bookedAt', ARGV[6])
 redis.call('EXPIREAT', KEYS[4], ARGV[7])
-local outbox_id = redis.call('XADD', KEYS[3], '*', 'key', ARGV[3], 'event', ARGV[4])
-return {'created', outbox_id}
+-- Numbered here, in the order the scripts ran, which the client's clock cannot tell: consumers
+-- order one person's events by it. Prepended the way BookingEvent serializes it (field first).
+-- The counter outlives cancels, so a rebooking continues the numbering; it expires with the
+-- person's newest booking records (NX sets a first expiry, GT only ever extends it).
+local sequence = redis.call('INCR', KEYS[7])
+redis.call('EXPIREAT', KEYS[7], ARGV[7], 'NX')
+redis.call('EXPIREAT', KEYS[7], ARGV[7], 'GT')
+local event = '{"sequence":' .. sequence .. ',' .. string.sub(ARGV[4], 2)
+local outbox_id = redis.call('XADD', KEYS[3], '*', 'key', ARGV[3], 'event', event)
+return {'created', outbox_id, tostring(sequence)}

@@ -7,12 +7,13 @@
 -- KEYS[3] booking-owner:{id} hash whose nonce the caller's reference was verified against
 -- KEYS[4] slots:{location}   KEYS[5] capacity:{location}   KEYS[6] held:{location}
 --   of the station the caller read from the booking, so every key is declared (Redis Cluster)
+-- KEYS[7] event-seq:{id}     the person's event sequence (see book.lua)
 -- ARGV[1] location   ARGV[2] date: what the caller read; the booking must still name them
 -- ARGV[3] event id   ARGV[4] occurredAt   ARGV[5] event key (the person's ID)
 -- ARGV[6] the nonce the caller's reference was verified against
--- Returns {removed booking JSON, outbox entry id}; nil when the person held none (or another
--- booking than the one verified); {'moved'} when the booking changed since the caller read it
--- (the caller reads again).
+-- Returns {removed booking JSON, outbox entry id, sequence}; nil when the person held none (or
+-- another booking than the one verified); {'moved'} when the booking changed since the caller
+-- read it (the caller reads again).
 local held = redis.call('GET', KEYS[1])
 if not held then
   return false
@@ -55,7 +56,8 @@ if remaining then
 end
 -- The same bytes the Rust side serializes for a BookingEvent: the stamp's values are a UUID
 -- and an RFC 3339 time, and the booking is stored in its canonical JSON already.
-local event = '{"eventId":"' .. ARGV[3] .. '","type":"booking.cancelled","occurredAt":"' ..
+local sequence = redis.call('INCR', KEYS[7])
+local event = '{"sequence":' .. sequence .. ',"eventId":"' .. ARGV[3] .. '","type":"booking.cancelled","occurredAt":"' ..
   ARGV[4] .. '","booking":' .. held .. '}'
 local outbox_id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[5], 'event', event)
-return {held, outbox_id}
+return {held, outbox_id, tostring(sequence)}

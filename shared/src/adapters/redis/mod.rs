@@ -4,6 +4,7 @@
 //! - `held:{location}`     hash, date -> bookings held; remaining = max(capacity - held, 0), so
 //!   a reset never re-opens booked slots
 //! - `booking:{id}`        string, the person's one booking as canonical JSON
+//! - `event-seq:{id}`      counter, the sequence of the person's last event (never deleted)
 //! - `booking-owner:{id}`  hash, `nonce` (32 hex digits) and `bookedAt` (Unix ms) of that booking:
 //!   its reference is derived from the nonce with a key Redis never sees
 //! - `stations`            set of every seeded location
@@ -25,6 +26,7 @@ use redis::{
     AsyncCommands, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation,
     ServerErrorKind, TlsCertificates,
 };
+use secrecy::ExposeSecret;
 
 use self::connection::{Reconnecting, SharedConnection};
 use crate::adapters::config::{Config, DEFAULT_BOOKING_RETENTION_DAYS, ReplicaWait};
@@ -48,6 +50,8 @@ static MIGRATE_HELD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("migrate_held.lua")));
 static RELEASE_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("release_lease.lua")));
+static RENEW_LEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("renew_lease.lua")));
 
 pub const STATIONS_KEY: &str = "stations";
 pub const OUTBOX_KEY: &str = "outbox:booking-events";
@@ -66,6 +70,17 @@ pub fn held_key(location: &Location) -> String {
 
 pub fn booking_key(id: &MySejahteraId) -> String {
     format!("booking:{}", id.as_str())
+}
+
+/// The person's event counter: never deleted, so a rebooking's events continue the numbering.
+pub fn event_sequence_key(id: &MySejahteraId) -> String {
+    format!("event-seq:{}", id.as_str())
+}
+
+fn parse_sequence(reply: &str) -> Result<u64, StoreError> {
+    reply
+        .parse()
+        .map_err(|_| StoreError::UnexpectedReply(format!("event sequence {reply:?}")))
 }
 
 pub fn booking_owner_key(id: &MySejahteraId) -> String {
@@ -262,7 +277,7 @@ impl RedisStore {
     pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
         Ok(Self::connect_with(
-            &config.redis_url,
+            config.redis_url.expose_secret(),
             RedisOptions {
                 timeouts: RedisTimeouts::default(),
                 ca_pem: config.redis_ca_pem,
@@ -376,8 +391,9 @@ fn station_slots(location: &Location, raw: Vec<(String, i64)>) -> Result<Vec<Slo
         .collect()
 }
 
-/// A stored booking back into its value type; only this code writes them, so a failure means
-/// the data was edited by hand.
+/// A stored booking back into its value type, without re-applying today's field rules (see
+/// `Booking::from_stored`); only this code writes them, so a failure means the data was edited
+/// by hand.
 fn stored_booking(json: &str) -> Result<Booking, StoreError> {
     // serde's message can quote the offending value (a name, a phone number): keep only
     // what kind of error and where, since this message reaches the logs.
@@ -388,7 +404,7 @@ fn stored_booking(json: &str) -> Result<Booking, StoreError> {
             e.column()
         ))
     })?;
-    Booking::parse(&request)
+    Booking::from_stored(request)
         .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
 }
 
@@ -450,6 +466,7 @@ impl SlotStore for RedisStore {
             .key(booking_owner_key(&booking.mysejahtera_id))
             .key(held_key(&booking.location))
             .key(capacity_key(&booking.location))
+            .key(event_sequence_key(&booking.mysejahtera_id))
             .arg(booking.date.to_string())
             .arg(booking.to_json())
             .arg(&event.key)
@@ -466,8 +483,9 @@ impl SlotStore for RedisStore {
             self.confirm_replicated(acked)?;
         }
         match reply.as_slice() {
-            [outcome, outbox_id] if outcome == "created" => Ok(BookingOutcome::Created {
+            [outcome, outbox_id, sequence] if outcome == "created" => Ok(BookingOutcome::Created {
                 outbox_id: outbox_id.clone(),
+                sequence: parse_sequence(sequence)?,
             }),
             [outcome, nonce, booked_at] if outcome == "already_held" => {
                 Ok(BookingOutcome::AlreadyHeld {
@@ -533,6 +551,7 @@ impl SlotStore for RedisStore {
                 .key(slots_key(&booking.location))
                 .key(capacity_key(&booking.location))
                 .key(held_key(&booking.location))
+                .key(event_sequence_key(id))
                 .arg(booking.location.as_str())
                 .arg(booking.date.to_string())
                 .arg(&stamp.event_id)
@@ -544,11 +563,12 @@ impl SlotStore for RedisStore {
             match reply.as_deref() {
                 None => return Ok(None),
                 Some([moved]) if moved == "moved" => continue,
-                Some([held, outbox_id]) => {
+                Some([held, outbox_id, sequence]) => {
                     self.confirm_replicated(acked)?;
                     return Ok(Some(Cancelled {
                         booking: stored_booking(held)?,
                         outbox_id: outbox_id.clone(),
+                        sequence: parse_sequence(sequence)?,
                     }));
                 }
                 Some(other) => {
@@ -761,5 +781,20 @@ impl Outbox for RedisStore {
         .await
         .map(drop)
         .map_err(unavailable)
+    }
+
+    async fn renew_relay_lease(&self, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut connection = self.reconnecting();
+        let renewed: i64 = store_call(
+            "renew_relay_lease",
+            RENEW_LEASE
+                .key(RELAY_LEASE_KEY)
+                .arg(token)
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(renewed == 1)
     }
 }

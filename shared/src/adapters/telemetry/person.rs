@@ -12,22 +12,33 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 
 use crate::domain::MySejahteraId;
 
 pub const KEY_VARIABLE: &str = "LOG_HASH_KEY";
 
-static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+// Secret: whoever holds it can tell which pseudonym is which person; Debug prints [REDACTED].
+static KEY: OnceLock<SecretSlice<u8>> = OnceLock::new();
 
 fn key() -> &'static [u8] {
-    KEY.get_or_init(|| match crate::config::setting(KEY_VARIABLE) {
-        Some(key) if !key.is_empty() => key.into_bytes(),
+    KEY.get_or_init(|| key_from(crate::config::setting(KEY_VARIABLE)))
+        .expose_secret()
+}
+
+fn key_from(configured: Option<String>) -> SecretSlice<u8> {
+    match configured {
+        Some(key) if !key.is_empty() => key.into_bytes().into(),
         _ => {
             let random = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
-            random.iter().flat_map(|u| u.into_bytes()).collect()
+            random
+                .iter()
+                .flat_map(|u| u.into_bytes())
+                .collect::<Vec<u8>>()
+                .into()
         }
-    })
+    }
 }
 
 /// Reads the key at start-up, so the first booking does not pay for it and a missing key is
@@ -67,6 +78,16 @@ fn pseudonym(key: &[u8], id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_never_prints() {
+        let key = key_from(Some("hunter2-log-key".into()));
+        assert_eq!(key.expose_secret(), b"hunter2-log-key");
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let bytes: String = b"hunter2".iter().map(|b| format!("{b}")).collect();
+        assert!(!shown.replace(", ", "").contains(&bytes), "{shown}");
+    }
 
     #[test]
     fn pseudonyms_are_keyed_hmac_sha256_prefixes() {
