@@ -67,7 +67,7 @@ done
 # RUST_LOG=warn: a line per request would measure the terminal, not the server.
 start_api() { # brokers
   REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="$1" \
-    PORT="$api_port" RUST_LOG="${RUST_LOG:-warn}" "$BIN" >>"$OUT/local-api.log" 2>&1 &
+    PORT="$api_port" METRICS_PORT="$(free_port)" RUST_LOG="${RUST_LOG:-warn}" "$BIN" >>"$OUT/local-api.log" 2>&1 &
   api_pid=$!
   wait_for_port 127.0.0.1 "$api_port" 30
 }

@@ -182,6 +182,11 @@ check "GET / (router) status" 200 "$status"
 check "GET / content type" "text/html; charset=utf-8" "$(header content-type)"
 check "GET / is the booking page, Malay first" 1 "$(grep -c '^<html lang="ms">$' <<<"$body")"
 
+# The router's catch-all plays API Gateway's $default route: the contract's JSON 404.
+request GET /no/such/path "" "$FIRST_CALL_SECONDS"
+check "GET an unknown path (catch-all) status" 404 "$status"
+check "GET an unknown path (catch-all) error" route_not_found "$(field error <<<"$body")"
+
 echo "e2e: POST bookings"
 first="$(booking 900127015527 20210516)"
 request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"

@@ -79,6 +79,18 @@ if [ "$waiting" -ne 0 ]; then
   exit 1
 fi
 
+# Metrics are on the operator port only: the public port must not know the path.
+if ! curl -fsS "http://127.0.0.1:$STACK_METRICS_PORT/metrics" | grep -q '^bookings_created '; then
+  log "no bookings_created on the operator port 127.0.0.1:$STACK_METRICS_PORT/metrics"
+  exit 1
+fi
+public_metrics="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/metrics")"
+if [ "$public_metrics" != 404 ]; then
+  log "GET /metrics on the public port answered $public_metrics, not 404"
+  exit 1
+fi
+log "metrics on the operator port only"
+
 # A container stop must end the server cleanly.
 kill -TERM "$STACK_API_PID"
 if ! wait "$STACK_API_PID"; then

@@ -134,7 +134,8 @@ docker_engine_answers() {
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on now. Never one of the well-known local
-# ports (Redis 6379, the emulator's 9000, the one-port server's 3000): other runs use those.
+# ports (Redis 6379, the emulator's 9000, the one-port server's 3000 and its metrics port
+# 9464): other runs use those.
 free_port() {
   python3 - <<'PY'
 import socket
@@ -142,7 +143,7 @@ while True:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    if port not in (3000, 6379, 9000):
+    if port not in (3000, 6379, 9000, 9464):
         print(port)
         break
 PY
@@ -206,12 +207,13 @@ start_test_stack() {
 
 # local-api (debug build) on the stack's Redis and broker, on STACK_API_PORT (logging to
 # local-api.log) or on port $1 (local-api-$1.log) with the NAME=VALUE settings that follow;
-# its pid in STACK_API_PID.
+# its pid in STACK_API_PID, its operator (GET /metrics) port in STACK_METRICS_PORT.
 start_stack_api() {
   local port="${1:-$STACK_API_PORT}" log="$STACK_WORK/local-api.log"
   [ $# -gt 0 ] && shift && log="$STACK_WORK/local-api-$port.log"
+  STACK_METRICS_PORT="$(free_port)"
   env REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" KAFKA_BROKERS="127.0.0.1:$STACK_BROKER_PORT" \
-    PORT="$port" RUST_LOG=warn "$@" \
+    PORT="$port" METRICS_PORT="$STACK_METRICS_PORT" RUST_LOG=warn "$@" \
     "${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-api" >"$log" 2>&1 &
   STACK_API_PID=$!
   STACK_API_PIDS+=("$STACK_API_PID")

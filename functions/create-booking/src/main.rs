@@ -4,6 +4,7 @@ use shared::config::WaitingRoomConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let gate = shared::adapters::admission_gate(&WaitingRoomConfig::from_env()?);
     let service = shared::booking_service_from_env().await?;

@@ -4,6 +4,7 @@ use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let lookup = BookingLookup::new(
         RedisStore::from_env()?,

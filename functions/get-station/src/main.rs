@@ -6,6 +6,7 @@ use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let service = StationService::cached(RedisStore::from_env()?, STATION_CACHE_MAX_AGE);
     shared::http::serve(|request| shared::http::station_reads(&service, request)).await

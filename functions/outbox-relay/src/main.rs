@@ -7,6 +7,7 @@ use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;

@@ -29,6 +29,7 @@ struct InletReport {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let settings = shared::config::inlet_settings(|name| std::env::var(name).ok())?;
     let inlet = Inlet::new(

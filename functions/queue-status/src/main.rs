@@ -5,6 +5,7 @@ use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let room =
         shared::adapters::waiting_room(RedisStore::from_env()?, &WaitingRoomConfig::from_env()?);

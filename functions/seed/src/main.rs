@@ -6,6 +6,7 @@ use shared::store::RedisStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
     let service = SeedService::new(RedisStore::from_env()?);
     shared::telemetry::run(service_fn(|event: LambdaEvent<SeedEvent>| async {

@@ -1,11 +1,11 @@
 //! Every HTTP endpoint on one port (`PORT`, default 3000), served by the same handlers the
 //! Lambda functions run: for load tests, container hosting and the fuzz step of `make test`.
-//! `GET /metrics` serves the Prometheus text format.
+//! `GET /metrics` (Prometheus text format) is on a separate operator port (`METRICS_PORT`).
 use std::sync::Arc;
 use std::time::Duration;
 
 use shared::booking::PublishSettings;
-use shared::config::WaitingRoomConfig;
+use shared::config::{ServerLimits, WaitingRoomConfig};
 use shared::http::Api;
 use shared::kafka::KafkaPublisher;
 use shared::station::STATION_CACHE_MAX_AGE;
@@ -20,9 +20,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    shared::config::load_secrets().await?;
     shared::telemetry::init();
-    let address = shared::config::listen_address(|name| std::env::var(name).ok())?;
-    let max_in_flight = shared::config::max_in_flight(|name| std::env::var(name).ok())?;
+    let env = |name: &str| std::env::var(name).ok();
+    let address = shared::config::listen_address(env)?;
+    let metrics_address = shared::config::metrics_address(env)?;
+    let limits = ServerLimits::from_lookup(env)?;
+    let max_in_flight = shared::config::max_in_flight(env)?;
     let room_config = WaitingRoomConfig::from_env()?;
     let store = RedisStore::from_env()?;
     let publisher = KafkaPublisher::from_env().await?;
@@ -42,12 +46,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         references,
     )
     .with_station_cache(STATION_CACHE_MAX_AGE)
-    .with_metrics(metrics)
     .with_waiting_room(room, room_config.room_on)
     .with_in_flight_limit(max_in_flight);
     let listener = tokio::net::TcpListener::bind(address).await?;
-    tracing::info!(%address, room_on = room_config.room_on, "serving every endpoint");
-    shared::http::server::serve(listener, api, shared::http::server::shutdown_signal()).await;
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_address)
+        .await
+        .map_err(|error| format!("METRICS_PORT: cannot listen on {metrics_address}: {error}"))?;
+    tracing::info!(%address, %metrics_address, ?limits, room_on = room_config.room_on, "serving every endpoint, metrics apart");
+    // Ends with the process: a scrape has nothing to drain.
+    tokio::spawn(shared::http::operator::serve_metrics(
+        metrics_listener,
+        metrics,
+        std::future::pending(),
+    ));
+    shared::http::server::serve_with(
+        listener,
+        api,
+        limits,
+        shared::http::server::shutdown_signal(),
+    )
+    .await;
     Ok(())
 }
 

@@ -1,9 +1,22 @@
 //! Settings from the environment, read once per container. A missing or invalid setting stops
-//! the start with a message that names the variable.
+//! the start with a message that names the variable. Secret settings may come from a Secrets
+//! Manager secret instead (see [`load_secrets`]); [`setting`] is where both are looked up.
 use std::env;
 use std::time::Duration;
 
 use secrecy::SecretString;
+
+/// Reads the secret `SETTINGS_SECRET_ARN` names, once, before anything reads a setting: the
+/// first line of the `main` of every function that needs Redis or a key. Does nothing when the
+/// variable is unset (local runs), so those functions keep their cold start.
+pub async fn load_secrets() -> Result<(), ConfigError> {
+    crate::adapters::secrets::load_from_env().await
+}
+
+/// A setting: from the loaded secret if it holds it, else from the environment.
+pub fn setting(name: &str) -> Option<String> {
+    crate::adapters::secrets::loaded(name).or_else(|| env::var(name).ok())
+}
 
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
@@ -55,7 +68,7 @@ impl Default for ReplicaWait {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env::var(name).ok())
+        Self::from_lookup(setting)
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
@@ -162,7 +175,7 @@ pub struct KafkaConfig {
 
 impl KafkaConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env::var(name).ok())
+        Self::from_lookup(setting)
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -244,7 +257,7 @@ impl std::fmt::Debug for ReferenceKey {
 
 impl ReferenceKey {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env::var(name).ok())
+        Self::from_lookup(setting)
     }
 
     /// Deployed means running in AWS Lambda, which sets `LAMBDA_TASK_ROOT` in every runtime.
@@ -265,7 +278,9 @@ impl ReferenceKey {
             }),
             None if deployed => Err(ConfigError {
                 variable: BOOKING_REFERENCE_KEY,
-                problem: "is required in AWS Lambda (the same secret for every function)".into(),
+                problem: "is required in AWS Lambda (a key of the settings secret, the same for \
+                          every function)"
+                    .into(),
             }),
             None => Ok(Self {
                 key: DEVELOPMENT_REFERENCE_KEY.as_bytes().to_vec(),
@@ -280,17 +295,101 @@ impl ReferenceKey {
 pub fn listen_address(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<std::net::SocketAddr, ConfigError> {
-    let host = lookup("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
-    let host: std::net::IpAddr = host.parse().map_err(|_| ConfigError {
-        variable: "HOST",
-        problem: format!("is not an IP address: {host:?}"),
-    })?;
+    let host = ip_address(&lookup, "HOST")?;
     let port = lookup("PORT").unwrap_or_else(|| "3000".to_owned());
     let port: u16 = port.parse().map_err(|_| ConfigError {
         variable: "PORT",
         problem: format!("is not a port number: {port:?}"),
     })?;
     Ok((host, port).into())
+}
+
+/// Where `local-api` serves `GET /metrics`: an operator port apart from the public listener,
+/// on `METRICS_HOST` (default 127.0.0.1: only the machine itself may scrape) and `METRICS_PORT`
+/// (default 9464, Prometheus' customary exporter port).
+pub fn metrics_address(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<std::net::SocketAddr, ConfigError> {
+    let host = ip_address(&lookup, "METRICS_HOST")?;
+    let port = bounded_number(&lookup, "METRICS_PORT", 9464, 0..=u64::from(u16::MAX))?;
+    Ok((host, port as u16).into())
+}
+
+/// An IP address to listen on, 127.0.0.1 when unset.
+fn ip_address(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<std::net::IpAddr, ConfigError> {
+    let host = lookup(variable).unwrap_or_else(|| "127.0.0.1".to_owned());
+    host.parse().map_err(|_| ConfigError {
+        variable,
+        problem: format!("is not an IP address: {host:?}"),
+    })
+}
+
+/// How much of the server one client may hold: `REQUEST_TIMEOUT_SECS` (default 10) to send a
+/// request's headers, and as long again for its body; `MAX_CONNECTIONS` (default 512) open
+/// connections at once, beyond which new ones wait in the kernel's backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub request_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(10),
+            // Well under the usual 1024 open files, leaving room for Redis, the broker and logs;
+            // a load balancer in front needs far fewer.
+            max_connections: 512,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let seconds = bounded_number(
+            &lookup,
+            "REQUEST_TIMEOUT_SECS",
+            defaults.request_timeout.as_secs(),
+            1..=300,
+        )?;
+        let max_connections = bounded_number(
+            &lookup,
+            "MAX_CONNECTIONS",
+            defaults.max_connections as u64,
+            1..=65_536,
+        )?;
+        Ok(Self {
+            request_timeout: std::time::Duration::from_secs(seconds),
+            max_connections: max_connections as usize,
+        })
+    }
+}
+
+/// A whole number in `range`, or `default` when the variable is unset or empty.
+fn bounded_number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(value) = lookup(variable).filter(|value| !value.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(number) if range.contains(&number) => Ok(number),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!(
+                "must be a whole number from {} to {}, got {value:?}",
+                range.start(),
+                range.end()
+            ),
+        }),
+    }
 }
 
 /// `local-api`'s bound on requests in flight, `MAX_IN_FLIGHT` (default 1024): past it, 429 at
@@ -339,7 +438,8 @@ impl std::fmt::Debug for WaitingRoomConfig {
 
 impl WaitingRoomConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| env::var(name).ok())
+        // ADMISSION_KEY may come from the settings secret, like every secret.
+        Self::from_lookup(setting)
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -643,6 +743,70 @@ mod tests {
                 (Err(error), Err(variable)) => assert_eq!(error.variable, variable),
                 (got, wanted) => panic!("{settings:?}: got {got:?}, wanted {wanted:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn operator_port_and_server_limits_default_and_are_checked() {
+        type Settings = &'static [(&'static str, &'static str)];
+        let lookup = |settings: Settings| {
+            move |name: &str| {
+                settings
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        assert_eq!(
+            metrics_address(lookup(&[])).unwrap().to_string(),
+            "127.0.0.1:9464"
+        );
+        assert_eq!(
+            metrics_address(lookup(&[
+                ("METRICS_HOST", "0.0.0.0"),
+                ("METRICS_PORT", "9100")
+            ]))
+            .unwrap()
+            .to_string(),
+            "0.0.0.0:9100"
+        );
+        for (settings, variable) in [
+            (&[("METRICS_PORT", "70000")] as Settings, "METRICS_PORT"),
+            (&[("METRICS_PORT", "-1")], "METRICS_PORT"),
+            (&[("METRICS_HOST", "localhost")], "METRICS_HOST"),
+        ] {
+            assert_eq!(
+                metrics_address(lookup(settings)).unwrap_err().variable,
+                variable
+            );
+        }
+
+        assert_eq!(
+            ServerLimits::from_lookup(lookup(&[])).unwrap(),
+            ServerLimits::default()
+        );
+        let set = ServerLimits::from_lookup(lookup(&[
+            ("REQUEST_TIMEOUT_SECS", "3"),
+            ("MAX_CONNECTIONS", "64"),
+        ]))
+        .unwrap();
+        assert_eq!(set.request_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(set.max_connections, 64);
+        for (settings, variable) in [
+            (
+                &[("REQUEST_TIMEOUT_SECS", "0")] as Settings,
+                "REQUEST_TIMEOUT_SECS",
+            ),
+            (&[("REQUEST_TIMEOUT_SECS", "ten")], "REQUEST_TIMEOUT_SECS"),
+            (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
+            (&[("MAX_CONNECTIONS", "1e9")], "MAX_CONNECTIONS"),
+        ] {
+            assert_eq!(
+                ServerLimits::from_lookup(lookup(settings))
+                    .unwrap_err()
+                    .variable,
+                variable
+            );
         }
     }
 

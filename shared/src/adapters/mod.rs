@@ -3,6 +3,7 @@ pub mod config;
 pub mod http;
 pub mod kafka;
 pub mod redis;
+pub mod secrets;
 pub mod telemetry;
 
 use crate::booking::{BookingService, PublishSettings};

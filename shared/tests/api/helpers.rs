@@ -574,3 +574,27 @@ pub async fn post_booking_to(bookings: &Bookings, id: &str, date: &str) -> TestR
     .expect("the booking answers")
     .into()
 }
+
+/// One HTTP/1.1 message off a kept-open connection: its head, then exactly `content-length`
+/// bytes of body. For tests that play a client or a server at the byte level.
+pub async fn read_http_message(stream: &mut tokio::net::TcpStream) -> (String, String) {
+    use tokio::io::AsyncReadExt;
+    let mut message = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .to_ascii_lowercase()
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: ")?.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return (head.to_owned(), body.to_owned());
+            }
+        }
+        let read = stream.read(&mut chunk).await.unwrap();
+        assert!(read > 0, "closed before a whole message: {text:?}");
+        message.extend_from_slice(&chunk[..read]);
+    }
+}

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shared::booking::PublishSettings;
+use shared::config::ServerLimits;
 use shared::http::Api;
 use shared::store::{RedisStore, RedisTimeouts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,7 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, booking_json, publisher, spawn_app, test_references};
+use crate::helpers::{
+    TestApp, booking_json, publisher, read_http_message, spawn_app, test_references,
+};
 
 type LocalApi = Api<RedisStore, RedisStore, shared::kafka::KafkaPublisher>;
 
@@ -24,25 +27,29 @@ struct Server {
 
 impl Server {
     async fn start(app: &TestApp) -> Self {
-        Self::serve(app, |api| api).await
+        Self::start_with(app, ServerLimits::default()).await
     }
 
-    /// `configure` adds to the Api what local-api's main adds, such as metrics.
-    async fn serve(app: &TestApp, configure: impl FnOnce(LocalApi) -> LocalApi) -> Self {
+    async fn start_with(app: &TestApp, limits: ServerLimits) -> Self {
         let store = RedisStore::connect(&app.redis.url(), RedisTimeouts::default()).unwrap();
-        let api = configure(Api::new(
+        let api: LocalApi = Api::new(
             store.clone(),
             store,
             publisher(&app.broker),
             PublishSettings::default(),
             test_references(),
-        ));
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(shared::http::server::serve(listener, api, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(shared::http::server::serve_with(
+            listener,
+            api,
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             address,
             stop: Some(stop),
@@ -255,18 +262,54 @@ async fn hostile_requests_get_a_4xx_and_change_nothing() {
     server.stop().await;
 }
 
+/// A reply read off a kept-alive connection: its status and body.
+async fn read_reply(stream: &mut TcpStream) -> (u16, String) {
+    let (head, body) = read_http_message(stream).await;
+    (head[9..12].parse().unwrap(), body)
+}
+
+async fn send_get(stream: &mut TcpStream, path: &str) {
+    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+}
+
 #[tokio::test]
-async fn metrics_are_served_in_the_prometheus_format() {
+async fn metrics_are_served_on_the_operator_port_only() {
     let app = spawn_app().await;
     app.seed(1, &[("PWTC", 1)]).await;
+    let server = Server::start(&app).await;
     let handle = shared::telemetry::metrics::prometheus().expect("the only recorder here");
-    let server = Server::serve(&app, |api| api.with_metrics(handle)).await;
+    let operator = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let operator_address = operator.local_addr().unwrap();
+    let (stop_operator, operator_stopped) = oneshot::channel::<()>();
+    let operator_task = tokio::spawn(shared::http::operator::serve_metrics(
+        operator,
+        handle,
+        async {
+            let _ = operator_stopped.await;
+        },
+    ));
     let booking = booking_json("900127015527", "PWTC", "20210516");
     assert_eq!(server.call("POST", "/booking", &booking).await.0, 201);
     let other = booking_json("770101015599", "PWTC", "20210516");
     assert_eq!(server.call("POST", "/booking", &other).await.0, 409);
 
+    // The public port does not know the path at all.
     let (status, head, body) = server.call("GET", "/metrics", "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("route_not_found"))
+    );
+    assert!(head.contains("content-type: application/json"), "{head}");
+
+    // Only its address and `call` are used: the operator port stops below.
+    let operator_port = Server {
+        address: operator_address,
+        stop: None,
+        task: tokio::spawn(async {}),
+        reference: std::sync::Mutex::new(None),
+    };
+    let (status, head, body) = operator_port.call("GET", "/metrics", "").await;
     assert_eq!(status, 200);
     assert!(
         head.contains("content-type: text/plain; version=0.0.4"),
@@ -285,18 +328,120 @@ async fn metrics_are_served_in_the_prometheus_format() {
     assert!(text.contains("store_latency_ms_bucket{operation=\"book\",le=\"1\"}"));
     assert!(text.contains("# TYPE broker_latency_ms histogram"));
     assert!(!text.contains("900127015527"));
-    assert_eq!(server.call("POST", "/metrics", "").await.0, 405);
+    let (status, head, _) = operator_port.call("POST", "/metrics", "").await;
+    assert_eq!(status, 405);
+    assert!(head.contains("\r\nallow: get"), "{head}");
+    let (status, _, body) = operator_port.call("GET", "/booking/900127015527", "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("route_not_found")),
+        "the operator port serves nothing of the API"
+    );
+
+    stop_operator.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), operator_task)
+        .await
+        .expect("the operator port stops in time")
+        .unwrap();
     server.stop().await;
 }
 
 #[tokio::test]
-async fn without_a_recorder_there_is_no_metrics_endpoint() {
+async fn a_trickling_request_is_cut_off_and_changes_nothing() {
     let app = spawn_app().await;
-    let server = Server::start(&app).await;
-    let (status, _, body) = server.call("GET", "/metrics", "").await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (404, Some("route_not_found"))
+    app.seed(1, &[("PWTC", 5)]).await;
+    let limits = ServerLimits {
+        request_timeout: Duration::from_secs(1),
+        ..ServerLimits::default()
+    };
+    let server = Server::start_with(&app, limits).await;
+    let before = app.snapshot().await;
+    // Bounds each wait well above the limit, so a slow machine cannot fail the test; a server
+    // without the limit never answers and fails it.
+    let bound = Duration::from_secs(15);
+
+    // Complete headers, then a body that stops short of its declared length.
+    let booking = booking_json("900127015527", "PWTC", "20210516");
+    let mut slow_body = TcpStream::connect(server.address).await.unwrap();
+    let head = format!(
+        "POST /booking HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        booking.len()
     );
+    slow_body.write_all(head.as_bytes()).await.unwrap();
+    slow_body
+        .write_all(&booking.as_bytes()[..booking.len() / 2])
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(bound, slow_body.read_to_end(&mut reply))
+        .await
+        .expect("the server gives up on the body and closes")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    assert_eq!(&head[9..12], "408", "{reply}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"], "request_timeout");
+
+    // Headers that never end: the connection is dropped without a request being handled.
+    let mut slow_head = TcpStream::connect(server.address).await.unwrap();
+    slow_head
+        .write_all(b"POST /booking HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(bound, slow_head.read_to_end(&mut rest))
+        .await
+        .expect("the server drops the connection")
+        .ok();
+
+    assert_eq!(app.snapshot().await, before, "nothing was booked");
+    assert_eq!(server.call("GET", "/healthz", "").await.0, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let app = spawn_app().await;
+    let limits = ServerLimits {
+        max_connections: 2,
+        request_timeout: Duration::from_secs(60),
+    };
+    let server = Server::start_with(&app, limits).await;
+
+    // Two kept-alive connections, each proven served, hold both slots.
+    let mut first = TcpStream::connect(server.address).await.unwrap();
+    let mut second = TcpStream::connect(server.address).await.unwrap();
+    for stream in [&mut first, &mut second] {
+        send_get(stream, "/healthz").await;
+        assert_eq!(read_reply(stream).await.0, 200);
+    }
+
+    // The third is queued by the kernel, not served, while both slots are held.
+    let mut third = TcpStream::connect(server.address).await.unwrap();
+    send_get(&mut third, "/healthz").await;
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut byte)).await;
+    assert!(
+        early.is_err(),
+        "a third connection was served beyond the cap of 2"
+    );
+    // The held ones still work.
+    send_get(&mut first, "/healthz").await;
+    assert_eq!(read_reply(&mut first).await.0, 200);
+
+    // A slot frees up: the waiting connection is served.
+    drop(second);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), read_reply(&mut third))
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(status, 200);
+    drop(first);
+    drop(third);
     server.stop().await;
 }

@@ -16,6 +16,7 @@ mod redis_failover;
 mod redis_outage;
 mod redis_replication;
 mod redis_security;
+mod secrets;
 mod seed;
 mod station_reads;
 mod telemetry;

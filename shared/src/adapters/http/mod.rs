@@ -3,9 +3,11 @@
 mod conditional;
 mod docs;
 mod error;
+mod fallback;
 mod handlers;
 mod in_flight;
 pub mod openapi;
+pub mod operator;
 mod page;
 mod queue;
 mod request;
@@ -14,6 +16,7 @@ pub mod server;
 
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;
+pub use fallback::unrouted;
 pub use handlers::{
     Health, cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
     station_reads,

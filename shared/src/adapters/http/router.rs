@@ -3,12 +3,12 @@
 //! the very handlers the Lambda functions run; API Gateway does this routing when deployed.
 use std::time::Duration;
 
-use lambda_http::http::{HeaderValue, Method, header};
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::ApiError;
 use super::docs::api_docs;
+use super::fallback::unrouted;
 use super::handlers::{cancel_booking, get_booking, get_station, healthz, list_stations};
 use super::in_flight::{InFlightLimit, too_many_requests};
 use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
@@ -22,7 +22,6 @@ pub struct Api<S, O, P> {
     stations: StationService<S>,
     lookup: BookingLookup<S>,
     bookings: BookingService<S, O, P>,
-    metrics: Option<PrometheusHandle>,
     room: Option<WaitingRoom>,
     /// Set while the waiting room is on: bookings then need an admission token.
     admission: Option<AdmissionGate>,
@@ -42,7 +41,6 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
             stations: StationService::new(store.clone()),
             lookup: BookingLookup::new(store.clone(), references.clone()),
             bookings: BookingService::new(store, outbox, publisher, settings, references),
-            metrics: None,
             room: None,
             admission: None,
             in_flight: None,
@@ -62,15 +60,6 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     #[must_use]
     pub fn with_in_flight_limit(mut self, limit: usize) -> Self {
         self.in_flight = Some(InFlightLimit::new(limit));
-        self
-    }
-
-    /// Serves `GET /metrics` from this Prometheus recorder. An operator endpoint of this one
-    /// process, not part of the public API (and so not in the OpenAPI document): in Lambda the
-    /// same metrics go to CloudWatch instead.
-    #[must_use]
-    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
-        self.metrics = Some(handle);
         self
     }
 
@@ -121,25 +110,8 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
             ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,
-            ["metrics"] => match &self.metrics {
-                Some(handle) => prometheus_metrics(handle, &request),
-                None => ApiError::route_not_found().into_response(),
-            },
-            _ => ApiError::route_not_found().into_response(),
+            // The same answer API Gateway's `$default` route gives.
+            _ => unrouted(&request),
         }
     }
-}
-
-fn prometheus_metrics(handle: &PrometheusHandle, request: &Request) -> Response<Body> {
-    if request.method() != Method::GET {
-        return ApiError::method_not_allowed("GET").into_response();
-    }
-    // Histograms are folded in by upkeep; without it a scrape would lag behind.
-    handle.run_upkeep();
-    let mut response = Response::new(Body::Text(handle.render()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
 }

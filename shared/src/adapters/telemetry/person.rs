@@ -23,7 +23,7 @@ pub const KEY_VARIABLE: &str = "LOG_HASH_KEY";
 static KEY: OnceLock<SecretSlice<u8>> = OnceLock::new();
 
 fn key() -> &'static [u8] {
-    KEY.get_or_init(|| key_from(std::env::var(KEY_VARIABLE).ok()))
+    KEY.get_or_init(|| key_from(crate::config::setting(KEY_VARIABLE)))
         .expose_secret()
 }
 
@@ -44,7 +44,7 @@ fn key_from(configured: Option<String>) -> SecretSlice<u8> {
 /// Reads the key at start-up, so the first booking does not pay for it and a missing key is
 /// reported once per container rather than never.
 pub(super) fn init_key_from_env() {
-    if std::env::var(KEY_VARIABLE).map_or(true, |k| k.is_empty()) {
+    if crate::config::setting(KEY_VARIABLE).is_none_or(|k| k.is_empty()) {
         tracing::warn!(
             "{KEY_VARIABLE} is not set: person pseudonyms in the logs match only within this process"
         );

@@ -1,0 +1,9 @@
+//! API Gateway's `$default` route: every request no other route took gets the contract's JSON
+//! error (404 `route_not_found`, or 405 `method_not_allowed` with `Allow` when only the method
+//! is wrong) instead of API Gateway's own `{"message":"Not Found"}`. Needs no Redis, no VPC and
+//! no secret, so its cold start is the runtime's alone.
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    shared::http::serve(|request| async move { shared::http::unrouted(&request) }).await
+}
