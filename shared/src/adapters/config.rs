@@ -517,6 +517,18 @@ mod tests {
 
     use super::*;
 
+    type Settings = &'static [(&'static str, &'static str)];
+
+    /// An environment holding exactly `settings`.
+    fn lookup(settings: Settings) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            settings
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
     #[test]
     fn kafka_settings_name_the_variable_at_fault() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
@@ -723,7 +735,6 @@ mod tests {
 
     #[test]
     fn listen_address_defaults_and_is_checked() {
-        type Settings = &'static [(&'static str, &'static str)];
         let cases: [(Settings, Result<&str, &str>); 5] = [
             (&[], Ok("127.0.0.1:3000")),
             (&[("PORT", "9250")], Ok("127.0.0.1:9250")),
@@ -732,12 +743,7 @@ mod tests {
             (&[("HOST", "localhost")], Err("HOST")),
         ];
         for (settings, expected) in cases {
-            let lookup = |name: &str| {
-                settings
-                    .iter()
-                    .find(|(key, _)| *key == name)
-                    .map(|(_, value)| (*value).to_owned())
-            };
+            let lookup = lookup(settings);
             match (listen_address(lookup), expected) {
                 (Ok(address), Ok(wanted)) => assert_eq!(address.to_string(), wanted),
                 (Err(error), Err(variable)) => assert_eq!(error.variable, variable),
@@ -748,15 +754,6 @@ mod tests {
 
     #[test]
     fn operator_port_and_server_limits_default_and_are_checked() {
-        type Settings = &'static [(&'static str, &'static str)];
-        let lookup = |settings: Settings| {
-            move |name: &str| {
-                settings
-                    .iter()
-                    .find(|(key, _)| *key == name)
-                    .map(|(_, value)| (*value).to_owned())
-            }
-        };
         assert_eq!(
             metrics_address(lookup(&[])).unwrap().to_string(),
             "127.0.0.1:9464"
@@ -813,15 +810,6 @@ mod tests {
     #[test]
     fn waiting_room_settings_default_off_and_name_the_variable_at_fault() {
         use crate::waiting_room::InletMode;
-        type Settings = &'static [(&'static str, &'static str)];
-        let lookup = |settings: Settings| {
-            move |name: &str| {
-                settings
-                    .iter()
-                    .find(|(key, _)| *key == name)
-                    .map(|(_, value)| (*value).to_owned())
-            }
-        };
         let off = WaitingRoomConfig::from_lookup(lookup(&[])).unwrap();
         assert!(!off.room_on);
         assert_eq!(off.admission_key, LOCAL_ADMISSION_KEY.as_bytes());
