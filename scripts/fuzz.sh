@@ -80,7 +80,9 @@ if [ "$waiting" -ne 0 ]; then
 fi
 
 # Metrics are on the operator port only: the public port must not know the path.
-if ! curl -fsS "http://127.0.0.1:$STACK_METRICS_PORT/metrics" | grep -q '^bookings_created '; then
+# Read the whole page first: `curl | grep -q` fails under pipefail when grep stops reading early.
+operator_metrics="$(curl -fsS "http://127.0.0.1:$STACK_METRICS_PORT/metrics" || true)"
+if ! grep -q '^bookings_created ' <<<"$operator_metrics"; then
   log "no bookings_created on the operator port 127.0.0.1:$STACK_METRICS_PORT/metrics"
   exit 1
 fi
