@@ -27,6 +27,9 @@ pub struct BookingConfirmed {
 pub enum BookingError {
     #[error("this person already holds a booking")]
     AlreadyBooked,
+    /// Another request of this person (for another booking) is being decided (Redis Cluster).
+    #[error("another booking request of this person is in progress")]
+    InProgress,
     #[error("no slots are left at this station on this date")]
     FullyBooked,
     #[error("no station is called {0}")]
@@ -188,6 +191,7 @@ impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
                 })
             }
             BookingOutcome::AlreadyBooked => Err(BookingError::AlreadyBooked),
+            BookingOutcome::InProgress => Err(BookingError::InProgress),
             BookingOutcome::FullyBooked => Err(BookingError::FullyBooked),
             BookingOutcome::UnknownStation => Err(BookingError::UnknownStation(
                 event.booking.location.to_string(),
@@ -304,6 +308,11 @@ mod tests {
                 "one booking per person",
                 Ok(BookingOutcome::AlreadyBooked),
                 Err(BookingError::AlreadyBooked),
+            ),
+            (
+                "another request of the person is being decided",
+                Ok(BookingOutcome::InProgress),
+                Err(BookingError::InProgress),
             ),
             (
                 "no slot left",

@@ -9,7 +9,8 @@ use crate::domain::{
     Slot, SlotDate,
 };
 
-/// What the store decided about one booking attempt. Decided atomically in one round trip.
+/// What the store decided about one booking attempt: atomically in one round trip on a single
+/// Redis, by the claim protocol on a Redis Cluster (see `adapters::redis::protocol`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookingOutcome {
     /// Stored, one slot taken, and the event appended to the outbox under this entry id,
@@ -25,6 +26,9 @@ pub enum BookingOutcome {
     },
     /// The person holds a different booking; nothing changed.
     AlreadyBooked,
+    /// Another attempt of the person, for a different booking, is being decided (Redis
+    /// Cluster's claim); nothing changed, retry shortly.
+    InProgress,
     FullyBooked,
     UnknownStation,
     UnknownDate,

@@ -39,6 +39,8 @@ pub struct Config {
     pub redis_wait: ReplicaWait,
     /// `BOOKING_RETENTION_DAYS`: a booking record expires this many days after its date.
     pub booking_retention_days: u32,
+    /// `REDIS_CLUSTER`: `REDIS_URL` is a Redis Cluster's configuration endpoint (any node).
+    pub redis_cluster: bool,
 }
 
 pub const DEFAULT_BOOKING_RETENTION_DAYS: u32 = 30;
@@ -97,11 +99,13 @@ impl Config {
                         ),
                     })?,
             };
+        let redis_cluster = redis_cluster(&lookup)?;
         Ok(Self {
             redis_url: redis_url.into(),
             redis_ca_pem,
             redis_wait,
             booking_retention_days,
+            redis_cluster,
         })
     }
 }
@@ -130,6 +134,17 @@ fn redis_ca_pem(
         return Err(problem(format!("{path} holds no PEM certificate")));
     }
     Ok(Some(pem))
+}
+
+fn redis_cluster(lookup: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match lookup("REDIS_CLUSTER").as_deref().map(str::trim) {
+        None | Some("" | "false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(ConfigError {
+            variable: "REDIS_CLUSTER",
+            problem: format!("must be true or false: {other:?}"),
+        }),
+    }
 }
 
 fn replica_wait(lookup: &impl Fn(&str) -> Option<String>) -> Result<ReplicaWait, ConfigError> {
@@ -647,6 +662,12 @@ mod tests {
         assert_eq!(config(vec![]).unwrap().booking_retention_days, 30);
         let kept = config(vec![("BOOKING_RETENTION_DAYS", "90".into())]).unwrap();
         assert_eq!(kept.booking_retention_days, 90);
+        assert!(!config(vec![]).unwrap().redis_cluster);
+        assert!(
+            config(vec![("REDIS_CLUSTER", "true".into())])
+                .unwrap()
+                .redis_cluster
+        );
         let failures: Vec<(Vec<(&'static str, String)>, &str)> = vec![
             (vec![("REDIS_CA_FILE", ca_path.clone())], "REDIS_CA_FILE"),
             (
@@ -669,6 +690,7 @@ mod tests {
                 vec![("BOOKING_RETENTION_DAYS", "a month".into())],
                 "BOOKING_RETENTION_DAYS",
             ),
+            (vec![("REDIS_CLUSTER", "yes".into())], "REDIS_CLUSTER"),
             (
                 vec![("REDIS_WAIT_TIMEOUT_MS", "0".into())],
                 "REDIS_WAIT_TIMEOUT_MS",

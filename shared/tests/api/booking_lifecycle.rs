@@ -4,15 +4,16 @@ use lambda_http::http::StatusCode;
 use serde_json::Value;
 use shared::seed::{SeedRequest, StationCapacity};
 
-use crate::helpers::{TestApp, booking_json, spawn_app};
+use crate::helpers::{RedisMode, spawn_app_in};
+use crate::helpers::{booking_key_of};
+use crate::helpers::{TestApp, booking_json};
 
 fn booking(id: &str, date: &str) -> Value {
     serde_json::from_str(&booking_json(id, "PWTC", date)).unwrap()
 }
 
-#[tokio::test]
-async fn book_look_up_cancel_and_book_again() {
-    let app = spawn_app().await;
+async fn book_look_up_cancel_and_book_again(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 10)]).await;
     let id = "900127015527";
 
@@ -43,9 +44,10 @@ async fn book_look_up_cancel_and_book_again() {
     assert_eq!(app.remaining("PWTC", "20210517").await, Some(9));
 }
 
-#[tokio::test]
-async fn cancelling_twice_is_not_found_and_changes_nothing() {
-    let app = spawn_app().await;
+in_both_modes!(book_look_up_cancel_and_book_again);
+
+async fn cancelling_twice_is_not_found_and_changes_nothing(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     app.book("A1", "PWTC", "20210516").await;
     app.book("A2", "PWTC", "20210516").await;
@@ -60,9 +62,10 @@ async fn cancelling_twice_is_not_found_and_changes_nothing() {
     assert_eq!(app.remaining("PWTC", "20210516").await, Some(9));
 }
 
-#[tokio::test]
-async fn a_freed_slot_never_lifts_a_date_above_its_capacity() {
-    let app = spawn_app().await;
+in_both_modes!(cancelling_twice_is_not_found_and_changes_nothing);
+
+async fn a_freed_slot_never_lifts_a_date_above_its_capacity(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     for id in ["A1", "A2", "A3"] {
         app.book(id, "PWTC", "20210516").await;
@@ -93,13 +96,14 @@ async fn a_freed_slot_never_lifts_a_date_above_its_capacity() {
     }
 }
 
-#[tokio::test]
-async fn cancelling_on_a_removed_date_still_removes_the_booking() {
-    let app = spawn_app().await;
+in_both_modes!(a_freed_slot_never_lifts_a_date_above_its_capacity);
+
+async fn cancelling_on_a_removed_date_still_removes_the_booking(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     app.book("A1", "PWTC", "20210516").await;
     let mut connection = app.connection.clone();
-    let _: () = redis::AsyncCommands::hdel(&mut connection, "slots:PWTC", "20210516")
+    let _: () = redis::AsyncCommands::hdel(&mut connection, "slots:{PWTC}", "20210516")
         .await
         .unwrap();
 
@@ -109,6 +113,8 @@ async fn cancelling_on_a_removed_date_still_removes_the_booking() {
     assert_eq!(app.count_keys("booking:*").await, 0);
 }
 
+in_both_modes!(cancelling_on_a_removed_date_still_removes_the_booking);
+
 /// Bookings held plus slots left must always equal the day's capacity.
 async fn assert_conserved(app: &TestApp, capacity: i64) {
     let remaining = app.remaining("PWTC", "20210516").await.unwrap();
@@ -117,10 +123,9 @@ async fn assert_conserved(app: &TestApp, capacity: i64) {
     assert_eq!(held + remaining, capacity);
 }
 
-#[tokio::test]
-async fn racing_cancels_and_bookings_on_a_full_date_conserve_slots() {
+async fn racing_cancels_and_bookings_on_a_full_date_conserve_slots(mode: RedisMode) {
     const CAPACITY: u32 = 50;
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_app_in(mode).await);
     app.seed(1, &[("PWTC", CAPACITY)]).await;
     for i in 0..CAPACITY {
         let response = app.book(&format!("H{i:03}"), "PWTC", "20210516").await;
@@ -190,9 +195,10 @@ async fn racing_cancels_and_bookings_on_a_full_date_conserve_slots() {
     );
 }
 
-#[tokio::test]
-async fn ids_that_could_name_other_keys_are_refused_and_change_nothing() {
-    let app = spawn_app().await;
+in_both_modes!(racing_cancels_and_bookings_on_a_full_date_conserve_slots);
+
+async fn ids_that_could_name_other_keys_are_refused_and_change_nothing(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     app.book("900127015527", "PWTC", "20210516").await;
     let before = app.snapshot().await;
@@ -242,11 +248,12 @@ async fn ids_that_could_name_other_keys_are_refused_and_change_nothing() {
     assert_eq!(app.get_booking("900127015527").await.status, StatusCode::OK);
 }
 
+in_both_modes!(ids_that_could_name_other_keys_are_refused_and_change_nothing);
+
 /// A booking stored under earlier, laxer rules (here: a bidi override in the name and a dashed
 /// phone number, both refused today) stays readable, and cancelling it answers what happened.
-#[tokio::test]
-async fn a_booking_stored_under_older_rules_is_read_and_cancelled() {
-    let app = spawn_app().await;
+async fn a_booking_stored_under_older_rules_is_read_and_cancelled(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     let id = "900127015527";
     assert_eq!(
@@ -258,7 +265,7 @@ async fn a_booking_stored_under_older_rules_is_read_and_cancelled() {
     old["phoneNumber"] = "012-3456789".into();
     let mut connection = app.connection.clone();
     let _: () = redis::cmd("SET")
-        .arg(format!("booking:{id}"))
+        .arg(booking_key_of(id))
         .arg(old.to_string())
         .query_async(&mut connection)
         .await
@@ -274,3 +281,5 @@ async fn a_booking_stored_under_older_rules_is_read_and_cancelled() {
     assert_eq!(app.count_keys("booking:*").await, 0);
     assert_eq!(app.remaining("PWTC", "20210516").await, Some(10));
 }
+
+in_both_modes!(a_booking_stored_under_older_rules_is_read_and_cancelled);

@@ -1,4 +1,5 @@
 //! A booking record (personal data) expires BOOKING_RETENTION_DAYS after its date.
+use crate::helpers::{booking_key_of, owner_key_of, sequence_key_of};
 use crate::helpers::{TestApp, one_station_seed, spawn_app};
 use lambda_http::http::StatusCode;
 
@@ -14,7 +15,7 @@ async fn seed(app: &TestApp, start_date: &str) {
 /// When the booking's records expire; the owner record (its reference's nonce) goes with it.
 async fn expire_time(app: &TestApp, id: &str) -> i64 {
     let mut expiries = Vec::new();
-    for key in [format!("booking:{id}"), format!("booking-owner:{id}")] {
+    for key in [booking_key_of(id), owner_key_of(id)] {
         let expires: i64 = redis::cmd("EXPIRETIME")
             .arg(&key)
             .query_async(&mut app.connection.clone())
@@ -82,7 +83,7 @@ async fn the_event_counter_expires_with_the_latest_booking_never_sooner() {
         .unwrap();
     let counter_expiry = || async {
         let expires: i64 = redis::cmd("EXPIRETIME")
-            .arg("event-seq:A1")
+            .arg(sequence_key_of("A1"))
             .query_async(&mut app.connection.clone())
             .await
             .unwrap();

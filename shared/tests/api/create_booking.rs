@@ -4,11 +4,12 @@ use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use crate::helpers::{booking_json, spawn_app};
+use crate::helpers::{RedisMode, spawn_app_in};
+use crate::helpers::{booking_key_of};
+use crate::helpers::booking_json;
 
-#[tokio::test]
-async fn a_booking_is_stored_and_takes_one_slot() {
-    let app = spawn_app().await;
+async fn a_booking_is_stored_and_takes_one_slot(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 10)]).await;
 
     let response = app.book("900127015527", "PWTC", "20210516").await;
@@ -25,13 +26,14 @@ async fn a_booking_is_stored_and_takes_one_slot() {
     assert_eq!(app.remaining("PWTC", "20210516").await, Some(9));
     assert_eq!(app.remaining("PWTC", "20210517").await, Some(10));
     let mut connection = app.connection.clone();
-    let stored: String = connection.get("booking:900127015527").await.unwrap();
+    let stored: String = connection.get(booking_key_of("900127015527")).await.unwrap();
     assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), expected);
 }
 
-#[tokio::test]
-async fn two_thousand_people_racing_for_a_hundred_slots() {
-    let app = Arc::new(spawn_app().await);
+in_both_modes!(a_booking_is_stored_and_takes_one_slot);
+
+async fn two_thousand_people_racing_for_a_hundred_slots(mode: RedisMode) {
+    let app = Arc::new(spawn_app_in(mode).await);
     app.seed(1, &[("PWTC", 100)]).await;
 
     let attempts: Vec<_> = (0..2000)
@@ -71,9 +73,10 @@ async fn two_thousand_people_racing_for_a_hundred_slots() {
     assert_eq!(app.count_keys("booking:*").await, 100);
 }
 
-#[tokio::test]
-async fn one_booking_per_person_and_identical_retries_are_safe() {
-    let app = spawn_app().await;
+in_both_modes!(two_thousand_people_racing_for_a_hundred_slots);
+
+async fn one_booking_per_person_and_identical_retries_are_safe(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 10), ("UM", 10)]).await;
     assert_eq!(
         app.book("900127015527", "PWTC", "20210516").await.status,
@@ -106,9 +109,10 @@ async fn one_booking_per_person_and_identical_retries_are_safe() {
     );
 }
 
-#[tokio::test]
-async fn a_full_date_refuses_further_bookings() {
-    let app = spawn_app().await;
+in_both_modes!(one_booking_per_person_and_identical_retries_are_safe);
+
+async fn a_full_date_refuses_further_bookings(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 1)]).await;
     assert_eq!(
         app.book("A1", "PWTC", "20210516").await.status,
@@ -123,9 +127,10 @@ async fn a_full_date_refuses_further_bookings() {
     assert_eq!(app.snapshot().await, before);
 }
 
-#[tokio::test]
-async fn unknown_stations_and_dates_are_not_found() {
-    let app = spawn_app().await;
+in_both_modes!(a_full_date_refuses_further_bookings);
+
+async fn unknown_stations_and_dates_are_not_found(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     let before = app.snapshot().await;
     let cases = [
@@ -139,6 +144,8 @@ async fn unknown_stations_and_dates_are_not_found() {
     }
     assert_eq!(app.snapshot().await, before);
 }
+
+in_both_modes!(unknown_stations_and_dates_are_not_found);
 
 fn with(field: &str, value: Value) -> String {
     let mut body: Value =
@@ -154,9 +161,8 @@ fn without(field: &str) -> String {
     body.to_string()
 }
 
-#[tokio::test]
-async fn invalid_requests_name_the_field_and_change_nothing() {
-    let app = spawn_app().await;
+async fn invalid_requests_name_the_field_and_change_nothing(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     let before = app.snapshot().await;
     let deep = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
@@ -236,9 +242,10 @@ async fn invalid_requests_name_the_field_and_change_nothing() {
     assert_eq!(app.snapshot().await, before);
 }
 
-#[tokio::test]
-async fn oversized_bodies_and_other_media_types_are_refused() {
-    let app = spawn_app().await;
+in_both_modes!(invalid_requests_name_the_field_and_change_nothing);
+
+async fn oversized_bodies_and_other_media_types_are_refused(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     let before = app.snapshot().await;
 
@@ -278,9 +285,10 @@ async fn oversized_bodies_and_other_media_types_are_refused() {
     assert_eq!(app.snapshot().await, before);
 }
 
-#[tokio::test]
-async fn a_retry_normalised_differently_is_still_the_identical_booking() {
-    let app = spawn_app().await;
+in_both_modes!(oversized_bodies_and_other_media_types_are_refused);
+
+async fn a_retry_normalised_differently_is_still_the_identical_booking(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     // "é" as e + combining accent (NFD, as some keyboards send it), then as one character.
     let decomposed = with("firstName", json!("Zoe\u{301}"));
@@ -297,3 +305,5 @@ async fn a_retry_normalised_differently_is_still_the_identical_booking() {
     assert_eq!(retry.body, first.body);
     assert_eq!(app.snapshot().await, before, "nothing changed");
 }
+
+in_both_modes!(a_retry_normalised_differently_is_still_the_identical_booking);

@@ -11,6 +11,7 @@ use shared::outbox::{DeliveryError, OutboxRelay, RelayError, RelaySettings};
 use shared::ports::{Outbox, OutboxEntry, StoreError};
 use shared::store::RedisStore;
 
+use crate::helpers::{RedisMode, spawn_app_in};
 use crate::helpers::{PARTITIONS, TestApp, create_topic, publisher, read_topic, spawn_app};
 
 fn relay_settings() -> RelaySettings {
@@ -50,9 +51,8 @@ fn event_ids(records: &[crate::helpers::Published]) -> HashSet<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_booking_is_published_once_keyed_by_person() {
-    let app = spawn_app().await;
+async fn every_booking_is_published_once_keyed_by_person(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 100)]).await;
 
     let ids = book_people(&app, "N", 25).await;
@@ -82,9 +82,10 @@ async fn every_booking_is_published_once_keyed_by_person() {
     );
 }
 
-#[tokio::test]
-async fn a_broker_outage_delays_events_and_loses_none() {
-    let mut app = spawn_app().await;
+in_both_modes!(every_booking_is_published_once_keyed_by_person);
+
+async fn a_broker_outage_delays_events_and_loses_none(mode: RedisMode) {
+    let mut app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 100)]).await;
     book_people(&app, "N", 5).await;
     assert_eq!(read_topic(&app.broker, 5).await.len(), 5);
@@ -113,9 +114,10 @@ async fn a_broker_outage_delays_events_and_loses_none() {
     assert_eq!(app.outbox_depth().await, 0);
 }
 
-#[tokio::test]
-async fn bookings_publish_again_once_the_broker_is_back() {
-    let mut app = spawn_app().await;
+in_both_modes!(a_broker_outage_delays_events_and_loses_none);
+
+async fn bookings_publish_again_once_the_broker_is_back(mode: RedisMode) {
+    let mut app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 100)]).await;
     app.broker.stop();
     book_people(&app, "DOWN", 2).await;
@@ -134,6 +136,8 @@ async fn bookings_publish_again_once_the_broker_is_back() {
         "only the relay publishes the older two"
     );
 }
+
+in_both_modes!(bookings_publish_again_once_the_broker_is_back);
 
 /// An outbox whose removal fails, as if the relay crashed between publish and removal.
 struct CrashBeforeRemoval(RedisStore);
@@ -234,9 +238,8 @@ async fn fresh_events_are_left_to_the_booking_that_wrote_them() {
     assert_eq!(report.remaining, 3);
 }
 
-#[tokio::test]
-async fn a_cancellation_is_published_after_its_booking_on_the_same_partition() {
-    let app = spawn_app().await;
+async fn a_cancellation_is_published_after_its_booking_on_the_same_partition(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     book_people(&app, "C", 1).await;
 
@@ -256,9 +259,10 @@ async fn a_cancellation_is_published_after_its_booking_on_the_same_partition() {
     assert_eq!(app.outbox_depth().await, 0);
 }
 
-#[tokio::test]
-async fn a_relay_lease_is_renewed_only_by_its_holder() {
-    let app = spawn_app().await;
+in_both_modes!(a_cancellation_is_published_after_its_booking_on_the_same_partition);
+
+async fn a_relay_lease_is_renewed_only_by_its_holder(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     let mut connection = app.connection.clone();
     let lease = app
         .store
@@ -308,9 +312,10 @@ async fn a_relay_lease_is_renewed_only_by_its_holder() {
     );
 }
 
-#[tokio::test]
-async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race() {
-    let app = spawn_app().await;
+in_both_modes!(a_relay_lease_is_renewed_only_by_its_holder);
+
+async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 100)]).await;
     let people = book_people(&app, "R", 24).await;
     // Both scripts loaded first: a script's first run costs extra round trips, which would
@@ -380,3 +385,5 @@ async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel
         assert_eq!(state, actual, "{id}: the events replayed by sequence");
     }
 }
+
+in_both_modes!(events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race);

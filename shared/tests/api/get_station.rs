@@ -1,11 +1,10 @@
 use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{RedisMode, spawn_app_in};
 
-#[tokio::test]
-async fn a_station_lists_its_dates_in_calendar_order() {
-    let app = spawn_app().await;
+async fn a_station_lists_its_dates_in_calendar_order(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     // Written out of order on purpose: a Redis hash keeps no order of its own.
     let mut connection = app.connection.clone();
     for (date, left) in [
@@ -14,7 +13,7 @@ async fn a_station_lists_its_dates_in_calendar_order() {
         ("20211231", 0),
         ("20210531", 9),
     ] {
-        let _: () = connection.hset("slots:PWTC", date, left).await.unwrap();
+        let _: () = connection.hset("slots:{PWTC}", date, left).await.unwrap();
     }
 
     let response = app.get_station("PWTC").await;
@@ -37,9 +36,10 @@ async fn a_station_lists_its_dates_in_calendar_order() {
     );
 }
 
-#[tokio::test]
-async fn seeded_stations_show_every_day_at_full_capacity() {
-    let app = spawn_app().await;
+in_both_modes!(a_station_lists_its_dates_in_calendar_order);
+
+async fn seeded_stations_show_every_day_at_full_capacity(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(30, &[("PWTC", 1000), ("UM", 50)]).await;
 
     let response = app.get_station("UM").await;
@@ -55,9 +55,10 @@ async fn seeded_stations_show_every_day_at_full_capacity() {
     );
 }
 
-#[tokio::test]
-async fn unknown_and_invalid_locations_are_refused() {
-    let app = spawn_app().await;
+in_both_modes!(seeded_stations_show_every_day_at_full_capacity);
+
+async fn unknown_and_invalid_locations_are_refused(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     let cases = [
         ("NOPE", StatusCode::NOT_FOUND, "station_not_found"),
@@ -75,3 +76,5 @@ async fn unknown_and_invalid_locations_are_refused() {
         assert!(response.body["message"].is_string());
     }
 }
+
+in_both_modes!(unknown_and_invalid_locations_are_refused);

@@ -3,7 +3,8 @@ use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
 use shared::seed::SeedReport;
 
-use crate::helpers::{TestApp, one_station_seed, spawn_app};
+use crate::helpers::{RedisMode, spawn_app_in};
+use crate::helpers::{TestApp, one_station_seed};
 
 const DATE: &str = "20210516";
 
@@ -16,7 +17,7 @@ async fn reset(app: &TestApp, capacity: u32) -> SeedReport {
 
 async fn held(app: &TestApp) -> Option<i64> {
     let mut connection = app.connection.clone();
-    connection.hget("held:PWTC", DATE).await.unwrap()
+    connection.hget("held:{PWTC}", DATE).await.unwrap()
 }
 
 async fn book_all(app: &TestApp, prefix: &str, count: usize) -> usize {
@@ -34,9 +35,8 @@ async fn book_all(app: &TestApp, prefix: &str, count: usize) -> usize {
     created
 }
 
-#[tokio::test]
-async fn resets_never_reopen_booked_slots() {
-    let app = spawn_app().await;
+async fn resets_never_reopen_booked_slots(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 10)]).await;
     assert_eq!(book_all(&app, "A", 10).await, 10);
 
@@ -54,19 +54,22 @@ async fn resets_never_reopen_booked_slots() {
     assert_eq!(app.count_keys("booking:*").await, 12);
 }
 
-#[tokio::test]
-async fn a_date_without_a_capacity_entry_keeps_its_bookings_on_reset() {
-    let app = spawn_app().await;
+in_both_modes!(resets_never_reopen_booked_slots);
+
+async fn a_date_without_a_capacity_entry_keeps_its_bookings_on_reset(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 4)]).await;
     assert_eq!(book_all(&app, "A", 4).await, 4);
     let mut connection = app.connection.clone();
-    let _: () = connection.del("capacity:PWTC").await.unwrap();
+    let _: () = connection.del("capacity:{PWTC}").await.unwrap();
 
     reset(&app, 4).await;
 
     assert_eq!(app.remaining("PWTC", DATE).await, Some(0));
     assert_eq!(book_all(&app, "B", 2).await, 0);
 }
+
+in_both_modes!(a_date_without_a_capacity_entry_keeps_its_bookings_on_reset);
 
 /// Data as the scripts before the held count wrote it: no `held:` hash, and a date whose
 /// `capacity:` entry is missing.
@@ -78,13 +81,12 @@ async fn legacy_data(app: &TestApp) {
         StatusCode::CREATED
     );
     let mut connection = app.connection.clone();
-    let _: () = connection.del("held:PWTC").await.unwrap();
-    let _: () = connection.hdel("capacity:PWTC", DATE).await.unwrap();
+    let _: () = connection.del("held:{PWTC}").await.unwrap();
+    let _: () = connection.hdel("capacity:{PWTC}", DATE).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_reset_leaves_unmigrated_dates_alone_and_says_so() {
-    let app = spawn_app().await;
+async fn a_reset_leaves_unmigrated_dates_alone_and_says_so(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     legacy_data(&app).await;
     let before = app.snapshot().await;
 
@@ -95,9 +97,10 @@ async fn a_reset_leaves_unmigrated_dates_alone_and_says_so() {
     assert_eq!(app.snapshot().await, before);
 }
 
-#[tokio::test]
-async fn the_migration_counts_booking_records_once() {
-    let app = spawn_app().await;
+in_both_modes!(a_reset_leaves_unmigrated_dates_alone_and_says_so);
+
+async fn the_migration_counts_booking_records_once(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     legacy_data(&app).await;
 
     let migrated = app.seeder.migrate().await.unwrap();
@@ -106,10 +109,10 @@ async fn the_migration_counts_booking_records_once() {
     assert_eq!(migrated.bookings_counted, 4);
     assert_eq!(held(&app).await, Some(3));
     let mut connection = app.connection.clone();
-    let other: Option<i64> = connection.hget("held:PWTC", "20210517").await.unwrap();
+    let other: Option<i64> = connection.hget("held:{PWTC}", "20210517").await.unwrap();
     assert_eq!(other, Some(1));
     // The missing capacity is what the old scripts kept: remaining + booked.
-    let capacity: Option<i64> = connection.hget("capacity:PWTC", DATE).await.unwrap();
+    let capacity: Option<i64> = connection.hget("capacity:{PWTC}", DATE).await.unwrap();
     assert_eq!(capacity, Some(10));
     assert_eq!(app.remaining("PWTC", DATE).await, Some(7));
 
@@ -120,3 +123,5 @@ async fn the_migration_counts_booking_records_once() {
     assert_eq!(book_all(&app, "C", 3).await, 1);
     assert_eq!(held(&app).await, Some(4));
 }
+
+in_both_modes!(the_migration_counts_booking_records_once);

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use rskafka::client::partition::UnknownTopicHandling;
 use serde_json::Value;
 use shared::booking::{BookingLookup, BookingService, PublishSettings};
@@ -18,7 +17,7 @@ use shared::ownership::BookingReferences;
 use shared::ports::Clock;
 use shared::seed::{SeedRequest, SeedService, StationCapacity};
 use shared::station::StationService;
-use shared::store::{RedisStore, RedisTimeouts};
+use shared::store::{RedisOptions, RedisStore, RedisTimeouts, StoreConnection};
 
 /// A server child process (redis-server, the tansu broker) bound to 127.0.0.1 on a free port,
 /// killed on drop. `restart` brings it back on the same port, empty: nothing is persisted.
@@ -80,6 +79,16 @@ impl ServerProcess {
                 .chain(extra.iter().cloned())
                 .collect()
         })
+    }
+
+    /// A placeholder for `TestApp::redis` on a cluster: nothing runs, and dropping it is a no-op.
+    pub fn not_started() -> Self {
+        Self {
+            port: 0,
+            binary: String::new(),
+            args: Vec::new(),
+            child: None,
+        }
     }
 
     /// Sends a signal (`STOP`, `CONT`) to the running server.
@@ -163,6 +172,165 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Which Redis a test runs on: the core integration tests run on both (see `in_both_modes!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisMode {
+    Single,
+    Cluster,
+}
+
+/// A 3-primary Redis Cluster on free ports of 127.0.0.1, as `start_redis_cluster` in
+/// scripts/lib.sh starts one; its nodes and their config files go on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<ServerProcess>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let dir = std::env::temp_dir().join(format!(
+            "redis-cluster-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes: Vec<ServerProcess> = (0..3)
+            .map(|_| {
+                let dir = dir.clone();
+                ServerProcess::start(binary.clone(), move |port| {
+                    let conf = dir.join(format!("nodes-{port}.conf"));
+                    [
+                        "--bind",
+                        "127.0.0.1",
+                        "--port",
+                        &port.to_string(),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        conf.to_str().unwrap(),
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--dir",
+                        dir.to_str().unwrap(),
+                    ]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+                })
+            })
+            .collect();
+        let cluster = Self { nodes, dir };
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(node.address());
+        }
+        let status = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Every node says `cluster_state:ok` and knows all three primaries, within 20 s.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self.nodes.iter().all(|node| {
+                let info = redis_cli(node.port, &["cluster", "info"]);
+                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// The index in `nodes` of the primary that serves `key`'s hash slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot: u16 = redis_cli(self.nodes[0].port, &["cluster", "keyslot", key])
+            .trim()
+            .parse()
+            .unwrap();
+        self.node_of_slot(slot)
+    }
+
+    pub fn node_of_slot(&self, slot: u16) -> usize {
+        let nodes = redis_cli(self.nodes[0].port, &["cluster", "nodes"]);
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                match (from.parse::<u16>(), to.parse::<u16>()) {
+                    (Ok(from), Ok(to)) => (from..=to).contains(&slot),
+                    _ => false,
+                }
+            });
+            if serves {
+                let port: u16 = fields[1]
+                    .split(['@', ':'])
+                    .nth(1)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                return self.nodes.iter().position(|node| node.port == port).unwrap();
+            }
+        }
+        panic!("no node serves slot {slot}");
+    }
+
+    /// The first `count` of S0, S1, ... whose station keys live on pairwise different nodes
+    /// (computed, so the test does not depend on the hash function's luck).
+    pub fn stations_on_different_nodes(&self, count: usize) -> Vec<String> {
+        let mut chosen: Vec<(String, usize)> = Vec::new();
+        for n in 0.. {
+            let location = format!("S{n}");
+            let node = self.node_of(&format!("slots:{{{location}}}"));
+            if chosen.iter().all(|(_, taken)| *taken != node) {
+                chosen.push((location, node));
+            }
+            if chosen.len() == count {
+                break;
+            }
+        }
+        chosen.into_iter().map(|(location, _)| location).collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// redis-cli's answer to one command on 127.0.0.1:`port`, bounded by its own timeout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("timeout")
+        .args(["10", "redis-cli", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -219,15 +387,18 @@ impl Clock for TestClock {
 
 /// The application wired as the functions' mains wire it, against a private Redis and broker.
 pub struct TestApp {
+    /// The single Redis; on a cluster, a stand-in that was never started (see `cluster`).
     pub redis: ServerProcess,
+    /// The cluster in `RedisMode::Cluster`.
+    pub cluster: Option<RedisCluster>,
     pub broker: ServerProcess,
     pub store: RedisStore,
     pub stations: StationService<RedisStore>,
     pub lookup: BookingLookup<RedisStore>,
     pub bookings: Bookings,
     pub seeder: SeedService<RedisStore>,
-    pub connection: ConnectionManager,
-    /// The bookings' time source.
+    pub connection: StoreConnection,
+    /// The bookings' (and the store's claims') time source.
     pub clock: Arc<TestClock>,
     /// The last booking reference `POST /booking` gave for each ID: what its booker holds.
     pub issued: Mutex<HashMap<String, String>>,
@@ -266,16 +437,45 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(publish: PublishSettings) -> TestApp {
-    let redis = ServerProcess::redis();
+    spawn_app_on(RedisMode::Single, publish).await
+}
+
+pub async fn spawn_app_in(mode: RedisMode) -> TestApp {
+    spawn_app_on(
+        mode,
+        PublishSettings {
+            timeout: Duration::from_millis(1000),
+            cool_down: Duration::from_millis(200),
+        },
+    )
+    .await
+}
+
+pub async fn spawn_app_on(mode: RedisMode, publish: PublishSettings) -> TestApp {
+    let (redis, cluster) = match mode {
+        RedisMode::Single => (ServerProcess::redis(), None),
+        RedisMode::Cluster => (ServerProcess::not_started(), Some(RedisCluster::start())),
+    };
+    let url = cluster.as_ref().map_or_else(|| redis.url(), RedisCluster::url);
     let broker = ServerProcess::broker();
     create_topic(&broker).await;
     let timeouts = RedisTimeouts {
         connect: Duration::from_millis(500),
         response: Duration::from_millis(1000),
     };
-    let store = RedisStore::connect(&redis.url(), timeouts).expect("a valid URL");
     let clock = Arc::new(TestClock(Mutex::new(SystemTime::now())));
+    let store = RedisStore::connect_with(
+        &url,
+        RedisOptions {
+            timeouts,
+            cluster: cluster.is_some(),
+            ..RedisOptions::default()
+        },
+    )
+    .expect("a valid URL")
+    .with_clock(clock.clone());
     TestApp {
+        cluster,
         connection: store.connection(),
         stations: StationService::new(store.clone()),
         lookup: BookingLookup::new(store.clone(), test_references()),
@@ -492,7 +692,7 @@ impl TestApp {
     pub async fn remaining(&self, location: &str, date: &str) -> Option<i64> {
         let mut connection = self.connection.clone();
         connection
-            .hget(format!("slots:{location}"), date)
+            .hget(format!("slots:{{{location}}}"), date)
             .await
             .unwrap()
     }
@@ -514,9 +714,9 @@ impl TestApp {
         dump
     }
 
+    /// Entries in every outbox stream.
     pub async fn outbox_depth(&self) -> u64 {
-        let mut connection = self.connection.clone();
-        connection.xlen("outbox:booking-events").await.unwrap()
+        shared::ports::Outbox::depth(&self.store).await.unwrap()
     }
 
     pub async fn count_keys(&self, pattern: &str) -> usize {
@@ -597,4 +797,47 @@ pub async fn read_http_message(stream: &mut tokio::net::TcpStream) -> (String, S
         assert!(read > 0, "closed before a whole message: {text:?}");
         message.extend_from_slice(&chunk[..read]);
     }
+}
+
+fn person(id: &str) -> shared::domain::MySejahteraId {
+    shared::domain::MySejahteraId::parse(id).expect("a valid ID")
+}
+
+/// `booking:{p:NNN}:<id>`: the person's booking record.
+pub fn booking_key_of(id: &str) -> String {
+    shared::store::booking_key(&person(id))
+}
+
+/// `booking-owner:{p:NNN}:<id>`.
+pub fn owner_key_of(id: &str) -> String {
+    shared::store::booking_owner_key(&person(id))
+}
+
+/// `event-seq:{p:NNN}:<id>`.
+pub fn sequence_key_of(id: &str) -> String {
+    shared::store::event_sequence_key(&person(id))
+}
+
+/// `outbox:{p:NNN}`: the outbox stream the person's events go to.
+pub fn outbox_key_of(id: &str) -> String {
+    shared::store::person_outbox_key(&person(id))
+}
+
+/// Runs an `async fn name(mode: RedisMode)` test on a single Redis and on a 3-primary Redis
+/// Cluster: tests `name::single` and `name::cluster`. The same test, parameterised, not a copy.
+#[allow(unused_macros)]
+macro_rules! in_both_modes {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn single() {
+                super::$name(crate::helpers::RedisMode::Single).await;
+            }
+
+            #[tokio::test]
+            async fn cluster() {
+                super::$name(crate::helpers::RedisMode::Cluster).await;
+            }
+        }
+    )+};
 }

@@ -1,4 +1,6 @@
 //! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
+#[macro_use]
+mod helpers;
 mod booking_lifecycle;
 mod booking_retention;
 mod broker_faults;
@@ -8,7 +10,6 @@ mod get_station;
 mod healthz;
 mod held_counts;
 mod held_counts_property;
-mod helpers;
 mod local_api;
 mod ownership;
 mod redis_eviction;

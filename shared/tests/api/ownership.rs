@@ -12,6 +12,7 @@ use shared::domain::{BookingReference, MySejahteraId, ReferenceNonce};
 use shared::ownership::BookingReferences;
 use shared::telemetry::{self, LogSettings};
 
+use crate::helpers::{booking_key_of, outbox_key_of, owner_key_of};
 use crate::helpers::{Captured, TestApp, TestResponse, booking_json, read_topic, spawn_app};
 
 const ID: &str = "900127015527";
@@ -252,9 +253,9 @@ async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key() 
 
     let stored = everything_in_redis(&app).await;
     let keys: Vec<&str> = stored.iter().map(|(key, _)| key.as_str()).collect();
-    assert!(keys.contains(&"booking:900127015527"), "{keys:?}");
-    assert!(keys.contains(&"booking-owner:900127015527"), "{keys:?}");
-    assert!(keys.contains(&"outbox:booking-events"), "{keys:?}");
+    assert!(keys.contains(&booking_key_of(ID).as_str()), "{keys:?}");
+    assert!(keys.contains(&owner_key_of(ID).as_str()), "{keys:?}");
+    assert!(keys.contains(&outbox_key_of(ID).as_str()), "{keys:?}");
     for (key, value) in &stored {
         for form in encodings(&reference) {
             assert!(!key.contains(&form), "{key} names the reference");
@@ -275,7 +276,7 @@ async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key() 
     // ID they give the reference only under the server-side key.
     let mut connection = app.connection.clone();
     let nonce: String = connection
-        .hget("booking-owner:900127015527", "nonce")
+        .hget(owner_key_of("900127015527"), "nonce")
         .await
         .unwrap();
     let nonce = ReferenceNonce::from_hex(&nonce).expect("32 hex digits");
@@ -381,7 +382,7 @@ async fn the_cancel_script_removes_only_the_booking_whose_nonce_was_verified() {
         let mut connection = app.connection.clone();
         async move {
             let hex: String = connection
-                .hget("booking-owner:900127015527", "nonce")
+                .hget(owner_key_of("900127015527"), "nonce")
                 .await
                 .unwrap();
             ReferenceNonce::from_hex(&hex).unwrap()

@@ -11,6 +11,7 @@ use shared::seed::SeedService;
 use shared::station::StationService;
 use shared::store::{RedisStore, RedisTimeouts};
 
+use crate::helpers::{booking_key_of};
 use crate::helpers::{
     ServerProcess, TEST_TIMEOUTS, TestResponse, bookings_on, create_topic, one_station_seed,
     post_booking_to, request,
@@ -226,7 +227,7 @@ async fn a_booking_after_a_failover_reaches_the_new_primary() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    while !redis::AsyncCommands::exists::<_, bool>(&mut on_new, "booking:A1")
+    while !redis::AsyncCommands::exists::<_, bool>(&mut on_new, booking_key_of("A1"))
         .await
         .unwrap()
     {
@@ -240,7 +241,7 @@ async fn a_booking_after_a_failover_reaches_the_new_primary() {
 
     assert_eq!(book("A2").await.status, StatusCode::CREATED);
     assert_eq!(book("A1").await.status, StatusCode::OK);
-    let held: i64 = redis::AsyncCommands::hget(&mut on_new, "held:PWTC", "20210516")
+    let held: i64 = redis::AsyncCommands::hget(&mut on_new, "held:{PWTC}", "20210516")
         .await
         .unwrap();
     assert_eq!(held, 2);

@@ -11,6 +11,7 @@ use shared::outbox::{OutboxRelay, RelaySettings};
 use shared::seed::SeedService;
 use shared::store::{RedisOptions, RedisStore};
 
+use crate::helpers::{booking_key_of, outbox_key_of};
 use crate::helpers::{
     Bookings, ServerProcess, TEST_TIMEOUTS, TestResponse, authorized, bookings_on, create_topic,
     one_station_seed, post_booking_to, publisher,
@@ -102,7 +103,7 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     let booked = post(&bookings, "A1").await;
     assert_eq!(booked.status, StatusCode::CREATED);
     let reference = booked.body["bookingReference"].as_str().unwrap().to_owned();
-    assert_eq!(hget(&on_replica, "held:PWTC").await, Some(1));
+    assert_eq!(hget(&on_replica, "held:{PWTC}").await, Some(1));
 
     replica.signal("STOP");
     let unconfirmed = post(&bookings, "B1").await;
@@ -112,7 +113,7 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     let outbox_depth = async || -> u64 {
         on_primary
             .clone()
-            .xlen("outbox:booking-events")
+            .xlen(outbox_key_of("B1"))
             .await
             .unwrap()
     };
@@ -141,9 +142,9 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     // A1 cancelled, B1 booked: on the primary and on the replica alike.
     for (name, node) in [("primary", &on_primary), ("replica", &on_replica)] {
         let mut node = node.clone();
-        assert_eq!(hget(&node, "held:PWTC").await, Some(1), "{name}");
-        assert_eq!(hget(&node, "slots:PWTC").await, Some(9), "{name}");
+        assert_eq!(hget(&node, "held:{PWTC}").await, Some(1), "{name}");
+        assert_eq!(hget(&node, "slots:{PWTC}").await, Some(9), "{name}");
         let keys: Vec<String> = node.keys("booking:*").await.unwrap();
-        assert_eq!(keys, ["booking:B1"], "{name}");
+        assert_eq!(keys, [booking_key_of("B1")], "{name}");
     }
 }

@@ -1,6 +1,6 @@
 use shared::seed::{SeedRequest, StationCapacity};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{RedisMode, spawn_app_in};
 
 fn request(stations: &[(&str, u32)], days: u32, reset: bool) -> SeedRequest {
     SeedRequest {
@@ -19,9 +19,8 @@ fn request(stations: &[(&str, u32)], days: u32, reset: bool) -> SeedRequest {
     }
 }
 
-#[tokio::test]
-async fn seeding_twice_never_reopens_booked_slots() {
-    let app = spawn_app().await;
+async fn seeding_twice_never_reopens_booked_slots(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     let first = app
         .seeder
         .seed(request(&[("PWTC", 10)], 3, false))
@@ -45,9 +44,10 @@ async fn seeding_twice_never_reopens_booked_slots() {
     assert_eq!(app.remaining("PWTC", "20210519").await, Some(10));
 }
 
-#[tokio::test]
-async fn a_reset_reapplies_capacity_but_keeps_bookings_booked() {
-    let app = spawn_app().await;
+in_both_modes!(seeding_twice_never_reopens_booked_slots);
+
+async fn a_reset_reapplies_capacity_but_keeps_bookings_booked(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seeder
         .seed(request(&[("PWTC", 10)], 1, false))
         .await
@@ -75,9 +75,10 @@ async fn a_reset_reapplies_capacity_but_keeps_bookings_booked() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_event_seeds_the_default_data_set() {
-    let app = spawn_app().await;
+in_both_modes!(a_reset_reapplies_capacity_but_keeps_bookings_booked);
+
+async fn an_empty_event_seeds_the_default_data_set(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
 
     let report = app.seeder.seed(SeedRequest::default()).await.unwrap();
 
@@ -87,9 +88,10 @@ async fn an_empty_event_seeds_the_default_data_set() {
     assert_eq!(app.count_keys("slots:*").await, 3);
 }
 
-#[tokio::test]
-async fn an_invalid_event_writes_nothing() {
-    let app = spawn_app().await;
+in_both_modes!(an_empty_event_seeds_the_default_data_set);
+
+async fn an_invalid_event_writes_nothing(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
 
     let result = app
         .seeder
@@ -99,3 +101,5 @@ async fn an_invalid_event_writes_nothing() {
     assert!(result.is_err());
     assert_eq!(app.snapshot().await, vec![]);
 }
+
+in_both_modes!(an_invalid_event_writes_nothing);

@@ -5,6 +5,7 @@ use lambda_http::{Body, Response};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
+use crate::helpers::{RedisMode, spawn_app_in};
 use crate::helpers::{TestApp, request, spawn_app};
 
 /// A reply as sent: a 304 has no body at all, so it is not parsed.
@@ -53,14 +54,13 @@ impl TestApp {
     }
 }
 
-#[tokio::test]
-async fn the_list_holds_every_station_sorted_with_sorted_dates() {
-    let app = spawn_app().await;
+async fn the_list_holds_every_station_sorted_with_sorted_dates(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("UM", 50), ("PWTC", 1000)]).await;
     app.seed(1, &[("IDCC", 3)]).await;
     let mut connection = app.connection.clone();
     // Dates written out of order, and a set member without dates (nobody could book there).
-    let _: () = connection.hset("slots:PWTC", "20210515", 7).await.unwrap();
+    let _: () = connection.hset("slots:{PWTC}", "20210515", 7).await.unwrap();
     let _: () = connection.sadd("stations", "EMPTY").await.unwrap();
 
     let reply = app.read("/stations", &[]).await;
@@ -89,17 +89,19 @@ async fn the_list_holds_every_station_sorted_with_sorted_dates() {
     );
 }
 
-#[tokio::test]
-async fn without_stations_the_list_is_empty() {
-    let app = spawn_app().await;
+in_both_modes!(the_list_holds_every_station_sorted_with_sorted_dates);
+
+async fn without_stations_the_list_is_empty(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     let reply = app.read("/stations", &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json(), json!([]));
 }
 
-#[tokio::test]
-async fn both_routes_answer_304_while_nothing_changed() {
-    let app = spawn_app().await;
+in_both_modes!(without_stations_the_list_is_empty);
+
+async fn both_routes_answer_304_while_nothing_changed(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 5), ("UM", 5)]).await;
     for path in ["/stations", "/stations/PWTC"] {
         let first = app.read(path, &[]).await;
@@ -135,9 +137,10 @@ async fn both_routes_answer_304_while_nothing_changed() {
     }
 }
 
-#[tokio::test]
-async fn a_booking_changes_the_etag() {
-    let app = spawn_app().await;
+in_both_modes!(both_routes_answer_304_while_nothing_changed);
+
+async fn a_booking_changes_the_etag(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     let before = [
         app.read("/stations", &[]).await,
@@ -160,9 +163,10 @@ async fn a_booking_changes_the_etag() {
     }
 }
 
-#[tokio::test]
-async fn an_unknown_station_is_404_whatever_the_client_holds() {
-    let app = spawn_app().await;
+in_both_modes!(a_booking_changes_the_etag);
+
+async fn an_unknown_station_is_404_whatever_the_client_holds(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     for held in [[].as_slice(), &["*"]] {
         let reply = app.read("/stations/NOPE", held).await;
@@ -173,9 +177,10 @@ async fn an_unknown_station_is_404_whatever_the_client_holds() {
     }
 }
 
-#[tokio::test]
-async fn one_function_tells_the_two_routes_apart() {
-    let app = spawn_app().await;
+in_both_modes!(an_unknown_station_is_404_whatever_the_client_holds);
+
+async fn one_function_tells_the_two_routes_apart(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     let list = app.read("/stations", &[]).await.json();
     let station = app.read("/stations/PWTC", &[]).await.json();
@@ -204,6 +209,8 @@ async fn one_function_tells_the_two_routes_apart() {
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
+in_both_modes!(one_function_tells_the_two_routes_apart);
+
 #[tokio::test]
 async fn a_store_fault_is_503_on_the_list() {
     let mut app = spawn_app().await;
@@ -214,9 +221,8 @@ async fn a_store_fault_is_503_on_the_list() {
     assert_eq!(reply.json()["error"], "store_unavailable");
 }
 
-#[tokio::test]
-async fn a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list() {
-    let app = spawn_app().await;
+async fn a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
     app.seed(1, &[("PWTC", 5)]).await;
     let mut connection = app.connection.clone();
     let _: () = connection.sadd("stations", "not a code").await.unwrap();
@@ -224,3 +230,5 @@ async fn a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list() {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.json()["error"], "internal_error");
 }
+
+in_both_modes!(a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list);

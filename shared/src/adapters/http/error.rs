@@ -93,6 +93,13 @@ impl ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // The other attempt ends within seconds (its claim's TTL at most).
+        if self.code == "booking_in_progress" {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(super::RETRY_AFTER_SECONDS),
+            );
+        }
         response
     }
 }
@@ -142,6 +149,12 @@ impl From<BookingError> for ApiError {
                 StatusCode::CONFLICT,
                 "already_booked",
                 "This person already holds a booking.",
+            ),
+            BookingError::InProgress => Self::new(
+                StatusCode::CONFLICT,
+                "booking_in_progress",
+                "Another booking request for this person is being processed; retry after the \
+                 Retry-After seconds.",
             ),
             BookingError::FullyBooked => Self::new(
                 StatusCode::CONFLICT,

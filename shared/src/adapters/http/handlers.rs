@@ -197,8 +197,9 @@ pub async fn station_reads<S: SlotStore>(
             body = ErrorSchema, example = json!({"error": "not_admitted", "message": "The Admission-Token has expired; fetch a new one with your ticket (GET /queue/{ticket})."})),
         (status = 404, description = "`station_not_found` or `date_not_found`", body = ErrorSchema,
             example = json!({"error": "date_not_found", "message": "The station has no slots on 20210517."})),
-        (status = 409, description = "`already_booked` (another booking is held) or `fully_booked`",
-            body = ErrorSchema, example = json!({"error": "fully_booked", "message": "No slots are left at this station on this date."})),
+        (status = 409, description = "`already_booked` (another booking is held), `fully_booked`, or \
+            `booking_in_progress` (another request of this person, for another booking, is being decided: retry after `Retry-After` seconds)",
+            body = ErrorSchema, headers(("Retry-After" = u32, description = "With `booking_in_progress`: seconds to wait before retrying")), example = json!({"error": "fully_booked", "message": "No slots are left at this station on this date."})),
         (status = 413, description = "`payload_too_large`: over 16 KiB", body = ErrorSchema,
             example = json!({"error": "payload_too_large", "message": "The body must be at most 16384 bytes."})),
         (status = 415, description = "`unsupported_media_type`: no Content-Type, or not application/json", body = ErrorSchema,

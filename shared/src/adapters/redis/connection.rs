@@ -3,38 +3,87 @@
 use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
+
+/// A connection to a single Redis or to a Redis Cluster (`REDIS_CLUSTER=true`). The cluster
+/// client routes each command and each script by its first key's hash slot and follows
+/// MOVED/ASK redirections and failovers by itself; a pipeline goes to one node, so its
+/// commands must share a slot.
+#[derive(Clone)]
+pub enum StoreConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for StoreConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(manager) => manager.req_packed_command(cmd),
+            Self::Cluster(cluster) => cluster.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(manager) => manager.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(cluster) => cluster.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(manager) => manager.get_db(),
+            Self::Cluster(cluster) => cluster.get_db(),
+        }
+    }
+}
 
 /// The current connection manager, replaced by a new one when the old one stops answering.
 /// The manager reconnects by itself when the connection breaks, but not when the server just
 /// stops answering (a primary gone with its host, no reset ever sent): every command would
 /// then time out until TCP gives up, minutes later.
+/// On a cluster the cluster client does all of this itself: it is never replaced.
 pub(super) struct SharedConnection {
-    client: redis::Client,
+    /// None on a cluster.
+    client: Option<redis::Client>,
     config: ConnectionManagerConfig,
     /// A generation number with the manager, so that of many commands timing out on the same
     /// manager only the first replaces it.
-    current: RwLock<(u64, ConnectionManager)>,
+    current: RwLock<(u64, StoreConnection)>,
 }
 
 impl SharedConnection {
     pub(super) fn new(client: redis::Client, config: ConnectionManagerConfig) -> RedisResult<Self> {
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         Ok(Self {
-            client,
+            client: Some(client),
             config,
-            current: RwLock::new((0, manager)),
+            current: RwLock::new((0, StoreConnection::Single(manager))),
         })
     }
 
-    fn current(&self) -> (u64, ConnectionManager) {
+    pub(super) fn cluster(connection: ClusterConnection) -> Self {
+        Self {
+            client: None,
+            config: ConnectionManagerConfig::new(),
+            current: RwLock::new((0, StoreConnection::Cluster(connection))),
+        }
+    }
+
+    fn current(&self) -> (u64, StoreConnection) {
         self.current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    pub(super) fn manager(&self) -> ConnectionManager {
+    pub(super) fn manager(&self) -> StoreConnection {
         self.current().1
     }
 
@@ -48,6 +97,9 @@ impl SharedConnection {
     }
 
     fn replace(&self, generation: u64) {
+        let Some(client) = &self.client else {
+            return;
+        };
         let mut current = self
             .current
             .write()
@@ -55,8 +107,8 @@ impl SharedConnection {
         if current.0 != generation {
             return;
         }
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(fresh) => *current = (generation + 1, fresh),
+        match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone()) {
+            Ok(fresh) => *current = (generation + 1, StoreConnection::Single(fresh)),
             Err(error) => tracing::warn!(%error, "could not replace the Redis connection"),
         }
     }
@@ -72,7 +124,7 @@ impl SharedConnection {
 pub(super) struct Reconnecting {
     shared: Arc<SharedConnection>,
     generation: u64,
-    manager: ConnectionManager,
+    manager: StoreConnection,
 }
 
 enum Recovery {

@@ -1,21 +1,29 @@
-//! The Redis store. Data model (documented for operators in the README):
-//! - `slots:{location}`    hash, date (YYYYMMDD) -> remaining slots; one station in one read
-//! - `capacity:{location}` hash, date -> daily capacity
-//! - `held:{location}`     hash, date -> bookings held; remaining = max(capacity - held, 0), so
-//!   a reset never re-opens booked slots
-//! - `booking:{id}`        string, the person's one booking as canonical JSON
-//! - `event-seq:{id}`      counter, the sequence of the person's last event (never deleted)
-//! - `booking-owner:{id}`  hash, `nonce` (32 hex digits) and `bookedAt` (Unix ms) of that booking:
-//!   its reference is derived from the nonce with a key Redis never sees
-//! - `stations`            set of every seeded location
-//! - `outbox:booking-events` stream of events not yet acknowledged by the broker (fields `key`,
-//!   `event`), appended by the same script that changes the booking
+//! The Redis store. The same keys on a single Redis and on a Redis Cluster; braces are hash
+//! tags, so every script's keys share one hash slot. Data model (documented for operators in
+//! the README):
+//! - `slots:{L}`      hash, date (YYYYMMDD) -> remaining slots; one station in one read
+//! - `capacity:{L}`   hash, date -> daily capacity
+//! - `held:{L}`       hash, date -> bookings held; remaining = max(capacity - held, 0), so a
+//!   reset never re-opens booked slots
+//! - `holders:{L}`    hash, person ID -> `holdId|date`: who holds a slot at the station
+//! - `unsettled:{L}`  sorted set, person ID -> Unix ms: holds whose person side is not known to
+//!   be settled yet (cluster protocol), the reconciler's work list
+//! - `booking:{p:NNN}:ID`  string, the person's one booking as canonical JSON
+//! - `booking-owner:{p:NNN}:ID` hash, `nonce` (32 hex digits), `bookedAt` (Unix ms) and
+//!   `holdId` of that booking: its reference is derived from the nonce with a key Redis never sees
+//! - `event-seq:{p:NNN}:ID` counter, the sequence of the person's last event (never deleted)
+//! - `claim:{p:NNN}:ID`    hash, the person's booking attempt in progress (cluster protocol)
+//! - `outbox:{p:NNN}` stream per person bucket of events not yet acknowledged by the broker
+//!   (fields `key`, `event`), appended by the same script that changes the booking
+//! - `stations`       set of every seeded location
 //! - `outbox:relay-lease`  string, held by the one relay that runs
 //! - `queue:{room}:...`    the waiting room (see [`queue`])
 //!
-//! Identifiers in keys are restricted by the domain types to `[A-Za-z0-9_-]`, so user input
-//! can never address another key.
+//! L is the location, NNN the person's bucket ([`person_bucket`]). Identifiers in keys are
+//! restricted by the domain types to `[A-Za-z0-9_-]`, so user input can never address another
+//! key.
 mod connection;
+pub mod protocol;
 pub mod queue;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -23,13 +31,14 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::{
     AsyncCommands, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation,
     ServerErrorKind, TlsCertificates,
 };
 use secrecy::ExposeSecret;
 
+pub use self::connection::StoreConnection;
 use self::connection::{Reconnecting, SharedConnection};
 use crate::adapters::config::{Config, DEFAULT_BOOKING_RETENTION_DAYS, ReplicaWait};
 use crate::adapters::telemetry::metrics::store_call;
@@ -38,16 +47,30 @@ use crate::domain::{
     ReferenceNonce, Slot, SlotDate,
 };
 use crate::ports::{
-    BookingOutcome, Cancelled, HeldBooking, HeldMigrated, Outbox, OutboxEntry, SlotStore,
-    StationPlan, StationSeeded, StoreError,
+    BookingOutcome, Cancelled, Clock, HeldBooking, HeldMigrated, Outbox, OutboxEntry, SlotStore,
+    StationPlan, StationSeeded, StoreError, SystemClock,
 };
 use crate::service_metrics;
 
-static BOOK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("book.lua")));
+// `#!lua` first: Redis (7+) then checks memory once before a script runs, so a script that
+// writes runs whole or not at all. The shared Lua functions come before the script using them.
+static BOOK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua\n",
+        include_str!("take_slot.lua"),
+        include_str!("record_booking.lua"),
+        include_str!("book.lua")
+    ))
+});
 static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
-static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cancel.lua")));
-static OUTBOX_OLDEST: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("outbox_oldest.lua")));
+static CANCEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua\n",
+        include_str!("remove_booking.lua"),
+        include_str!("give_back_slot.lua"),
+        include_str!("cancel.lua")
+    ))
+});
 static MIGRATE_HELD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("migrate_held.lua")));
 static RELEASE_LEASE: LazyLock<Script> =
@@ -56,27 +79,78 @@ static RENEW_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("renew_lease.lua")));
 
 pub const STATIONS_KEY: &str = "stations";
-pub const OUTBOX_KEY: &str = "outbox:booking-events";
+/// The one outbox stream of the releases before per-bucket streams: the relay still drains it,
+/// so nothing written there before an upgrade is lost.
+pub const LEGACY_OUTBOX_KEY: &str = "outbox:booking-events";
 pub const RELAY_LEASE_KEY: &str = "outbox:relay-lease";
+
+/// How many person buckets (and so outbox streams) there are. Part of the data layout: never
+/// change it on live data.
+pub const PERSON_BUCKETS: u16 = 256;
+
+/// The person's bucket: the first byte of SHA-256 of the ID (so 0..=255). Part of the data
+/// layout: never change it on live data.
+pub fn person_bucket(id: &MySejahteraId) -> u16 {
+    use sha2::Digest;
+    u16::from(sha2::Sha256::digest(id.as_str().as_bytes())[0])
+}
+
+/// The hash tag of a person bucket: every key of the person, and the bucket's outbox stream,
+/// live in the one hash slot it names.
+fn bucket_tag(bucket: u16) -> String {
+    format!("{{p:{bucket:03}}}")
+}
+
+fn person_key(kind: &str, id: &MySejahteraId) -> String {
+    format!("{kind}:{}:{}", bucket_tag(person_bucket(id)), id.as_str())
+}
+
 pub fn slots_key(location: &Location) -> String {
-    format!("slots:{location}")
+    format!("slots:{{{location}}}")
 }
 
 pub fn capacity_key(location: &Location) -> String {
-    format!("capacity:{location}")
+    format!("capacity:{{{location}}}")
 }
 
 pub fn held_key(location: &Location) -> String {
-    format!("held:{location}")
+    format!("held:{{{location}}}")
+}
+
+/// Hash person ID -> `<holdId>|<date>`: who holds a slot at the station.
+pub fn holders_key(location: &Location) -> String {
+    format!("holders:{{{location}}}")
+}
+
+/// Sorted set person ID -> when (Unix ms) their hold started or their cancel began: holds whose
+/// person side is not known to be settled yet, the reconciler's work list.
+pub fn unsettled_key(location: &Location) -> String {
+    format!("unsettled:{{{location}}}")
 }
 
 pub fn booking_key(id: &MySejahteraId) -> String {
-    format!("booking:{}", id.as_str())
+    person_key("booking", id)
 }
 
 /// The person's event counter: never deleted, so a rebooking's events continue the numbering.
 pub fn event_sequence_key(id: &MySejahteraId) -> String {
-    format!("event-seq:{}", id.as_str())
+    person_key("event-seq", id)
+}
+
+/// The person's booking in progress (cluster protocol): hash holdId, location, date, booking,
+/// startedAt; expires after the claim TTL.
+pub fn claim_key(id: &MySejahteraId) -> String {
+    person_key("claim", id)
+}
+
+/// The outbox stream of one person bucket.
+pub fn outbox_key(bucket: u16) -> String {
+    format!("outbox:{}", bucket_tag(bucket))
+}
+
+/// The outbox stream of the person's bucket: all their events, in order, in one stream.
+pub fn person_outbox_key(id: &MySejahteraId) -> String {
+    outbox_key(person_bucket(id))
 }
 
 fn parse_sequence(reply: &str) -> Result<u64, StoreError> {
@@ -86,7 +160,7 @@ fn parse_sequence(reply: &str) -> Result<u64, StoreError> {
 }
 
 pub fn booking_owner_key(id: &MySejahteraId) -> String {
-    format!("booking-owner:{}", id.as_str())
+    person_key("booking-owner", id)
 }
 
 fn unix_millis(time: SystemTime) -> u64 {
@@ -150,6 +224,10 @@ pub struct RedisOptions {
     pub wait: ReplicaWait,
     /// A booking record expires this many days after its date.
     pub retention_days: u32,
+    /// The URL is a Redis Cluster's configuration endpoint (`REDIS_CLUSTER=true`).
+    pub cluster: bool,
+    /// How long a booking attempt's claim lives (cluster protocol, see [`protocol`]).
+    pub claim_ttl: Duration,
 }
 
 impl Default for RedisOptions {
@@ -159,6 +237,8 @@ impl Default for RedisOptions {
             ca_pem: None,
             wait: ReplicaWait::default(),
             retention_days: DEFAULT_BOOKING_RETENTION_DAYS,
+            cluster: false,
+            claim_ttl: protocol::CLAIM_TTL,
         }
     }
 }
@@ -171,6 +251,10 @@ pub struct RedisStore {
     connection: Arc<SharedConnection>,
     wait: ReplicaWait,
     retention_days: u32,
+    cluster: bool,
+    claim_ttl: Duration,
+    /// Stamps claims and holds; the reconciler judges their age by it.
+    clock: Arc<dyn Clock>,
 }
 
 impl RedisStore {
@@ -188,17 +272,6 @@ impl RedisStore {
         if url.starts_with("rediss://") || options.ca_pem.is_some() {
             install_crypto_provider();
         }
-        let client = match &options.ca_pem {
-            None => redis::Client::open(url),
-            Some(pem) => redis::Client::build_with_tls(
-                url,
-                TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-        }
-        .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let timeouts = options.timeouts;
         // A booking's reply waits for WAIT too, so the response timeout covers it.
         let response = if options.wait.replicas > 0 {
@@ -206,27 +279,45 @@ impl RedisStore {
         } else {
             timeouts.response
         };
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(response))
-            // Few, short retries: a waiting request is worse than a quick 503 the client retries.
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(200));
-        let connection = Arc::new(
+        let connection = Arc::new(if options.cluster {
+            cluster_connection(url, options.ca_pem.as_ref(), timeouts.connect, response)?
+        } else {
+            let client = match &options.ca_pem {
+                None => redis::Client::open(url),
+                Some(pem) => redis::Client::build_with_tls(
+                    url,
+                    TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem.clone()),
+                    },
+                ),
+            }
+            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeouts.connect))
+                .set_response_timeout(Some(response))
+                // Few, short retries: a waiting request is worse than a quick 503 the client
+                // retries.
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(200));
             SharedConnection::new(client, config)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        );
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        });
+        let store = Self {
+            connection,
+            wait: options.wait,
+            retention_days: options.retention_days,
+            cluster: options.cluster,
+            claim_ttl: options.claim_ttl,
+            clock: Arc::new(SystemClock),
+        };
         // Connect now, in the background, while the runtime starts (Lambda's init phase runs
         // at full CPU): the first request then finds the connection ready instead of paying
         // for it. Still lazy in effect: with Redis down, start-up goes on and requests get 503.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut warm = connection.handle();
-            let store = Self {
-                connection: Arc::clone(&connection),
-                wait: options.wait,
-                retention_days: options.retention_days,
-            };
+            let mut warm = store.connection.handle();
+            let store = store.clone();
             runtime.spawn(async move {
                 let _ = redis::cmd("PING").query_async::<String>(&mut warm).await;
                 // Once per container: an operator must see an evicting Redis before it loses data.
@@ -235,11 +326,19 @@ impl RedisStore {
                 }
             });
         }
-        Ok(Self {
-            connection,
-            wait: options.wait,
-            retention_days: options.retention_days,
-        })
+        Ok(store)
+    }
+
+    /// Another time source for claims and holds (tests move it past the claim TTL).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether this store speaks the Redis Cluster protocol.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     /// Reads `maxmemory-policy` through `INFO memory` (managed Redis often refuses `CONFIG`).
@@ -285,6 +384,8 @@ impl RedisStore {
                 ca_pem: config.redis_ca_pem,
                 wait: config.redis_wait,
                 retention_days: config.booking_retention_days,
+                cluster: config.redis_cluster,
+                claim_ttl: protocol::CLAIM_TTL,
             },
         )?)
     }
@@ -351,7 +452,7 @@ impl RedisStore {
     }
 
     /// The connection, for tests and tools that inspect the data model directly.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> StoreConnection {
         self.connection.manager()
     }
 }
@@ -366,8 +467,80 @@ struct BookingPlace {
     date: String,
 }
 
+/// The outbox entry id the use cases see: the stream's name within the outbox (the bucket's
+/// three digits, or `legacy`), a slash, and the stream's own entry id.
+fn outbox_entry_id(bucket: u16, stream_id: &str) -> String {
+    format!("{bucket:03}/{stream_id}")
+}
+
+const LEGACY_STREAM: &str = "legacy";
+
+/// Every outbox stream: its name within outbox entry ids, and its key.
+fn outbox_streams() -> impl Iterator<Item = (String, String)> {
+    (0..PERSON_BUCKETS)
+        .map(|bucket| (format!("{bucket:03}"), outbox_key(bucket)))
+        .chain(std::iter::once((
+            LEGACY_STREAM.to_owned(),
+            LEGACY_OUTBOX_KEY.to_owned(),
+        )))
+}
+
+/// The stream key and stream entry id an outbox entry id names.
+fn outbox_entry_location(id: &str) -> Result<(String, &str), StoreError> {
+    let unknown = || StoreError::UnexpectedReply(format!("not an outbox entry id: {id:?}"));
+    let (stream, stream_id) = id.split_once('/').ok_or_else(unknown)?;
+    if stream == LEGACY_STREAM {
+        return Ok((LEGACY_OUTBOX_KEY.to_owned(), stream_id));
+    }
+    let bucket: u16 = stream.parse().map_err(|_| unknown())?;
+    if bucket >= PERSON_BUCKETS {
+        return Err(unknown());
+    }
+    Ok((outbox_key(bucket), stream_id))
+}
+
+/// A stream entry id (`ms-seq`) as a sortable pair.
+fn stream_id_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(u64::MAX), seq.parse().unwrap_or(0))
+}
+
 /// rustls needs one process-wide crypto provider, and the AWS SDK links a second one, so it
 /// will not pick by itself: ring, as the Kafka adapter uses. Installing twice is harmless.
+/// The cluster client, built once per container: it learns the slot map from the configuration
+/// endpoint and follows MOVED/ASK redirections and failovers. TLS and AUTH come from the URL as
+/// for a single Redis.
+fn cluster_connection(
+    url: &str,
+    ca_pem: Option<&Vec<u8>>,
+    connect: Duration,
+    response: Duration,
+) -> Result<SharedConnection, StoreError> {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(vec![url])
+        .connection_timeout(connect)
+        .response_timeout(response)
+        // Redirections during a resharding or failover are retried, briefly: a waiting request
+        // is worse than a quick 503 the client retries.
+        .retries(4)
+        .min_retry_wait(20)
+        .max_retry_wait(200);
+    if let Some(pem) = ca_pem {
+        builder = builder.certs(TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        });
+    }
+    let client = builder
+        .build()
+        .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+    let config = redis::cluster::ClusterConfig::new()
+        .set_connection_timeout(connect)
+        .set_response_timeout(response);
+    Ok(SharedConnection::cluster(
+        client.get_pending_async_connection_with_config(config),
+    ))
+}
+
 fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -410,6 +583,37 @@ fn stored_booking(json: &str) -> Result<Booking, StoreError> {
         .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
 }
 
+/// What a booking script (book.lua, claim.lua, confirm.lua) said, as an outcome; `created`
+/// carries an entry of the person's outbox stream.
+fn booking_outcome(
+    id: &MySejahteraId,
+    reply: &[String],
+    script: &str,
+) -> Result<BookingOutcome, StoreError> {
+    match reply {
+        [outcome, stream_id, sequence] if outcome == "created" => Ok(BookingOutcome::Created {
+            outbox_id: outbox_entry_id(person_bucket(id), stream_id),
+            sequence: parse_sequence(sequence)?,
+        }),
+        [outcome, nonce, booked_at] if outcome == "already_held" => {
+            Ok(BookingOutcome::AlreadyHeld {
+                ownership: stored_ownership(Some(nonce), Some(booked_at))?,
+            })
+        }
+        [outcome] => match outcome.as_str() {
+            "already_booked" => Ok(BookingOutcome::AlreadyBooked),
+            "fully_booked" => Ok(BookingOutcome::FullyBooked),
+            "unknown_station" => Ok(BookingOutcome::UnknownStation),
+            "unknown_date" => Ok(BookingOutcome::UnknownDate),
+            "in_progress" => Ok(BookingOutcome::InProgress),
+            other => Err(StoreError::UnexpectedReply(format!(
+                "{script} said {other:?}"
+            ))),
+        },
+        other => Err(StoreError::UnexpectedReply(format!("{script} said {other:?}"))),
+    }
+}
+
 #[async_trait]
 impl SlotStore for RedisStore {
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
@@ -422,8 +626,7 @@ impl SlotStore for RedisStore {
     }
 
     /// Two round trips whatever the number of stations: the `stations` set, then every
-    /// station's hash in one pipeline. Each HGETALL names one station's own key, so on Redis
-    /// Cluster the client splits the pipeline by node and no script spans hash slots.
+    /// station's hash in one pipeline (on a cluster, one read per station, sent at once).
     async fn all_slots(&self) -> Result<Vec<Slot>, StoreError> {
         let mut connection = self.reconnecting();
         let members: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
@@ -439,14 +642,28 @@ impl SlotStore for RedisStore {
         if locations.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipeline = redis::pipe();
-        for location in &locations {
-            pipeline.hgetall(slots_key(location));
-        }
-        let hashes: Vec<Vec<(String, i64)>> =
+        let hashes: Vec<Vec<(String, i64)>> = if self.cluster {
+            // A cluster pipeline goes to one node, so one read per station, all at once: the
+            // client sends each to its shard.
+            let reads = locations.iter().map(|location| {
+                let mut connection = self.reconnecting();
+                async move { connection.hgetall(slots_key(location)).await }
+            });
+            store_call(
+                "all_station_slots",
+                futures::future::try_join_all(reads),
+            )
+            .await
+            .map_err(unavailable)?
+        } else {
+            let mut pipeline = redis::pipe();
+            for location in &locations {
+                pipeline.hgetall(slots_key(location));
+            }
             store_call("all_station_slots", pipeline.query_async(&mut connection))
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable)?
+        };
         let mut slots = Vec::new();
         for (location, raw) in locations.iter().zip(hashes) {
             slots.extend(station_slots(location, raw)?);
@@ -460,22 +677,28 @@ impl SlotStore for RedisStore {
         event: &EventRecord,
         ownership: &BookingOwnership,
     ) -> Result<BookingOutcome, StoreError> {
+        if self.cluster {
+            return self.book_in_steps(booking, event, ownership).await;
+        }
+        let id = &booking.mysejahtera_id;
         let mut invocation = BOOK.prepare_invoke();
         invocation
             .key(slots_key(&booking.location))
-            .key(booking_key(&booking.mysejahtera_id))
-            .key(OUTBOX_KEY)
-            .key(booking_owner_key(&booking.mysejahtera_id))
+            .key(booking_key(id))
+            .key(person_outbox_key(id))
+            .key(booking_owner_key(id))
             .key(held_key(&booking.location))
             .key(capacity_key(&booking.location))
-            .key(event_sequence_key(&booking.mysejahtera_id))
+            .key(event_sequence_key(id))
+            .key(holders_key(&booking.location))
             .arg(booking.date.to_string())
             .arg(booking.to_json())
             .arg(&event.key)
             .arg(&event.payload)
             .arg(ownership.nonce.to_hex())
             .arg(unix_millis(ownership.booked_at))
-            .arg(self.booking_expires_at(booking));
+            .arg(self.booking_expires_at(booking))
+            .arg(protocol::new_hold_id());
         // The one round trip a booking makes: its span and latency are the booking's cost.
         let (reply, acked): (Vec<String>, _) = self.invoke_replicated("book", &invocation).await?;
         if matches!(
@@ -484,29 +707,7 @@ impl SlotStore for RedisStore {
         ) {
             self.confirm_replicated(acked)?;
         }
-        match reply.as_slice() {
-            [outcome, outbox_id, sequence] if outcome == "created" => Ok(BookingOutcome::Created {
-                outbox_id: outbox_id.clone(),
-                sequence: parse_sequence(sequence)?,
-            }),
-            [outcome, nonce, booked_at] if outcome == "already_held" => {
-                Ok(BookingOutcome::AlreadyHeld {
-                    ownership: stored_ownership(Some(nonce), Some(booked_at))?,
-                })
-            }
-            [outcome] => match outcome.as_str() {
-                "already_booked" => Ok(BookingOutcome::AlreadyBooked),
-                "fully_booked" => Ok(BookingOutcome::FullyBooked),
-                "unknown_station" => Ok(BookingOutcome::UnknownStation),
-                "unknown_date" => Ok(BookingOutcome::UnknownDate),
-                other => Err(StoreError::UnexpectedReply(format!(
-                    "booking script said {other:?}"
-                ))),
-            },
-            other => Err(StoreError::UnexpectedReply(format!(
-                "booking script said {other:?}"
-            ))),
-        }
+        booking_outcome(id, &reply, "booking script")
     }
 
     async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<HeldBooking>, StoreError> {
@@ -545,31 +746,36 @@ impl SlotStore for RedisStore {
             let Some(HeldBooking { booking, .. }) = self.find_booking(id).await? else {
                 return Ok(None);
             };
-            let mut invocation = CANCEL.prepare_invoke();
-            invocation
-                .key(booking_key(id))
-                .key(OUTBOX_KEY)
-                .key(booking_owner_key(id))
-                .key(slots_key(&booking.location))
-                .key(capacity_key(&booking.location))
-                .key(held_key(&booking.location))
-                .key(event_sequence_key(id))
-                .arg(booking.location.as_str())
-                .arg(booking.date.to_string())
-                .arg(&stamp.event_id)
-                .arg(&stamp.occurred_at)
-                .arg(id.as_str())
-                .arg(nonce.to_hex());
-            let (reply, acked): (Option<Vec<String>>, _) =
-                self.invoke_replicated("cancel", &invocation).await?;
+            let (reply, acked): (Option<Vec<String>>, _) = if self.cluster {
+                self.cancel_in_steps(id, &booking, stamp, nonce).await?
+            } else {
+                let mut invocation = CANCEL.prepare_invoke();
+                invocation
+                    .key(booking_key(id))
+                    .key(person_outbox_key(id))
+                    .key(booking_owner_key(id))
+                    .key(slots_key(&booking.location))
+                    .key(capacity_key(&booking.location))
+                    .key(held_key(&booking.location))
+                    .key(event_sequence_key(id))
+                    .key(holders_key(&booking.location))
+                    .key(unsettled_key(&booking.location))
+                    .arg(booking.location.as_str())
+                    .arg(booking.date.to_string())
+                    .arg(&stamp.event_id)
+                    .arg(&stamp.occurred_at)
+                    .arg(id.as_str())
+                    .arg(nonce.to_hex());
+                self.invoke_replicated("cancel", &invocation).await?
+            };
             match reply.as_deref() {
                 None => return Ok(None),
                 Some([moved]) if moved == "moved" => continue,
-                Some([held, outbox_id, sequence]) => {
+                Some([held, stream_id, sequence, _hold_id]) => {
                     self.confirm_replicated(acked)?;
                     return Ok(Some(Cancelled {
                         booking: stored_booking(held)?,
-                        outbox_id: outbox_id.clone(),
+                        outbox_id: outbox_entry_id(person_bucket(id), stream_id),
                         sequence: parse_sequence(sequence)?,
                     }));
                 }
@@ -684,54 +890,91 @@ impl SlotStore for RedisStore {
 
 #[async_trait]
 impl Outbox for RedisStore {
+    /// Reads every outbox stream (one per person bucket, and the legacy stream) at once and
+    /// keeps the oldest `limit` entries overall. Within a stream entries stay in order, and
+    /// one person's events are always in one stream: per-person order holds.
     async fn oldest(
         &self,
         limit: usize,
         min_age: Duration,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut connection = self.reconnecting();
-        let raw: Vec<(String, HashMap<String, String>)> = store_call(
-            "outbox_oldest",
-            OUTBOX_OLDEST
-                .key(OUTBOX_KEY)
-                .arg(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX))
-                .arg(limit)
-                .invoke_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
-        raw.into_iter()
-            .map(
-                |(id, mut fields)| match (fields.remove("key"), fields.remove("event")) {
-                    (Some(key), Some(payload)) => Ok(OutboxEntry {
-                        id,
-                        record: EventRecord { key, payload },
-                    }),
-                    _ => Err(StoreError::UnexpectedReply(format!(
-                        "outbox entry {id} lacks key or event"
-                    ))),
-                },
-            )
-            .collect()
+        // Redis's own clock stamped the stream ids, so it judges their age.
+        let (seconds, micros): (u64, u64) =
+            store_call("outbox_time", redis::cmd("TIME").query_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
+        let now_ms = seconds * 1000 + micros / 1000;
+        let Some(newest) =
+            now_ms.checked_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX))
+        else {
+            return Ok(Vec::new());
+        };
+        let reads = outbox_streams().map(|(stream, key)| {
+            let mut connection = self.reconnecting();
+            async move {
+                let raw: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg("-")
+                    .arg(newest)
+                    .arg("COUNT")
+                    .arg(limit)
+                    .query_async(&mut connection)
+                    .await?;
+                Ok::<_, redis::RedisError>((stream, raw))
+            }
+        });
+        let streams = store_call("outbox_oldest", futures::future::try_join_all(reads))
+            .await
+            .map_err(unavailable)?;
+        let mut entries = Vec::new();
+        for (stream, raw) in streams {
+            for (id, mut fields) in raw {
+                let (Some(key), Some(payload)) = (fields.remove("key"), fields.remove("event"))
+                else {
+                    return Err(StoreError::UnexpectedReply(format!(
+                        "outbox entry {stream}/{id} lacks key or event"
+                    )));
+                };
+                entries.push((stream_id_order(&id), OutboxEntry {
+                    id: format!("{stream}/{id}"),
+                    record: EventRecord { key, payload },
+                }));
+            }
+        }
+        // A stable sort by time: entries of one stream keep their order.
+        entries.sort_by_key(|(order, _)| *order);
+        Ok(entries
+            .into_iter()
+            .take(limit)
+            .map(|(_, entry)| entry)
+            .collect())
     }
 
     async fn remove(&self, ids: &[String]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
+        let mut by_stream: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for id in ids {
+            let (key, stream_id) = outbox_entry_location(id)?;
+            by_stream.entry(key).or_default().push(stream_id);
         }
-        let mut connection = self.reconnecting();
-        store_call(
-            "outbox_remove",
-            connection.xdel::<_, _, ()>(OUTBOX_KEY, ids),
-        )
-        .await
-        .map_err(unavailable)
+        let removals = by_stream.into_iter().map(|(key, stream_ids)| {
+            let mut connection = self.reconnecting();
+            async move { connection.xdel::<_, _, ()>(key, &stream_ids).await }
+        });
+        store_call("outbox_remove", futures::future::try_join_all(removals))
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {
-        let mut connection = self.reconnecting();
-        store_call("outbox_depth", connection.xlen(OUTBOX_KEY))
+        let lengths = outbox_streams().map(|(_, key)| {
+            let mut connection = self.reconnecting();
+            async move { connection.xlen::<_, u64>(key).await }
+        });
+        store_call("outbox_depth", futures::future::try_join_all(lengths))
             .await
+            .map(|lengths| lengths.into_iter().sum())
             .map_err(unavailable)
     }
 

@@ -1,0 +1,509 @@
+//! Booking and cancelling on a Redis Cluster, where the person's keys (`{p:NNN}`) and the
+//! station's keys (`{L}`) live on different shards, so no one script can change both. Each
+//! step is one idempotent script on one shard (see the README's "Redis Cluster" for the states):
+//! 1. `claim` (person): a pending claim with a fresh holdId and a TTL, or the person's existing
+//!    booking's answer, or `booking_in_progress` for another live attempt;
+//! 2. `hold` (station): takes the slot under the holdId, records the holder and puts the person
+//!    on the station's `unsettled` work list;
+//! 3. `confirm` (person): while the claim is still this holdId's, turns it into the booking,
+//!    its owner record and its event; otherwise the hold is released and the answer is 503;
+//! 4. `settle` (station): off the work list. A crash before it costs nothing: the reconciler
+//!    settles it.
+//!
+//! The reconciler ([`RedisStore::reconcile`]) resolves every work-list entry older than the
+//! claim TTL: one script on the person's shard decides (and deletes a stale claim, so a late
+//! confirm fails), then the station's side follows. Steps are public so that tests can stop
+//! between any two of them.
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::*;
+
+/// How long a booking attempt's claim lives: longer than a request may take (its Redis round
+/// trips are bounded by the client's response timeout), so a live request never loses its
+/// claim, and short enough that an abandoned attempt frees the person soon.
+pub const CLAIM_TTL: Duration = Duration::from_secs(10);
+
+/// Work-list entries the reconciler reads per station per round.
+const RECONCILE_BATCH: usize = 100;
+
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+static HOLD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua\n",
+        include_str!("take_slot.lua"),
+        include_str!("hold.lua")
+    ))
+});
+static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua\n",
+        include_str!("record_booking.lua"),
+        include_str!("confirm.lua")
+    ))
+});
+static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settle.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua\n",
+        include_str!("give_back_slot.lua"),
+        include_str!("release.lua")
+    ))
+});
+static RESOLVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("resolve.lua")));
+static CANCEL_PERSON: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua\n",
+        include_str!("remove_booking.lua"),
+        include_str!("cancel_person.lua")
+    ))
+});
+static FORGET_UNSETTLED: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("forget_unsettled.lua")));
+/// Deletes the person's claim if it is still this holdId's (a refused attempt).
+static DROP_CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('HGET', KEYS[1], 'holdId') == ARGV[1] then \
+           return redis.call('DEL', KEYS[1]) end return 0",
+    )
+});
+
+/// A fresh hold id: 128 random bits, hex.
+pub fn new_hold_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What step 1 said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// Go on with this holdId (new, or the live claim of the identical request).
+    Claim { hold_id: String },
+    /// Decided on the person's shard alone: already held, already booked, in progress.
+    Decided(BookingOutcome),
+}
+
+/// What step 2 said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// The slot is held; `score` is the hold's entry in the station's work list.
+    Held { score: String },
+    /// The person holds a slot here under another holdId (`holdId|date`), maybe stale.
+    Stale { holder: String },
+    /// Fully booked, unknown station or date: nothing changed.
+    Refused(BookingOutcome),
+}
+
+/// What became of the person's side of a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Booked,
+    InFlight,
+    Gone,
+}
+
+/// What one reconciler run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciled {
+    /// Holds found to be their booking's: off the work list.
+    pub settled: u64,
+    /// Holds nobody will confirm: their slots are free again.
+    pub released: u64,
+    /// Entries left for a later run (a claim still within its TTL).
+    pub in_flight: u64,
+    /// Entries whose person held nothing here any more.
+    pub forgotten: u64,
+    /// True when the deadline stopped the run; the next run goes on.
+    pub deadline_reached: bool,
+}
+
+fn station_keys<'a, 's>(
+    invocation: &'a mut ScriptInvocation<'s>,
+    location: &Location,
+) -> &'a mut ScriptInvocation<'s> {
+    invocation
+        .key(slots_key(location))
+        .key(capacity_key(location))
+        .key(held_key(location))
+        .key(holders_key(location))
+        .key(unsettled_key(location))
+}
+
+fn retry_later(why: &str) -> StoreError {
+    StoreError::Unavailable(format!("{why}; the identical request is safe to repeat"))
+}
+
+impl RedisStore {
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.now())
+    }
+
+    fn claim_ttl_ms(&self) -> u64 {
+        u64::try_from(self.claim_ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Step 1, on the person's shard.
+    pub async fn claim(&self, booking: &Booking) -> Result<Claimed, StoreError> {
+        let id = &booking.mysejahtera_id;
+        let mut connection = self.reconnecting();
+        let reply: Vec<String> = store_call(
+            "claim",
+            CLAIM
+                .key(booking_key(id))
+                .key(booking_owner_key(id))
+                .key(claim_key(id))
+                .arg(booking.to_json())
+                .arg(new_hold_id())
+                .arg(booking.location.as_str())
+                .arg(booking.date.to_string())
+                .arg(self.claim_ttl_ms())
+                .arg(self.now_ms())
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        match reply.as_slice() {
+            [outcome, hold_id] if outcome == "claimed" => Ok(Claimed::Claim {
+                hold_id: hold_id.clone(),
+            }),
+            _ => booking_outcome(id, &reply, "claim script").map(Claimed::Decided),
+        }
+    }
+
+    /// Step 2, on the station's shard.
+    pub async fn hold(&self, booking: &Booking, hold_id: &str) -> Result<Held, StoreError> {
+        let mut invocation = HOLD.prepare_invoke();
+        station_keys(&mut invocation, &booking.location)
+            .arg(booking.mysejahtera_id.as_str())
+            .arg(hold_id)
+            .arg(booking.date.to_string())
+            .arg(self.now_ms());
+        let (reply, acked): (Vec<String>, _) = self.invoke_replicated("hold", &invocation).await?;
+        match reply.as_slice() {
+            [outcome, score] if outcome == "held" => {
+                // A hold a failover could lose must not become a booking.
+                self.confirm_replicated(acked)?;
+                Ok(Held::Held {
+                    score: score.clone(),
+                })
+            }
+            [outcome, holder] if outcome == "stale_hold" => Ok(Held::Stale {
+                holder: holder.clone(),
+            }),
+            _ => booking_outcome(&booking.mysejahtera_id, &reply, "hold script")
+                .map(Held::Refused),
+        }
+    }
+
+    /// Step 3, on the person's shard. None when the claim is no longer this hold's.
+    pub async fn confirm(
+        &self,
+        booking: &Booking,
+        event: &EventRecord,
+        ownership: &BookingOwnership,
+        hold_id: &str,
+    ) -> Result<Option<BookingOutcome>, StoreError> {
+        let id = &booking.mysejahtera_id;
+        let mut invocation = CONFIRM.prepare_invoke();
+        invocation
+            .key(booking_key(id))
+            .key(booking_owner_key(id))
+            .key(claim_key(id))
+            .key(event_sequence_key(id))
+            .key(person_outbox_key(id))
+            .arg(hold_id)
+            .arg(booking.to_json())
+            .arg(&event.key)
+            .arg(&event.payload)
+            .arg(ownership.nonce.to_hex())
+            .arg(unix_millis(ownership.booked_at))
+            .arg(self.booking_expires_at(booking));
+        let (reply, acked): (Vec<String>, _) =
+            self.invoke_replicated("confirm", &invocation).await?;
+        if reply.first().map(String::as_str) == Some("claim_lost") {
+            return Ok(None);
+        }
+        self.confirm_replicated(acked)?;
+        booking_outcome(id, &reply, "confirm script").map(Some)
+    }
+
+    /// Step 4, on the station's shard: the hold leaves the work list if its entry is still
+    /// `score` (a cancel since then marked it anew, for the reconciler).
+    pub async fn settle(
+        &self,
+        location: &Location,
+        person: &str,
+        score: &str,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.reconnecting();
+        store_call(
+            "settle",
+            SETTLE
+                .key(unsettled_key(location))
+                .arg(person)
+                .arg(score)
+                .invoke_async::<i64>(&mut connection),
+        )
+        .await
+        .map(drop)
+        .map_err(unavailable)
+    }
+
+    /// On the station's shard: gives the hold's slot back if the person's hold is still
+    /// `hold_id`; true when it did.
+    pub async fn release(
+        &self,
+        location: &Location,
+        person: &str,
+        hold_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = RELEASE.prepare_invoke();
+        station_keys(&mut invocation, location)
+            .arg(person)
+            .arg(hold_id);
+        let (released, _): (i64, _) = self.invoke_replicated("release", &invocation).await?;
+        Ok(released == 1)
+    }
+
+    /// On the person's shard: what became of the person's side of hold `hold_id`; a claim
+    /// older than the TTL is deleted here, in the same step that decides.
+    pub async fn resolve(
+        &self,
+        id: &MySejahteraId,
+        hold_id: &str,
+    ) -> Result<Resolution, StoreError> {
+        let mut connection = self.reconnecting();
+        let said: String = store_call(
+            "resolve",
+            RESOLVE
+                .key(booking_key(id))
+                .key(booking_owner_key(id))
+                .key(claim_key(id))
+                .arg(hold_id)
+                .arg(self.now_ms())
+                .arg(self.claim_ttl_ms())
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        match said.as_str() {
+            "booked" => Ok(Resolution::Booked),
+            "in_flight" => Ok(Resolution::InFlight),
+            "gone" => Ok(Resolution::Gone),
+            other => Err(StoreError::UnexpectedReply(format!(
+                "resolve script said {other:?}"
+            ))),
+        }
+    }
+
+    async fn drop_claim(&self, id: &MySejahteraId, hold_id: &str) -> Result<(), StoreError> {
+        let mut connection = self.reconnecting();
+        store_call(
+            "drop_claim",
+            DROP_CLAIM
+                .key(claim_key(id))
+                .arg(hold_id)
+                .invoke_async::<i64>(&mut connection),
+        )
+        .await
+        .map(drop)
+        .map_err(unavailable)
+    }
+
+    /// Step 2 with a stale hold of the same person resolved inline: only one claim per person
+    /// lives at a time and it is this request's, so another holdId here belongs to an attempt
+    /// that can no longer confirm (or to a booking being cancelled).
+    async fn hold_resolving(&self, booking: &Booking, hold_id: &str) -> Result<Held, StoreError> {
+        let id = &booking.mysejahtera_id;
+        for _ in 0..2 {
+            let held = self.hold(booking, hold_id).await?;
+            let Held::Stale { holder } = &held else {
+                return Ok(held);
+            };
+            let stale = holder.split_once('|').map_or(holder.as_str(), |(hold, _)| hold);
+            match self.resolve(id, stale).await? {
+                Resolution::Gone => {
+                    self.release(&booking.location, id.as_str(), stale).await?;
+                }
+                Resolution::Booked | Resolution::InFlight => {
+                    return Err(retry_later("an earlier booking of this person is settling"));
+                }
+            }
+        }
+        Err(retry_later("an earlier hold of this person is settling"))
+    }
+
+    pub(super) async fn book_in_steps(
+        &self,
+        booking: &Booking,
+        event: &EventRecord,
+        ownership: &BookingOwnership,
+    ) -> Result<BookingOutcome, StoreError> {
+        let id = &booking.mysejahtera_id;
+        let hold_id = match self.claim(booking).await? {
+            Claimed::Claim { hold_id } => hold_id,
+            Claimed::Decided(outcome) => return Ok(outcome),
+        };
+        let score = match self.hold_resolving(booking, &hold_id).await? {
+            Held::Held { score } => score,
+            Held::Refused(outcome) => {
+                // Let the person try elsewhere at once; left alone, the claim just expires.
+                if let Err(error) = self.drop_claim(id, &hold_id).await {
+                    tracing::warn!(%error, "claim of a refused booking left to expire");
+                }
+                return Ok(outcome);
+            }
+            Held::Stale { .. } => unreachable!("hold_resolving never returns a stale hold"),
+        };
+        let Some(outcome) = self.confirm(booking, event, ownership, &hold_id).await? else {
+            self.release(&booking.location, id.as_str(), &hold_id)
+                .await?;
+            return Err(retry_later("the booking attempt expired before it was confirmed"));
+        };
+        if let Err(error) = self.settle(&booking.location, id.as_str(), &score).await {
+            tracing::warn!(%error, "booking left for the reconciler to settle");
+        }
+        Ok(outcome)
+    }
+
+    /// Cancel on a cluster: (a) mark the person on the station's work list, (b) remove the
+    /// booking and write its event on the person's shard, (c) give the slot back. A crash
+    /// after (b) leaves the mark, and the reconciler frees the slot.
+    pub(super) async fn cancel_in_steps(
+        &self,
+        id: &MySejahteraId,
+        booking: &Booking,
+        stamp: &EventStamp,
+        nonce: &ReferenceNonce,
+    ) -> Result<(Option<Vec<String>>, Option<u32>), StoreError> {
+        let mut connection = self.reconnecting();
+        store_call(
+            "cancel_mark",
+            connection.zadd::<_, _, _, ()>(
+                unsettled_key(&booking.location),
+                id.as_str(),
+                self.now_ms(),
+            ),
+        )
+        .await
+        .map_err(unavailable)?;
+        let mut invocation = CANCEL_PERSON.prepare_invoke();
+        invocation
+            .key(booking_key(id))
+            .key(booking_owner_key(id))
+            .key(event_sequence_key(id))
+            .key(person_outbox_key(id))
+            .arg(booking.location.as_str())
+            .arg(booking.date.to_string())
+            .arg(&stamp.event_id)
+            .arg(&stamp.occurred_at)
+            .arg(id.as_str())
+            .arg(nonce.to_hex());
+        let (reply, acked): (Option<Vec<String>>, _) =
+            self.invoke_replicated("cancel", &invocation).await?;
+        if let Some([_, _, _, hold_id]) = reply.as_deref() {
+            // The cancel stands once (b) ran; a slot not given back here is the reconciler's.
+            if let Err(error) = self
+                .release(&booking.location, id.as_str(), hold_id)
+                .await
+            {
+                tracing::warn!(%error, "cancelled booking's slot left for the reconciler");
+            }
+        }
+        Ok((reply, acked))
+    }
+
+    /// Resolves up to one batch of the station's work-list entries older than the claim TTL.
+    pub async fn reconcile_station(&self, location: &Location) -> Result<Reconciled, StoreError> {
+        let mut report = Reconciled::default();
+        let cutoff = self.now_ms().saturating_sub(self.claim_ttl_ms());
+        let mut connection = self.reconnecting();
+        let entries: Vec<(String, String)> = store_call(
+            "reconcile_read",
+            redis::cmd("ZRANGE")
+                .arg(unsettled_key(location))
+                .arg("-inf")
+                .arg(cutoff)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(RECONCILE_BATCH)
+                .arg("WITHSCORES")
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        for (person, score) in entries {
+            let holder: Option<String> = store_call(
+                "reconcile_holder",
+                connection.hget(holders_key(location), &person),
+            )
+            .await
+            .map_err(unavailable)?;
+            let Some(holder) = holder else {
+                let forgotten: i64 = store_call(
+                    "reconcile_forget",
+                    FORGET_UNSETTLED
+                        .key(holders_key(location))
+                        .key(unsettled_key(location))
+                        .arg(&person)
+                        .arg(&score)
+                        .invoke_async(&mut connection),
+                )
+                .await
+                .map_err(unavailable)?;
+                report.forgotten += u64::try_from(forgotten).unwrap_or(0);
+                continue;
+            };
+            let id = MySejahteraId::parse(&person).map_err(|e| {
+                StoreError::UnexpectedReply(format!("{}: {e}", unsettled_key(location)))
+            })?;
+            let hold_id = holder.split_once('|').map_or(holder.as_str(), |(hold, _)| hold);
+            match self.resolve(&id, hold_id).await? {
+                Resolution::Booked => {
+                    self.settle(location, &person, &score).await?;
+                    report.settled += 1;
+                }
+                Resolution::InFlight => report.in_flight += 1,
+                Resolution::Gone => {
+                    if self.release(location, &person, hold_id).await? {
+                        report.released += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resolves every station's work list (entries older than the claim TTL), stopping before
+    /// `deadline`. Safe beside requests and beside another reconciler: each decision is one
+    /// script on one shard, and every step checks the holdId it acts for.
+    pub async fn reconcile(&self, deadline: Option<Instant>) -> Result<Reconciled, StoreError> {
+        let mut connection = self.reconnecting();
+        let members: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
+            .await
+            .map_err(unavailable)?;
+        let mut total = Reconciled::default();
+        for member in members {
+            let location = Location::parse(&member)
+                .map_err(|e| StoreError::UnexpectedReply(format!("{STATIONS_KEY}: {e}")))?;
+            loop {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    total.deadline_reached = true;
+                    return Ok(total);
+                }
+                let round = self.reconcile_station(&location).await?;
+                total.settled += round.settled;
+                total.released += round.released;
+                total.in_flight += round.in_flight;
+                total.forgotten += round.forgotten;
+                let done = round.settled + round.released + round.forgotten;
+                if done < RECONCILE_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,20 @@
+-- Cluster protocol, on the station's shard: gives the slot of the person's hold back, if the
+-- hold is still `holdId` (give_back_slot.lua is prepended). With no hold left, the person's
+-- work-list entry goes too.
+-- KEYS[1] slots:{L}   KEYS[2] capacity:{L}   KEYS[3] held:{L}   KEYS[4] holders:{L}
+-- KEYS[5] unsettled:{L}
+-- ARGV[1] person ID   ARGV[2] holdId
+-- Returns 1 when a slot was given back.
+local holder = redis.call('HGET', KEYS[4], ARGV[1])
+if not holder then
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  return 0
+end
+local bar = string.find(holder, '|', 1, true)
+if not bar or string.sub(holder, 1, bar - 1) ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+give_back_slot(KEYS[1], KEYS[2], KEYS[3], string.sub(holder, bar + 1))
+return 1

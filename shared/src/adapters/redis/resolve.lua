@@ -1,0 +1,18 @@
+-- Reconciler, on the person's shard: what became of the person's side of a hold. One script,
+-- so a late confirm and the reconciler can never both win: once this deletes the claim,
+-- confirm.lua finds it gone.
+-- KEYS[1] booking:{p:NNN}:id   KEYS[2] booking-owner:{p:NNN}:id   KEYS[3] claim:{p:NNN}:id
+-- ARGV[1] holdId   ARGV[2] now (Unix ms)   ARGV[3] the claim TTL (ms)
+-- Returns 'booked' (the hold is the booking's), 'in_flight' (its claim is younger than the
+-- TTL: leave it), or 'gone' (nothing on the person's side will use the hold: release it).
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HGET', KEYS[2], 'holdId') == ARGV[1] then
+  return 'booked'
+end
+local claim = redis.call('HMGET', KEYS[3], 'holdId', 'startedAt')
+if claim[1] == ARGV[1] then
+  if tonumber(ARGV[2]) - tonumber(claim[2] or '0') < tonumber(ARGV[3]) then
+    return 'in_flight'
+  end
+  redis.call('DEL', KEYS[3])
+end
+return 'gone'
