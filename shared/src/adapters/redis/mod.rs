@@ -801,7 +801,6 @@ impl SlotStore for RedisStore {
         invocation
             .key(slots_key(&plan.location))
             .key(capacity_key(&plan.location))
-            .key(STATIONS_KEY)
             .key(held_key(&plan.location))
             .arg(plan.location.as_str())
             .arg(plan.daily_capacity)
@@ -813,6 +812,13 @@ impl SlotStore for RedisStore {
             store_call("seed_station", invocation.invoke_async(&mut connection))
                 .await
                 .map_err(unavailable)?;
+        // Listed once its dates exist (a separate command: `stations` has its own hash slot).
+        store_call(
+            "seed_station_list",
+            connection.sadd::<_, _, ()>(STATIONS_KEY, plan.location.as_str()),
+        )
+        .await
+        .map_err(unavailable)?;
         Ok(StationSeeded {
             dates_written,
             dates_skipped,
@@ -824,7 +830,12 @@ impl SlotStore for RedisStore {
         let mut connection = self.reconnecting();
         let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut report = HeldMigrated::default();
-        let keys: Vec<String> = {
+        let keys: Vec<String> = if self.cluster {
+            // SCAN reaches one node only; KEYS asks every primary (a one-off, off-peak job).
+            store_call("migrate_keys", connection.keys("booking:*"))
+                .await
+                .map_err(unavailable)?
+        } else {
             let mut iter = connection
                 .scan_match::<_, String>("booking:*")
                 .await
