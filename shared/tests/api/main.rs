@@ -3,6 +3,7 @@
 mod helpers;
 mod booking_lifecycle;
 mod booking_retention;
+mod cluster_protocol;
 mod broker_faults;
 mod create_booking;
 mod events;

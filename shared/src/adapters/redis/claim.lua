@@ -14,8 +14,10 @@ if held then
   end
   return {'already_booked'}
 end
-local claim = redis.call('HMGET', KEYS[3], 'holdId', 'booking')
-if claim[1] then
+-- A claim older than its TTL by the callers' clock is over, even before Redis expires it (the
+-- reconciler judges by the same clock).
+local claim = redis.call('HMGET', KEYS[3], 'holdId', 'booking', 'startedAt')
+if claim[1] and tonumber(ARGV[6]) - tonumber(claim[3] or '0') < tonumber(ARGV[5]) then
   if claim[2] == ARGV[1] then
     return {'claimed', claim[1]}
   end

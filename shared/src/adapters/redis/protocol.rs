@@ -377,17 +377,41 @@ impl RedisStore {
         stamp: &EventStamp,
         nonce: &ReferenceNonce,
     ) -> Result<(Option<Vec<String>>, Option<u32>), StoreError> {
+        self.mark_for_cancel(&booking.location, id.as_str()).await?;
+        let (reply, acked) = self.remove_booking(id, booking, stamp, nonce).await?;
+        if let Some([_, _, _, hold_id]) = reply.as_deref() {
+            // The cancel stands once (b) ran; a slot not given back here is the reconciler's.
+            if let Err(error) = self
+                .release(&booking.location, id.as_str(), hold_id)
+                .await
+            {
+                tracing::warn!(%error, "cancelled booking's slot left for the reconciler");
+            }
+        }
+        Ok((reply, acked))
+    }
+
+    /// Cancel step (a), on the station's shard.
+    pub async fn mark_for_cancel(&self, location: &Location, person: &str) -> Result<(), StoreError> {
         let mut connection = self.reconnecting();
         store_call(
             "cancel_mark",
-            connection.zadd::<_, _, _, ()>(
-                unsettled_key(&booking.location),
-                id.as_str(),
-                self.now_ms(),
-            ),
+            connection.zadd::<_, _, _, ()>(unsettled_key(location), person, self.now_ms()),
         )
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+    }
+
+    /// Cancel step (b), on the person's shard: cancel_person.lua's reply (`[booking JSON,
+    /// stream entry id, sequence, holdId]`, nil, or `[moved]`) and the replicas that
+    /// acknowledged it.
+    pub async fn remove_booking(
+        &self,
+        id: &MySejahteraId,
+        booking: &Booking,
+        stamp: &EventStamp,
+        nonce: &ReferenceNonce,
+    ) -> Result<(Option<Vec<String>>, Option<u32>), StoreError> {
         let mut invocation = CANCEL_PERSON.prepare_invoke();
         invocation
             .key(booking_key(id))
@@ -400,18 +424,7 @@ impl RedisStore {
             .arg(&stamp.occurred_at)
             .arg(id.as_str())
             .arg(nonce.to_hex());
-        let (reply, acked): (Option<Vec<String>>, _) =
-            self.invoke_replicated("cancel", &invocation).await?;
-        if let Some([_, _, _, hold_id]) = reply.as_deref() {
-            // The cancel stands once (b) ran; a slot not given back here is the reconciler's.
-            if let Err(error) = self
-                .release(&booking.location, id.as_str(), hold_id)
-                .await
-            {
-                tracing::warn!(%error, "cancelled booking's slot left for the reconciler");
-            }
-        }
-        Ok((reply, acked))
+        self.invoke_replicated("cancel", &invocation).await
     }
 
     /// Resolves up to one batch of the station's work-list entries older than the claim TTL.

@@ -1,0 +1,365 @@
+//! The booking protocol on a 3-primary Redis Cluster (`shared::store::protocol`): a stop, or a
+//! shard that refuses, between every pair of steps, then the reconciler; a rush over stations on
+//! different shards; resharding under load. Every test ends by checking the invariants with
+//! plain reads.
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use lambda_http::http::StatusCode;
+use redis::AsyncCommands;
+use serde_json::Value;
+use shared::domain::{
+    Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp, EventType,
+    MySejahteraId, ReferenceNonce,
+};
+use shared::ports::SlotStore;
+use shared::store::protocol::{CLAIM_TTL, Claimed, Held};
+
+use crate::helpers::{RedisMode, TestApp, booking_json, booking_key_of, spawn_app_in};
+
+const DATE: &str = "20210516";
+
+fn booking(id: &str, location: &str) -> Booking {
+    let request: BookingRequest =
+        serde_json::from_str(&booking_json(id, location, DATE)).unwrap();
+    Booking::parse(&request).unwrap()
+}
+
+/// The event and ownership the booking use case hands the store.
+fn creation(booking: &Booking) -> (EventRecord, BookingOwnership) {
+    let now = SystemTime::now();
+    let event = BookingEvent::new(EventType::BookingCreated, booking.clone(), now);
+    let ownership = BookingOwnership {
+        nonce: ReferenceNonce::random().unwrap(),
+        booked_at: now,
+    };
+    (event.record(), ownership)
+}
+
+/// Reads everything back with plain commands and asserts the protocol's invariants: one
+/// booking per person (records, and holds over all stations); per station and date, held ==
+/// holders on that date == booking records, held <= capacity and remaining = capacity - held;
+/// nothing left unsettled (`settled`: the reconciler ran and nothing is in flight). Returns
+/// the booking records per (station, date).
+pub async fn assert_invariants(
+    app: &TestApp,
+    stations: &[String],
+    settled: bool,
+) -> BTreeMap<(String, String), i64> {
+    let mut connection = app.connection.clone();
+    let keys: Vec<String> = connection.keys("booking:*").await.unwrap();
+    let mut records: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for key in &keys {
+        let json: String = connection.get(key).await.unwrap();
+        let stored: Value = serde_json::from_str(&json).unwrap();
+        let id = stored["mysejahteraId"].as_str().unwrap();
+        assert_eq!(key, &booking_key_of(id), "a record under another person's key");
+        let place = (
+            stored["location"].as_str().unwrap().to_owned(),
+            stored["date"].as_str().unwrap().to_owned(),
+        );
+        *records.entry(place).or_default() += 1;
+    }
+    let mut holding: HashMap<String, String> = HashMap::new();
+    for station in stations {
+        let held: HashMap<String, i64> = connection
+            .hgetall(format!("held:{{{station}}}"))
+            .await
+            .unwrap();
+        let capacity: HashMap<String, i64> = connection
+            .hgetall(format!("capacity:{{{station}}}"))
+            .await
+            .unwrap();
+        let remaining: HashMap<String, i64> = connection
+            .hgetall(format!("slots:{{{station}}}"))
+            .await
+            .unwrap();
+        let holders: HashMap<String, String> = connection
+            .hgetall(format!("holders:{{{station}}}"))
+            .await
+            .unwrap();
+        for person in holders.keys() {
+            let before = holding.insert(person.clone(), station.clone());
+            assert!(before.is_none(), "{person} holds at {before:?} and {station}");
+        }
+        for (date, held) in &held {
+            let on_date = holders
+                .values()
+                .filter(|hold| hold.ends_with(&format!("|{date}")))
+                .count();
+            let recorded = records
+                .get(&(station.clone(), date.clone()))
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(*held, on_date as i64, "{station} {date}: held vs holders");
+            assert_eq!(*held, recorded, "{station} {date}: held vs booking records");
+            assert!(*held <= capacity[date], "{station} {date}: over capacity");
+            assert_eq!(
+                remaining[date],
+                (capacity[date] - held).max(0),
+                "{station} {date}: remaining"
+            );
+        }
+        if settled {
+            let unsettled: Vec<String> = connection
+                .zrange(format!("unsettled:{{{station}}}"), 0, -1)
+                .await
+                .unwrap();
+            assert!(unsettled.is_empty(), "{station} unsettled: {unsettled:?}");
+        }
+    }
+    records
+}
+
+/// Moves the clocks past the claim TTL and runs the reconciler, as the relay's next run would.
+async fn reconcile(app: &TestApp) {
+    app.clock.advance(CLAIM_TTL + Duration::from_secs(1));
+    let report = app.store.reconcile(None).await.unwrap();
+    assert!(!report.deadline_reached);
+}
+
+/// Where the protocol stops, and how.
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    AfterClaim,
+    AfterHold,
+    AfterConfirm,
+    AfterSettle,
+    /// The station's shard refuses (paused) between claim and hold.
+    StationDownBeforeHold,
+    /// The person's shard refuses between hold and confirm.
+    PersonDownBeforeConfirm,
+    /// The station's shard refuses between confirm and settle.
+    StationDownBeforeSettle,
+}
+
+impl Crash {
+    /// Whether the booking exists once the steps that ran succeeded; None when a step timed
+    /// out on a paused shard: it may have run once the shard resumed (a timeout proves
+    /// nothing), and the invariants must hold either way.
+    fn confirmed(self) -> Option<bool> {
+        match self {
+            Self::AfterClaim | Self::AfterHold | Self::StationDownBeforeHold => Some(false),
+            Self::AfterConfirm | Self::AfterSettle | Self::StationDownBeforeSettle => Some(true),
+            Self::PersonDownBeforeConfirm => None,
+        }
+    }
+}
+
+/// An ID whose keys live on another node than the station's (computed).
+fn person_apart_from(app: &TestApp, station: &str, prefix: &str) -> String {
+    let cluster = app.cluster.as_ref().unwrap();
+    let station_node = cluster.node_of(&format!("slots:{{{station}}}"));
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|id| cluster.node_of(&booking_key_of(id)) != station_node)
+        .unwrap()
+}
+
+/// Pauses the node serving `key` (SIGSTOP: it accepts nothing, answers nothing), runs `step`,
+/// and resumes it, waiting until the cluster is whole again.
+async fn with_node_paused<T>(app: &TestApp, key: &str, step: impl AsyncFnOnce() -> T) -> T {
+    let cluster = app.cluster.as_ref().unwrap();
+    let node = &cluster.nodes[cluster.node_of(key)];
+    node.signal("STOP");
+    let result = tokio::time::timeout(Duration::from_secs(30), step())
+        .await
+        .expect("a paused shard costs timeouts, never a hang");
+    node.signal("CONT");
+    cluster.wait_until_ok();
+    result
+}
+
+async fn run_until(app: &TestApp, booking: &Booking, crash: Crash) {
+    let station_key = format!("slots:{{{}}}", booking.location);
+    let person_key = booking_key_of(booking.mysejahtera_id.as_str());
+    let (event, ownership) = creation(booking);
+    if let Crash::StationDownBeforeHold = crash {
+        let Claimed::Claim { hold_id } = app.store.claim(booking).await.unwrap() else {
+            panic!("a first attempt claims");
+        };
+        let refused = with_node_paused(app, &station_key, async || {
+            app.store.hold(booking, &hold_id).await
+        })
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
+        return;
+    }
+    let Claimed::Claim { hold_id } = app.store.claim(booking).await.unwrap() else {
+        panic!("a first attempt claims");
+    };
+    if let Crash::AfterClaim = crash {
+        return;
+    }
+    let Held::Held { score } = app.store.hold(booking, &hold_id).await.unwrap() else {
+        panic!("a free slot is held");
+    };
+    if let Crash::AfterHold = crash {
+        return;
+    }
+    if let Crash::PersonDownBeforeConfirm = crash {
+        let refused = with_node_paused(app, &person_key, async || {
+            app.store
+                .confirm(booking, &event, &ownership, &hold_id)
+                .await
+        })
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
+        return;
+    }
+    let confirmed = app
+        .store
+        .confirm(booking, &event, &ownership, &hold_id)
+        .await
+        .unwrap();
+    assert!(confirmed.is_some(), "the live claim confirms");
+    if let Crash::AfterConfirm = crash {
+        return;
+    }
+    let location = &booking.location;
+    let person = booking.mysejahtera_id.as_str();
+    if let Crash::StationDownBeforeSettle = crash {
+        let refused = with_node_paused(app, &station_key, async || {
+            app.store.settle(location, person, &score).await
+        })
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
+        return;
+    }
+    app.store.settle(location, person, &score).await.unwrap();
+}
+
+async fn a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(mode: RedisMode) {
+    let app = spawn_app_in(mode).await;
+    let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
+    let stations = [station.clone()];
+    app.seed(1, &[(station.as_str(), 3)]).await;
+    let crashes = [
+        Crash::AfterClaim,
+        Crash::AfterHold,
+        Crash::AfterConfirm,
+        Crash::AfterSettle,
+        Crash::StationDownBeforeHold,
+        Crash::PersonDownBeforeConfirm,
+        Crash::StationDownBeforeSettle,
+    ];
+    for (n, crash) in crashes.into_iter().enumerate() {
+        let id = person_apart_from(&app, &station, &format!("C{n}X"));
+        let attempt = booking(&id, &station);
+        run_until(&app, &attempt, crash).await;
+        reconcile(&app).await;
+        let records = assert_invariants(&app, &stations, true).await;
+        let booked: bool = app
+            .connection
+            .clone()
+            .exists(booking_key_of(&id))
+            .await
+            .unwrap();
+        if let Some(confirmed) = crash.confirmed() {
+            assert_eq!(booked, confirmed, "{crash:?}");
+        }
+
+        // The person's retry (the identical request) ends booked, exactly once.
+        let retry = app.book(&id, &station, DATE).await;
+        let expected = if booked {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        assert_eq!(retry.status, expected, "{crash:?}: {:?}", retry.body);
+        let after = assert_invariants(&app, &stations, true).await;
+        let total = |records: &BTreeMap<_, i64>| records.values().sum::<i64>();
+        assert_eq!(
+            total(&after),
+            total(&records) + i64::from(!booked),
+            "{crash:?}"
+        );
+        // Free the slot for the next case through the API, as the booker would.
+        assert_eq!(app.cancel_booking(&id).await.status, StatusCode::OK, "{crash:?}");
+        assert_invariants(&app, &stations, true).await;
+    }
+}
+
+mod crash_injection {
+    #[tokio::test]
+    async fn cluster() {
+        super::a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(
+            crate::helpers::RedisMode::Cluster,
+        )
+        .await;
+    }
+}
+
+/// A confirm that arrives after the reconciler gave the hold away never books: the decision
+/// and the claim's deletion are one script.
+#[tokio::test]
+async fn a_late_confirm_after_the_reconciler_released_the_hold_books_nothing() {
+    let app = spawn_app_in(RedisMode::Cluster).await;
+    let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
+    app.seed(1, &[(station.as_str(), 1)]).await;
+    let id = person_apart_from(&app, &station, "L");
+    let attempt = booking(&id, &station);
+    let (event, ownership) = creation(&attempt);
+    let Claimed::Claim { hold_id } = app.store.claim(&attempt).await.unwrap() else {
+        panic!("a first attempt claims");
+    };
+    assert!(matches!(
+        app.store.hold(&attempt, &hold_id).await.unwrap(),
+        Held::Held { .. }
+    ));
+    reconcile(&app).await;
+    let late = app
+        .store
+        .confirm(&attempt, &event, &ownership, &hold_id)
+        .await
+        .unwrap();
+    assert_eq!(late, None, "the claim was resolved away");
+    assert_invariants(&app, &[station.clone()], true).await;
+    // The released slot is someone else's now.
+    let other = person_apart_from(&app, &station, "M");
+    assert_eq!(
+        app.book(&other, &station, DATE).await.status,
+        StatusCode::CREATED
+    );
+}
+
+/// Cancel stops after removing the booking (b), before the station gives the slot back (c):
+/// the mark from (a) lets the reconciler free it.
+#[tokio::test]
+async fn a_cancel_that_stops_before_the_station_step_frees_the_slot_on_reconcile() {
+    let app = spawn_app_in(RedisMode::Cluster).await;
+    let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
+    let stations = [station.clone()];
+    app.seed(1, &[(station.as_str(), 1)]).await;
+    let id = person_apart_from(&app, &station, "K");
+    assert_eq!(
+        app.book(&id, &station, DATE).await.status,
+        StatusCode::CREATED
+    );
+    let person = MySejahteraId::parse(&id).unwrap();
+    let held = SlotStore::find_booking(&app.store, &person)
+        .await
+        .unwrap()
+        .expect("the booking is stored");
+    let nonce = held.ownership.expect("a new booking has an owner").nonce;
+    app.store
+        .mark_for_cancel(&held.booking.location, &id)
+        .await
+        .unwrap();
+    let (removed, _) = app
+        .store
+        .remove_booking(
+            &person,
+            &held.booking,
+            &EventStamp::new(SystemTime::now()),
+            &nonce,
+        )
+        .await
+        .unwrap();
+    assert!(removed.is_some(), "the booking was removed");
+    // Stopped here: the slot is still held, with no booking behind it.
+    assert_eq!(app.remaining(&station, DATE).await, Some(0));
+    reconcile(&app).await;
+    assert_invariants(&app, &stations, true).await;
+    assert_eq!(app.remaining(&station, DATE).await, Some(1));
+}
