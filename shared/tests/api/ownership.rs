@@ -13,13 +13,15 @@ use shared::ownership::BookingReferences;
 use shared::telemetry::{self, LogSettings};
 
 use crate::helpers::{booking_key_of, outbox_key_of, owner_key_of};
-use crate::helpers::{Captured, TestApp, TestResponse, booking_json, read_topic, spawn_app};
+use crate::helpers::{
+    Captured, RedisMode, TestApp, TestResponse, booking_json, read_topic, spawn_app_in,
+};
 
 const ID: &str = "900127015527";
 const OTHER: &str = "880412105531";
 
-async fn seeded() -> TestApp {
-    let app = spawn_app().await;
+async fn seeded(mode: RedisMode) -> TestApp {
+    let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 10)]).await;
     app
 }
@@ -61,9 +63,8 @@ fn exact(response: &TestResponse) -> (StatusCode, Vec<(String, Vec<u8>)>, Value)
     (response.status, headers, response.body.clone())
 }
 
-#[tokio::test]
-async fn a_booking_is_read_and_cancelled_only_with_its_reference() {
-    let app = seeded().await;
+async fn a_booking_is_read_and_cancelled_only_with_its_reference(mode: RedisMode) {
+    let app = seeded(mode).await;
     let created = app.book(ID, "PWTC", "20210516").await;
     assert_eq!(created.status, StatusCode::CREATED);
     let reference = reference_of(&created);
@@ -155,9 +156,10 @@ async fn a_booking_is_read_and_cancelled_only_with_its_reference() {
     assert_eq!(theirs.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_retry_shows_the_reference_for_fifteen_minutes_only() {
-    let app = seeded().await;
+in_both_modes!(a_booking_is_read_and_cancelled_only_with_its_reference);
+
+async fn a_retry_shows_the_reference_for_fifteen_minutes_only(mode: RedisMode) {
+    let app = seeded(mode).await;
     let body = booking_json(ID, "PWTC", "20210516");
     let created = app.post_booking(body.clone()).await;
     assert_eq!(created.status, StatusCode::CREATED);
@@ -186,6 +188,8 @@ async fn a_retry_shows_the_reference_for_fifteen_minutes_only() {
     assert_eq!(found.status, StatusCode::OK);
     assert_eq!(app.remaining("PWTC", "20210516").await, Some(9));
 }
+
+in_both_modes!(a_retry_shows_the_reference_for_fifteen_minutes_only);
 
 /// Every key and value in the private Redis, as a plain client reads them.
 async fn everything_in_redis(app: &TestApp) -> Vec<(String, String)> {
@@ -240,9 +244,8 @@ fn encodings(reference: &str) -> Vec<String> {
     ]
 }
 
-#[tokio::test]
-async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key() {
-    let app = seeded().await;
+async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key(mode: RedisMode) {
+    let app = seeded(mode).await;
     // The broker is down, so the booking event stays in the outbox stream for this test to read.
     let mut app = app;
     app.broker.stop();
@@ -299,10 +302,11 @@ async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key() 
     }
 }
 
-#[tokio::test]
-async fn a_reference_appears_in_no_log_metric_or_event() {
+in_both_modes!(redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key);
+
+async fn a_reference_appears_in_no_log_metric_or_event(mode: RedisMode) {
     let handle = telemetry::metrics::prometheus().expect("the only recorder here");
-    let app = seeded().await;
+    let app = seeded(mode).await;
     let captured = Captured::default();
     let writer = captured.clone();
     // Everything our code logs, at the most verbose level an operator could set.
@@ -371,12 +375,13 @@ async fn a_reference_appears_in_no_log_metric_or_event() {
     }
 }
 
-#[tokio::test]
-async fn the_cancel_script_removes_only_the_booking_whose_nonce_was_verified() {
+in_both_modes!(a_reference_appears_in_no_log_metric_or_event);
+
+async fn the_cancel_script_removes_only_the_booking_whose_nonce_was_verified(mode: RedisMode) {
     use shared::domain::EventStamp;
     use shared::ports::SlotStore;
 
-    let app = seeded().await;
+    let app = seeded(mode).await;
     let id = MySejahteraId::parse(ID).unwrap();
     let owner_nonce = |app: &TestApp| {
         let mut connection = app.connection.clone();
@@ -407,3 +412,5 @@ async fn the_cancel_script_removes_only_the_booking_whose_nonce_was_verified() {
     assert_eq!(found.body["date"], "20210517");
     assert_ne!(owner_nonce(&app).await, checked);
 }
+
+in_both_modes!(the_cancel_script_removes_only_the_booking_whose_nonce_was_verified);

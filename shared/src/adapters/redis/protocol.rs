@@ -377,8 +377,12 @@ impl RedisStore {
         stamp: &EventStamp,
         nonce: &ReferenceNonce,
     ) -> Result<(Option<Vec<String>>, Option<u32>), StoreError> {
-        self.mark_for_cancel(&booking.location, id.as_str()).await?;
+        let mark = self.mark_for_cancel(&booking.location, id.as_str()).await?;
         let (reply, acked) = self.remove_booking(id, booking, stamp, nonce).await?;
+        if let (None | Some([_]), Some(score)) = (reply.as_deref(), &mark) {
+            // Nothing was cancelled (another nonce, or the booking moved): no trace of it.
+            self.settle(&booking.location, id.as_str(), score).await?;
+        }
         if let Some([_, _, _, hold_id]) = reply.as_deref() {
             // The cancel stands once (b) ran; a slot not given back here is the reconciler's.
             if let Err(error) = self
@@ -391,15 +395,27 @@ impl RedisStore {
         Ok((reply, acked))
     }
 
-    /// Cancel step (a), on the station's shard.
-    pub async fn mark_for_cancel(&self, location: &Location, person: &str) -> Result<(), StoreError> {
+    /// Cancel step (a), on the station's shard: puts the person on the work list, unless
+    /// already there (an older entry is looked at sooner). The entry's score when this added it.
+    pub async fn mark_for_cancel(
+        &self,
+        location: &Location,
+        person: &str,
+    ) -> Result<Option<String>, StoreError> {
         let mut connection = self.reconnecting();
-        store_call(
+        let score = self.now_ms().to_string();
+        let added: i64 = store_call(
             "cancel_mark",
-            connection.zadd::<_, _, _, ()>(unsettled_key(location), person, self.now_ms()),
+            redis::cmd("ZADD")
+                .arg(unsettled_key(location))
+                .arg("NX")
+                .arg(&score)
+                .arg(person)
+                .query_async(&mut connection),
         )
         .await
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+        Ok((added == 1).then_some(score))
     }
 
     /// Cancel step (b), on the person's shard: cancel_person.lua's reply (`[booking JSON,
