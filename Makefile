@@ -12,9 +12,11 @@ ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 
 .PHONY: run test fuzz build deploy bench bench-cold bench-events bench-rush inlet seed redis-cli events relay topics load-test lint stop openapi
 
-## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded.
+## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded. CLUSTER=1: on a
+## local 3-primary Redis Cluster (REDIS_CLUSTER=true).
+CLUSTER ?= 0
 run:
-	./scripts/run.sh
+	CLUSTER=$(CLUSTER) ./scripts/run.sh
 
 ## All tests, with the services they need started and stopped on their own ports.
 test:

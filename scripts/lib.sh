@@ -238,6 +238,50 @@ stop_local_redis() {
   fi
 }
 
+# A 3-primary Redis Cluster, in memory, on free ports of 127.0.0.1: its node ports in
+# CLUSTER_PORTS, its files (configs, logs, pids) in CLUSTER_DIR; stop_redis_cluster stops it.
+# For `make run CLUSTER=1` and benchmarks; each test starts its own (tests/api/helpers.rs).
+start_redis_cluster() {
+  ensure_redis
+  CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/redis-cluster.XXXXXX")"
+  CLUSTER_PORTS=()
+  local port nodes=()
+  for _ in 1 2 3; do
+    port="$(free_port)"
+    # The bus port is by default port + 10000, past 65535 for a high free port: pick one too.
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+      --cluster-enabled yes --cluster-port "$(free_port)" --cluster-config-file "$CLUSTER_DIR/nodes-$port.conf" \
+      --cluster-node-timeout 2000 --dir "$CLUSTER_DIR" --daemonize yes \
+      --pidfile "$CLUSTER_DIR/redis-$port.pid" --logfile "$CLUSTER_DIR/redis-$port.log"
+    wait_for_port 127.0.0.1 "$port" 10
+    CLUSTER_PORTS+=("$port")
+    nodes+=("127.0.0.1:$port")
+  done
+  timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$CLUSTER_DIR/create.log" 2>&1 || { log "redis-cli --cluster create failed"; return 1; }
+  local deadline=$((SECONDS + 30))
+  for port in "${CLUSTER_PORTS[@]}"; do
+    until redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok'; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        log "the Redis Cluster is not ok after 30 s (see $CLUSTER_DIR)"
+        return 1
+      fi
+      sleep 0.1
+    done
+  done
+  log "Redis Cluster on 127.0.0.1 ports ${CLUSTER_PORTS[*]}"
+}
+
+stop_redis_cluster() {
+  [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR" ] || return 0
+  local pidfile
+  for pidfile in "$CLUSTER_DIR"/redis-*.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+  done
+  rm -rf "$CLUSTER_DIR"
+  return 0
+}
+
 # A local in-memory tansu broker on $1 (events are lost when it stops), unless something already
 # listens there, plus the booking topic.
 start_local_broker() {

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # `make run`: Redis and a Kafka-compatible broker (docker compose where a Docker engine answers,
 # else a local redis-server and tansu), then every function under `cargo lambda watch` on
-# 127.0.0.1:9000, seeded with the default data.
+# 127.0.0.1:9000, seeded with the default data. CLUSTER=1: on a local 3-primary Redis Cluster.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 WATCH_PORT="${WATCH_PORT:-9000}"
-if docker_engine_answers; then
+if [ "${CLUSTER:-0}" = 1 ]; then
+  # `make run CLUSTER=1`: a fresh in-memory 3-primary Redis Cluster instead of the one Redis.
+  start_redis_cluster
+  export REDIS_URL="redis://127.0.0.1:${CLUSTER_PORTS[0]}" REDIS_CLUSTER=true
+  start_local_broker 9092
+elif docker_engine_answers; then
   log "starting Redis and Redpanda with docker compose"
   docker compose up -d --wait
 else
@@ -21,7 +26,7 @@ ensure_cargo_lambda
 # function processes it spawned.
 setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" &
 watch_pid=$!
-trap 'kill -TERM -- -$watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null' EXIT INT TERM
+trap 'kill -TERM -- -$watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null; stop_redis_cluster' EXIT INT TERM
 wait_for_port 127.0.0.1 "$WATCH_PORT" 600
 log "seeding the default data set (existing counters are kept)"
 cargo lambda invoke seed --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \

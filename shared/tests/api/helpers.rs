@@ -200,7 +200,11 @@ impl RedisCluster {
                 let dir = dir.clone();
                 ServerProcess::start(binary.clone(), move |port| {
                     let conf = dir.join(format!("nodes-{port}.conf"));
+                    // The bus port defaults to port + 10000, past 65535 for a high free port.
+                    let bus = free_port().to_string();
                     [
+                        "--cluster-port",
+                        &bus,
                         "--bind",
                         "127.0.0.1",
                         "--port",
