@@ -3,6 +3,7 @@
 //! different shards; resharding under load. Every test ends by checking the invariants with
 //! plain reads.
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lambda_http::http::StatusCode;
@@ -15,7 +16,9 @@ use shared::domain::{
 use shared::ports::SlotStore;
 use shared::store::protocol::{CLAIM_TTL, Claimed, Held};
 
-use crate::helpers::{RedisMode, TestApp, booking_json, booking_key_of, spawn_app_in};
+use crate::helpers::{
+    RedisMode, TestApp, TestResponse, booking_json, booking_key_of, spawn_app_in,
+};
 
 const DATE: &str = "20210516";
 
@@ -362,4 +365,77 @@ async fn a_cancel_that_stops_before_the_station_step_frees_the_slot_on_reconcile
     reconcile(&app).await;
     assert_invariants(&app, &stations, true).await;
     assert_eq!(app.remaining(&station, DATE).await, Some(1));
+}
+
+/// `POST /booking` as a patient client: a 503 or `booking_in_progress` is retried with the
+/// identical request (both are safe to repeat), for at most a minute. Returns the final reply
+/// and how many 503s it met.
+async fn book_patiently(app: &TestApp, id: &str, station: &str) -> (TestResponse, u32) {
+    let mut unavailable = 0;
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < give_up {
+        let reply = app.book(id, station, DATE).await;
+        match (reply.status, reply.error_code()) {
+            (StatusCode::SERVICE_UNAVAILABLE, _) => unavailable += 1,
+            (StatusCode::CONFLICT, "booking_in_progress") => {}
+            _ => return (reply, unavailable),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{id} at {station}: still not decided after a minute of retries");
+}
+
+/// The rush: 2,000 concurrent attempts on 100 slots over three stations on three
+/// different shards, 200 people trying two stations at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rush_over_shards_books_every_slot_once_and_nobody_twice() {
+    let app = Arc::new(spawn_app_in(RedisMode::Cluster).await);
+    let stations = app.cluster.as_ref().unwrap().stations_on_different_nodes(3);
+    let capacities = [34_u32, 33, 33];
+    let seeded: Vec<(&str, u32)> = stations
+        .iter()
+        .map(String::as_str)
+        .zip(capacities)
+        .collect();
+    app.seed(1, &seeded).await;
+    let mut attempts = Vec::new();
+    for person in 0..1_800_usize {
+        let tries = if person < 200 { 2 } else { 1 };
+        for attempt in 0..tries {
+            let app = Arc::clone(&app);
+            let id = format!("R{person:04}");
+            let station = stations[(person + attempt) % 3].clone();
+            attempts.push(tokio::spawn(async move {
+                let (reply, unavailable) = book_patiently(&app, &id, &station).await;
+                (id, station, reply, unavailable)
+            }));
+        }
+    }
+    assert_eq!(attempts.len(), 2_000);
+    let mut created: HashMap<String, String> = HashMap::new();
+    let mut unavailable = 0;
+    for attempt in attempts {
+        let (id, station, reply, retried) = attempt.await.unwrap();
+        unavailable += retried;
+        match (reply.status, reply.error_code()) {
+            (StatusCode::CREATED, _) => {
+                let before = created.insert(id.clone(), station);
+                assert!(before.is_none(), "{id} got two 201s");
+            }
+            (StatusCode::CONFLICT, "fully_booked" | "already_booked") => {}
+            other => panic!("{id}: unexpected reply {other:?}"),
+        }
+    }
+    reconcile(&app).await;
+    let records = assert_invariants(&app, &stations, true).await;
+    assert_eq!(created.len(), 100, "every slot booked once");
+    assert_eq!(records.values().sum::<i64>(), 100);
+    // Every 201 is stored, at the station it named.
+    let mut connection = app.connection.clone();
+    for (id, station) in &created {
+        let stored: String = connection.get(booking_key_of(id)).await.unwrap();
+        let stored: Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(stored["location"], station.as_str(), "{id}");
+    }
+    println!("503s retried during the rush: {unavailable}");
 }
