@@ -328,7 +328,7 @@ impl Drop for RedisCluster {
 /// redis-cli's answer to one command on 127.0.0.1:`port`, bounded by its own timeout.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
     let output = Command::new("timeout")
-        .args(["10", "redis-cli", "-p", &port.to_string()])
+        .args(["-s", "KILL", "10", "redis-cli", "-p", &port.to_string()])
         .args(args)
         .output()
         .expect("redis-cli runs");

@@ -3,7 +3,14 @@
 use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
+
+/// What a new connection is made from.
+enum Client {
+    Single(redis::Client),
+    Cluster(ClusterClient, ClusterConfig),
+}
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
 /// A connection to a single Redis or to a Redis Cluster (`REDIS_CLUSTER=true`). The cluster
@@ -48,10 +55,10 @@ impl ConnectionLike for StoreConnection {
 /// The manager reconnects by itself when the connection breaks, but not when the server just
 /// stops answering (a primary gone with its host, no reset ever sent): every command would
 /// then time out until TCP gives up, minutes later.
-/// On a cluster the cluster client does all of this itself: it is never replaced.
+/// On a cluster the cluster client follows redirections and failovers itself; it is replaced
+/// only when commands time out (a wedged client: seen after a resharding under load).
 pub(super) struct SharedConnection {
-    /// None on a cluster.
-    client: Option<redis::Client>,
+    client: Client,
     config: ConnectionManagerConfig,
     /// A generation number with the manager, so that of many commands timing out on the same
     /// manager only the first replaces it.
@@ -62,15 +69,16 @@ impl SharedConnection {
     pub(super) fn new(client: redis::Client, config: ConnectionManagerConfig) -> RedisResult<Self> {
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         Ok(Self {
-            client: Some(client),
+            client: Client::Single(client),
             config,
             current: RwLock::new((0, StoreConnection::Single(manager))),
         })
     }
 
-    pub(super) fn cluster(connection: ClusterConnection) -> Self {
+    pub(super) fn cluster(client: ClusterClient, config: ClusterConfig) -> Self {
+        let connection = client.get_pending_async_connection_with_config(config.clone());
         Self {
-            client: None,
+            client: Client::Cluster(client, config),
             config: ConnectionManagerConfig::new(),
             current: RwLock::new((0, StoreConnection::Cluster(connection))),
         }
@@ -97,9 +105,6 @@ impl SharedConnection {
     }
 
     fn replace(&self, generation: u64) {
-        let Some(client) = &self.client else {
-            return;
-        };
         let mut current = self
             .current
             .write()
@@ -107,9 +112,18 @@ impl SharedConnection {
         if current.0 != generation {
             return;
         }
-        match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone()) {
-            Ok(fresh) => *current = (generation + 1, StoreConnection::Single(fresh)),
-            Err(error) => tracing::warn!(%error, "could not replace the Redis connection"),
+        match &self.client {
+            Client::Single(client) => {
+                match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone())
+                {
+                    Ok(fresh) => *current = (generation + 1, StoreConnection::Single(fresh)),
+                    Err(error) => tracing::warn!(%error, "could not replace the Redis connection"),
+                }
+            }
+            Client::Cluster(client, config) => {
+                let fresh = client.get_pending_async_connection_with_config(config.clone());
+                *current = (generation + 1, StoreConnection::Cluster(fresh));
+            }
         }
     }
 }

@@ -346,23 +346,39 @@ impl RedisStore {
     /// keys carry a TTL, as bookings do): logs one ERROR, counts it, and returns the policy.
     pub async fn check_eviction_policy(&self) -> Result<Option<String>, StoreError> {
         let mut connection = self.reconnecting();
-        let info: String = store_call(
-            "info_memory",
-            redis::cmd("INFO")
-                .arg("memory")
-                .query_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
-        let policy = info
+        let info: String = if self.cluster {
+            // One answer per primary: every one of them must keep every key.
+            let per_node: HashMap<String, String> = store_call(
+                "info_memory",
+                redis::cmd("INFO")
+                    .arg("memory")
+                    .query_async(&mut connection),
+            )
+            .await
+            .map_err(unavailable)?;
+            per_node.into_values().collect::<Vec<_>>().join("\n")
+        } else {
+            store_call(
+                "info_memory",
+                redis::cmd("INFO")
+                    .arg("memory")
+                    .query_async(&mut connection),
+            )
+            .await
+            .map_err(unavailable)?
+        };
+        let mut policies = info
             .lines()
-            .find_map(|line| line.trim().strip_prefix("maxmemory_policy:"))
-            .ok_or_else(|| {
-                StoreError::UnexpectedReply("INFO memory lacks maxmemory_policy".into())
-            })?;
-        if policy == "noeviction" {
-            return Ok(None);
+            .filter_map(|line| line.trim().strip_prefix("maxmemory_policy:"))
+            .peekable();
+        if policies.peek().is_none() {
+            return Err(StoreError::UnexpectedReply(
+                "INFO memory lacks maxmemory_policy".into(),
+            ));
         }
+        let Some(policy) = policies.find(|policy| *policy != "noeviction") else {
+            return Ok(None);
+        };
         tracing::error!(
             maxmemory_policy = policy,
             "Redis may evict keys under memory pressure, and with them bookings: set \
@@ -536,9 +552,7 @@ fn cluster_connection(
     let config = redis::cluster::ClusterConfig::new()
         .set_connection_timeout(connect)
         .set_response_timeout(response);
-    Ok(SharedConnection::cluster(
-        client.get_pending_async_connection_with_config(config),
-    ))
+    Ok(SharedConnection::cluster(client, config))
 }
 
 fn install_crypto_provider() {
