@@ -78,6 +78,8 @@ pub struct HeldMigrated {
     pub dates_migrated: u32,
     /// Booking records read.
     pub bookings_counted: u64,
+    /// Keys renamed from the layout before hash tags.
+    pub keys_renamed: u64,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -133,8 +135,8 @@ pub trait SlotStore: Send + Sync {
         reset: bool,
     ) -> Result<StationSeeded, StoreError>;
 
-    /// One-off: gives every date without a count of bookings held the number of booking
-    /// records on it. Dates that have a count are left alone, so running it again is harmless.
+    /// One-off: renames keys of the layout before hash tags, then gives every date without a
+    /// count of bookings held the number of booking records on it. Dates that have a count are left alone, so running it again is harmless.
     async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError>;
 
     /// Answers when the store is reachable.

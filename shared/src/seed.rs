@@ -91,6 +91,8 @@ pub struct MigrationReport {
     pub dates_migrated: u32,
     /// Booking records read.
     pub bookings_counted: u64,
+    /// Keys renamed from the layout before hash tags (single Redis).
+    pub keys_renamed: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -207,6 +209,7 @@ impl<S: SlotStore> SeedService<S> {
         Ok(MigrationReport {
             dates_migrated: migrated.dates_migrated,
             bookings_counted: migrated.bookings_counted,
+            keys_renamed: migrated.keys_renamed,
         })
     }
 }

@@ -3,7 +3,9 @@ use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
 use shared::seed::SeedReport;
 
-use crate::helpers::{RedisMode, spawn_app_in};
+use crate::helpers::{
+    RedisMode, booking_key_of, owner_key_of, sequence_key_of, spawn_app_in,
+};
 use crate::helpers::{TestApp, one_station_seed};
 
 const DATE: &str = "20210516";
@@ -125,3 +127,41 @@ async fn the_migration_counts_booking_records_once(mode: RedisMode) {
 }
 
 in_both_modes!(the_migration_counts_booking_records_once);
+
+/// Data in the layout before hash tags (`slots:PWTC`, `booking:A1`, ...): the migration renames
+/// it, after which its booking reads and cancels as any other, and its slot comes back.
+#[tokio::test]
+async fn the_migration_moves_data_to_the_hash_tagged_layout() {
+    let app = spawn_app_in(RedisMode::Single).await;
+    app.seed(1, &[("PWTC", 10)]).await;
+    assert_eq!(
+        app.book("A1", "PWTC", DATE).await.status,
+        StatusCode::CREATED
+    );
+    let mut connection = app.connection.clone();
+    let renames = [
+        ("slots:{PWTC}".to_owned(), "slots:PWTC"),
+        ("capacity:{PWTC}".to_owned(), "capacity:PWTC"),
+        ("held:{PWTC}".to_owned(), "held:PWTC"),
+        (booking_key_of("A1"), "booking:A1"),
+        (owner_key_of("A1"), "booking-owner:A1"),
+        (sequence_key_of("A1"), "event-seq:A1"),
+    ];
+    for (new, old) in &renames {
+        let _: () = connection.rename(new, old).await.unwrap();
+    }
+    // What the releases before wrote: no holders, no holdId.
+    let _: () = connection.del("holders:{PWTC}").await.unwrap();
+    let _: () = connection.hdel("booking-owner:A1", "holdId").await.unwrap();
+
+    let report = app.seeder.migrate().await.unwrap();
+    assert_eq!(report.keys_renamed, renames.len() as u64);
+    assert_eq!(app.remaining("PWTC", DATE).await, Some(9));
+    assert_eq!(app.get_booking("A1").await.status, StatusCode::OK);
+    assert_eq!(app.cancel_booking("A1").await.status, StatusCode::OK);
+    assert_eq!(app.remaining("PWTC", DATE).await, Some(10));
+    assert_eq!(held(&app).await, Some(0));
+    let holders: i64 = connection.hlen("holders:{PWTC}").await.unwrap();
+    assert_eq!(holders, 0);
+    assert_eq!(app.seeder.migrate().await.unwrap().keys_renamed, 0);
+}
