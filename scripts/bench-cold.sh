@@ -29,8 +29,8 @@ start_private_redis "$redis_port" "$OUT/redis-cold.log"
 start_local_broker "$broker_port"
 dates=()
 for i in $(seq 0 29); do dates+=("$(date -u -d "20210516 + $i days" +%Y%m%d)" 1000000); done
-redis-cli -p "$redis_port" HSET slots:PWTC "${dates[@]}" >/dev/null
-redis-cli -p "$redis_port" HSET capacity:PWTC "${dates[@]}" >/dev/null
+redis-cli -p "$redis_port" HSET 'slots:{PWTC}' "${dates[@]}" >/dev/null
+redis-cli -p "$redis_port" HSET 'capacity:{PWTC}' "${dates[@]}" >/dev/null
 redis-cli -p "$redis_port" SADD stations PWTC >/dev/null
 export REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" RUST_LOG=warn
 

@@ -49,8 +49,8 @@ rcli() { redis-cli -p "$redis_port" "$@"; }
 # Fresh data for each run: one station, one date, SLOTS slots (the documented keys).
 reset_data() {
   rcli FLUSHALL >/dev/null
-  rcli HSET slots:RUSH 20210516 "$SLOTS" >/dev/null
-  rcli HSET capacity:RUSH 20210516 "$SLOTS" >/dev/null
+  rcli HSET 'slots:{RUSH}' 20210516 "$SLOTS" >/dev/null
+  rcli HSET 'capacity:{RUSH}' 20210516 "$SLOTS" >/dev/null
   rcli SADD stations RUSH >/dev/null
 }
 
@@ -76,7 +76,7 @@ rush() { # mode
 stored() { # mode
   local bookings left
   bookings="$(rcli --scan --pattern 'booking:*' | wc -l | tr -d ' ')"
-  left="$(rcli HGET slots:RUSH 20210516)"
+  left="$(rcli HGET 'slots:{RUSH}' 20210516)"
   echo "{\"stored_bookings\": $bookings, \"slots_left\": $left}" >"$OUT/rush-$1-redis.json"
 }
 

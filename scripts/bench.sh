@@ -30,6 +30,7 @@ cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
   [ -n "${PRIVATE_REDIS_PID:-}" ] && kill "$PRIVATE_REDIS_PID" 2>/dev/null && wait "$PRIVATE_REDIS_PID" 2>/dev/null
   stop_local_broker "$broker_port"
+  stop_redis_cluster
   return 0
 }
 trap cleanup EXIT
@@ -48,10 +49,10 @@ for i in $(seq 0 29); do
   case "$date" in 20210518 | 20210519 | 20210520) cap=$BIG ;; *) cap=8000 ;; esac
   seed_args+=("$date" "$cap")
 done
-rcli HSET slots:PWTC "${seed_args[@]}" >/dev/null
-rcli HSET capacity:PWTC "${seed_args[@]}" >/dev/null
-rcli HSET slots:CEIL 20210516 100000000 >/dev/null
-rcli HSET capacity:CEIL 20210516 100000000 >/dev/null
+rcli HSET 'slots:{PWTC}' "${seed_args[@]}" >/dev/null
+rcli HSET 'capacity:{PWTC}' "${seed_args[@]}" >/dev/null
+rcli HSET 'slots:{CEIL}' 20210516 100000000 >/dev/null
+rcli HSET 'capacity:{CEIL}' 20210516 100000000 >/dev/null
 rcli SADD stations PWTC >/dev/null
 # The rest of the default data set, so that GET /stations lists three stations as in production.
 for station in UM:5000 IDCC:3000; do
@@ -59,14 +60,15 @@ for station in UM:5000 IDCC:3000; do
   for i in $(seq 0 29); do
     list_args+=("$(date -u -d "20210516 + $i days" +%Y%m%d)" "${station#*:}")
   done
-  rcli HSET "slots:${station%%:*}" "${list_args[@]}" >/dev/null
-  rcli HSET "capacity:${station%%:*}" "${list_args[@]}" >/dev/null
+  rcli HSET "slots:{${station%%:*}}" "${list_args[@]}" >/dev/null
+  rcli HSET "capacity:{${station%%:*}}" "${list_args[@]}" >/dev/null
   rcli SADD stations "${station%%:*}" >/dev/null
 done
 
 # RUST_LOG=warn: a line per request would measure the terminal, not the server.
-start_api() { # brokers
-  REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="$1" \
+start_api() { # brokers (BENCH_REDIS_URL/BENCH_REDIS_CLUSTER: another Redis)
+  REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:$redis_port}" KAFKA_BROKERS="$1" \
+    REDIS_CLUSTER="${BENCH_REDIS_CLUSTER:-false}" \
     PORT="$api_port" METRICS_PORT="$(free_port)" RUST_LOG="${RUST_LOG:-warn}" "$BIN" >>"$OUT/local-api.log" 2>&1 &
   api_pid=$!
   wait_for_port 127.0.0.1 "$api_port" 30
@@ -125,10 +127,10 @@ bench_etag="$(curl -fsS -D - -o /dev/null "$base/stations" | tr -d '\r' | awk 't
 run_wrk revalidate_list revalidate 50
 bench_etag=""
 run_wrk book_same same 100
-before="$(rcli HGET slots:PWTC 20210518)"
+before="$(rcli HGET 'slots:{PWTC}' 20210518)"
 run_wrk book_distinct distinct 100 20210518
-after="$(rcli HGET slots:PWTC 20210518)"
-stored="$(rcli --scan --pattern 'booking:book_distinct-*' | wc -l)"
+after="$(rcli HGET 'slots:{PWTC}' 20210518)"
+stored="$(rcli --scan --pattern 'booking:*:book_distinct-*' | wc -l)"
 run_wrk mix mix 50 20210519
 
 # The same bookings with the broker unreachable: the publish breaker leaves events to the relay,
@@ -139,26 +141,50 @@ curl -fsS -o /dev/null -H 'content-type: application/json' "$base/booking" -d \
   '{"address":"x","date":"20210520","firstName":"x","lastName":"x","location":"PWTC","mysejahteraId":"warm-up","phoneNumber":"0123456789"}'
 run_wrk book_no_broker distinct 100 20210520
 
+# The distinct-people bookings again on a local 3-primary Redis Cluster (REDIS_CLUSTER=true: the
+# claim protocol, four scripts on two shards per booking), measured in the same run as the single
+# Redis above. Its redis-server CPU shows under wrk+other.
+kill "$api_pid" && wait "$api_pid" 2>/dev/null || true
+start_redis_cluster
+ccli() { redis-cli -c -p "${CLUSTER_PORTS[0]}" "$@"; }
+ccli HSET 'slots:{PWTC}' 20210516 8000 20210518 "$BIG" >/dev/null
+ccli HSET 'capacity:{PWTC}' 20210516 8000 20210518 "$BIG" >/dev/null
+ccli SADD stations PWTC >/dev/null
+BENCH_REDIS_URL="redis://127.0.0.1:${CLUSTER_PORTS[0]}" BENCH_REDIS_CLUSTER=true \
+  start_api "127.0.0.1:$broker_port"
+run_wrk book_cluster distinct 100 20210518
+cluster_stored="$(for port in "${CLUSTER_PORTS[@]}"; do
+  redis-cli -p "$port" --scan --pattern 'booking:*:book_cluster-*'; done | wc -l)"
+echo "{\"bookings_stored\": $cluster_stored}" >"$OUT/cluster_verify.json"
+
 # The same Redis work without HTTP: the station read, and the booking script for new people
 # (and for the one repeated person, which the script answers from its first GET).
-sha="$(rcli SCRIPT LOAD "$(cat shared/src/adapters/redis/book.lua)")"
+# The script as the store sends it: `#!lua`, the shared functions, then book.lua.
+book_script="$(printf '#!lua\n'; cd shared/src/adapters/redis && cat take_slot.lua record_booking.lua book.lua)"
+sha="$(rcli SCRIPT LOAD "$book_script")"
 booking_json='{"mysejahteraId":"ceil-__rand_int__","firstName":"Fadhil","lastName":"Yaacob","address":"Kuala Lumpur","location":"CEIL","phoneNumber":"0123456789","date":"20210516"}'
 event_json='{"eventId":"0b6f4f2e-8d8c-4d47-9a57-3f3c1c7a8e11","type":"booking.created","occurredAt":"2021-05-16T00:00:00.000Z","booking":'"$booking_json"'}'
-run_ceiling redis_hgetall 50 400000 HGETALL slots:PWTC
+run_ceiling redis_hgetall 50 400000 HGETALL 'slots:{PWTC}'
 nonce=0123456789abcdef0123456789abcdef
 expires=$(( $(date +%s) + 86400 ))
-run_ceiling redis_book_new 100 200000 EVALSHA "$sha" 7 slots:CEIL 'booking:ceil-__rand_int__' \
-  outbox:booking-events 'booking-owner:ceil-__rand_int__' held:CEIL capacity:CEIL \
-  'event-seq:ceil-__rand_int__' \
-  20210516 "$booking_json" 'ceil-__rand_int__' "$event_json" "$nonce" 1621123200000 "$expires"
-same_json="$(rcli GET booking:900127015527)"
-run_ceiling redis_book_same 100 300000 EVALSHA "$sha" 7 slots:PWTC booking:900127015527 \
-  outbox:booking-events booking-owner:900127015527 held:PWTC capacity:PWTC event-seq:900127015527 \
-  20210516 "$same_json" 900127015527 "{}" "$nonce" 1621123200000 "$expires"
+# One person bucket for every redis-benchmark person ({p:000}): the key names cost the same.
+run_ceiling redis_book_new 100 200000 EVALSHA "$sha" 8 'slots:{CEIL}' 'booking:{p:000}:ceil-__rand_int__' \
+  'outbox:{p:000}' 'booking-owner:{p:000}:ceil-__rand_int__' 'held:{CEIL}' 'capacity:{CEIL}' \
+  'event-seq:{p:000}:ceil-__rand_int__' 'holders:{CEIL}' \
+  20210516 "$booking_json" 'ceil-__rand_int__' "$event_json" "$nonce" 1621123200000 "$expires" \
+  0123456789abcdef0123456789abcdef
+same_key="$(rcli --scan --pattern 'booking:*:900127015527' | head -1)"
+same_tag="${same_key#booking:}" same_tag="${same_tag%%:900127015527}"
+same_json="$(rcli GET "$same_key")"
+run_ceiling redis_book_same 100 300000 EVALSHA "$sha" 8 'slots:{PWTC}' "$same_key" \
+  "outbox:$same_tag" "booking-owner:$same_tag:900127015527" 'held:{PWTC}' 'capacity:{PWTC}' \
+  "event-seq:$same_tag:900127015527" 'holders:{PWTC}' \
+  20210516 "$same_json" 900127015527 "{}" "$nonce" 1621123200000 "$expires" \
+  0123456789abcdef0123456789abcdef
 
 cat >"$OUT/verify.json" <<JSON
 {"capacity_before": $before, "capacity_after": $after, "bookings_stored": $stored,
- "min_counter": $(rcli HVALS slots:PWTC | sort -n | head -1)}
+ "min_counter": $(rcli HVALS 'slots:{PWTC}' | sort -n | head -1)}
 JSON
 
 python3 - "$OUT" "$DURATION" <<'PY'
@@ -200,6 +226,7 @@ scenarios = [
     ("book_distinct", "POST /booking, distinct people, c=100", "redis_book_new"),
     ("mix", "90% GET station / 10% POST booking, c=50", "redis_mix_9_1"),
     ("book_no_broker", "POST /booking, distinct, broker down (to relay)", "redis_book_new"),
+    ("book_cluster", "POST /booking, distinct, 3-primary Redis Cluster", None),
 ]
 summary = {"duration_s": duration, "scenarios": {}, "redis_ceiling": ceilings}
 print()
@@ -271,10 +298,17 @@ v.update({"created_201": created, "counter_decrease": taken,
                         and v["min_counter"] >= 0})
 checks["in flight when wrk stopped"] = in_flight
 summary["distinct_check"] = v
+# On the cluster a 201 comes only after the confirm step stored the booking: stored >= 201s.
+cv = json.loads((out / "cluster_verify.json").read_text())
+cv["created_201"] = s_cluster_created = summary["scenarios"]["book_cluster"]["status"].get("201", 0)
+cv["phantom_successes"] = max(0, s_cluster_created - cv["bookings_stored"])
+summary["cluster_check"] = cv
 print()
 print("distinct people, from Redis: " + ", ".join(f"{k} {n}" for k, n in checks.items())
       + (" -> consistent, zero overbooking, zero phantom successes" if v["consistent"]
          else " -> INCONSISTENT"))
+print(f"distinct people on the cluster, from Redis: 201s counted {cv['created_201']}, bookings "
+      f"stored {cv['bookings_stored']}, phantom successes {cv['phantom_successes']}")
 
 s = summary["scenarios"]
 goals = [

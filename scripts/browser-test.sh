@@ -26,8 +26,8 @@ seed() { # location capacity dates...
   local location="$1" capacity="$2"
   shift 2
   for date in "$@"; do
-    redis-cli -p "$redis_port" HSET "slots:$location" "$date" "$capacity" >/dev/null
-    redis-cli -p "$redis_port" HSET "capacity:$location" "$date" "$capacity" >/dev/null
+    redis-cli -p "$redis_port" HSET "slots:{$location}" "$date" "$capacity" >/dev/null
+    redis-cli -p "$redis_port" HSET "capacity:{$location}" "$date" "$capacity" >/dev/null
   done
   redis-cli -p "$redis_port" SADD stations "$location" >/dev/null
 }

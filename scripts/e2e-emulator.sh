@@ -138,7 +138,7 @@ seed_event='{"startDate":"20210516","days":2,"stations":[{"location":"E2E","dail
 seed_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
   --invoke-port "$watch_port" --data-ascii "$seed_event" 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "seed reply" '{"datesSkipped":0,"slotsCreated":{"E2E":2},"totalSlots":2}' "$(canon <<<"$seed_reply")"
-check "slots:E2E holds each date's capacity" $'20210516\n1\n20210517\n1' "$(rcli HGETALL slots:E2E | paste - - | sort | tr '\t' '\n')"
+check "slots:{E2E} holds each date's capacity" $'20210516\n1\n20210517\n1' "$(rcli HGETALL 'slots:{E2E}' | paste - - | sort | tr '\t' '\n')"
 check "E2E is in the stations set" "1" "$(rcli SISMEMBER stations E2E)"
 
 echo "e2e: GET a station"
@@ -195,24 +195,24 @@ check "POST booking body is the stored booking" "$(canon <<<"$first")" "$(withou
 reference="$(field bookingReference <<<"$body")"
 check "POST booking shows a 43-character bookingReference" 43 "${#reference}"
 check "POST booking Location" "/booking/900127015527" "$(header location)"
-check "booking:900127015527 in Redis" "$(canon <<<"$first")" "$(rcli GET booking:900127015527 | canon)"
-check "slot taken in Redis" 0 "$(rcli HGET slots:E2E 20210516)"
+check "booking:900127015527 in Redis" "$(canon <<<"$first")" "$(rcli GET "$(booking_key 900127015527)" | canon)"
+check "slot taken in Redis" 0 "$(rcli HGET 'slots:{E2E}' 20210516)"
 
 request POST /booking "$first"
 check "identical booking again (router) status" 200 "$status"
 check "identical booking again body" "$(canon <<<"$first")" "$(without_reference <<<"$body")"
 check "identical booking again shows the same reference" "$reference" "$(field bookingReference <<<"$body")"
-check "a retry takes no second slot" 0 "$(rcli HGET slots:E2E 20210516)"
+check "a retry takes no second slot" 0 "$(rcli HGET 'slots:{E2E}' 20210516)"
 
 request POST /booking "$(booking 880101015555 20210516)"
 check "another person on the full date status" 409 "$status"
 check "another person on the full date error" fully_booked "$(field error <<<"$body")"
-check "no booking stored for the refused person" 0 "$(rcli EXISTS booking:880101015555)"
+check "no booking stored for the refused person" 0 "$(rcli EXISTS "$(booking_key 880101015555)")"
 
 request POST /booking "$(booking 900127015527 20210517)"
 check "same person, other date status" 409 "$status"
 check "same person, other date error" already_booked "$(field error <<<"$body")"
-check "the other date keeps its slot" 1 "$(rcli HGET slots:E2E 20210517)"
+check "the other date keeps its slot" 1 "$(rcli HGET 'slots:{E2E}' 20210517)"
 
 request POST /booking '{"mysejahteraId":"900127015527","firstName":"Fadhil","lastName":"Yaacob","address":"KL","location":"E2E","phoneNumber":"12","date":"20210517"}'
 check "invalid phone number status" 400 "$status"
@@ -247,10 +247,10 @@ request DELETE /lambda-url/cancel-booking/booking/900127015527 "" "$FIRST_CALL_S
 check "DELETE booking without Authorization status" 401 "$status"
 request DELETE /booking/900127015527 "" "$CALL_SECONDS" "Bearer $wrong"
 check "DELETE booking with a wrong reference status" 404 "$status"
-check "the booking is still held" 1 "$(rcli EXISTS booking:900127015527)"
+check "the booking is still held" 1 "$(rcli EXISTS "$(booking_key 900127015527)")"
 
 echo "e2e: the booking's event reached the broker"
-check "the outbox is empty once published" 0 "$(rcli XLEN outbox:booking-events)"
+check "the outbox is empty once published" 0 "$(outbox_entries "$redis_port")"
 events=""
 for partition in 0 1 2; do
   events+="$(timeout "$CALL_SECONDS" "$TANSU_BIN" cat consume booking-slot --broker "tcp://127.0.0.1:$broker_port" \
@@ -294,14 +294,14 @@ echo "e2e: seeding again keeps live counters"
 seed_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
   --invoke-port "$watch_port" --data-ascii "$seed_event" 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "second seed skips both dates" 2 "$(field datesSkipped <<<"$seed_reply")"
-check "booked slot stays booked" 0 "$(rcli HGET slots:E2E 20210516)"
+check "booked slot stays booked" 0 "$(rcli HGET 'slots:{E2E}' 20210516)"
 
 echo "e2e: cancel with the reference"
 request DELETE /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
 check "DELETE booking with its reference status" 200 "$status"
 check "DELETE booking body is the cancelled booking" "$(canon <<<"$first")" "$(canon <<<"$body")"
-check "the slot is free again" 1 "$(rcli HGET slots:E2E 20210516)"
-check "no booking key is left" 0 "$(rcli EXISTS booking:900127015527 booking-owner:900127015527)"
+check "the slot is free again" 1 "$(rcli HGET 'slots:{E2E}' 20210516)"
+check "no booking key is left" 0 "$(rcli EXISTS "$(booking_key 900127015527)" "$(booking_key 900127015527 booking-owner)")"
 request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
 check "the old reference is dead" 404 "$status"
 request POST /booking "$first"

@@ -30,8 +30,8 @@ redis_cli() { redis-cli -p "$redis_port" "$@" >/dev/null; }
 CAPACITY=100
 dates=(20210516 20210517 20210518 20210519 20210520 20210521 20210522)
 for date in "${dates[@]}"; do
-  redis_cli HSET slots:PWTC "$date" "$CAPACITY"
-  redis_cli HSET capacity:PWTC "$date" "$CAPACITY"
+  redis_cli HSET 'slots:{PWTC}' "$date" "$CAPACITY"
+  redis_cli HSET 'capacity:{PWTC}' "$date" "$CAPACITY"
 done
 redis_cli SADD stations PWTC
 
@@ -65,7 +65,7 @@ if grep -q panicked "$WORK/local-api.log"; then
 fi
 
 held="$(redis-cli -p "$redis_port" --scan --pattern 'booking:*' | wc -l)"
-left="$(redis-cli -p "$redis_port" HVALS slots:PWTC | awk '{ s += $1 } END { print s }')"
+left="$(redis-cli -p "$redis_port" HVALS 'slots:{PWTC}' | awk '{ s += $1 } END { print s }')"
 total=$((CAPACITY * ${#dates[@]}))
 if [ $((held + left)) -ne "$total" ]; then
   log "slots do not add up: $held bookings + $left left != $total capacity"
@@ -73,7 +73,7 @@ if [ $((held + left)) -ne "$total" ]; then
 fi
 log "slots add up: $held bookings + $left left = $total"
 # The broker was up throughout, so every booking and cancellation event was published.
-waiting="$(redis-cli -p "$redis_port" XLEN outbox:booking-events)"
+waiting="$(outbox_entries "$redis_port")"
 if [ "$waiting" -ne 0 ]; then
   log "$waiting events were never published"
   exit 1

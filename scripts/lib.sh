@@ -238,6 +238,22 @@ stop_local_redis() {
   fi
 }
 
+# A person's key in Redis: `booking_key ID [kind]` prints `<kind>:{p:NNN}:ID` (kind `booking` by
+# default), NNN being the first byte of SHA-256 of the ID (the store's person bucket).
+booking_key() {
+  local byte
+  byte="$(printf '%s' "$1" | sha256sum | cut -c1-2)"
+  printf '%s:{p:%03d}:%s\n' "${2:-booking}" "$((16#$byte))" "$1"
+}
+
+# Entries in every outbox stream of the Redis on port $1 (one per person bucket, and the stream
+# of earlier releases).
+outbox_entries() {
+  redis-cli -p "$1" --scan --pattern 'outbox:*' --type stream |
+    while read -r key; do redis-cli -p "$1" XLEN "$key"; done |
+    awk '{ n += $1 } END { print n + 0 }'
+}
+
 # A 3-primary Redis Cluster, in memory, on free ports of 127.0.0.1: its node ports in
 # CLUSTER_PORTS, its files (configs, logs, pids) in CLUSTER_DIR; stop_redis_cluster stops it.
 # For `make run CLUSTER=1` and benchmarks; each test starts its own (tests/api/helpers.rs).

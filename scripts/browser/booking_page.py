@@ -6,6 +6,7 @@ failure stops the run, saves a screenshot and exits non-zero.
 """
 
 import argparse
+import hashlib
 import subprocess
 import sys
 import time
@@ -50,10 +51,10 @@ class Run:
         return out.stdout.strip()
 
     def slots_left(self, location, date):
-        return int(self.redis("HGET", f"slots:{location}", date))
+        return int(self.redis("HGET", f"slots:{{{location}}}", date))
 
     def has_booking(self, person):
-        return self.redis("EXISTS", f"booking:{person['mysejahteraId']}") == "1"
+        return self.redis("EXISTS", booking_key(person["mysejahteraId"])) == "1"
 
     def open_page(self):
         response = self.page.goto(self.base + "/")
@@ -94,6 +95,12 @@ class Run:
         if self.args.docs:
             Path(self.args.docs).mkdir(parents=True, exist_ok=True)
             (Path(self.args.docs) / name).write_bytes(shot)
+
+
+def booking_key(person_id):
+    """The person's booking key: bucket = first byte of SHA-256 of the ID (see the README)."""
+    bucket = hashlib.sha256(person_id.encode()).digest()[0]
+    return f"booking:{{p:{bucket:03d}}}:{person_id}"
 
 
 def served_small_and_malay_first(run):
