@@ -249,7 +249,7 @@ booking_key() {
 # Entries in every outbox stream of the Redis on port $1 (one per person bucket, and the stream
 # of earlier releases).
 outbox_entries() {
-  redis-cli -p "$1" --scan --pattern 'outbox:*' --type stream |
+  redis-cli -p "$1" --scan --pattern 'outbox:*' | grep -vx 'outbox:relay-lease' |
     while read -r key; do redis-cli -p "$1" XLEN "$key"; done |
     awk '{ n += $1 } END { print n + 0 }'
 }
