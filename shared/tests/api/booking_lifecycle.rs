@@ -4,8 +4,8 @@ use lambda_http::http::StatusCode;
 use serde_json::Value;
 use shared::seed::{SeedRequest, StationCapacity};
 
+use crate::helpers::booking_key_of;
 use crate::helpers::{RedisMode, spawn_app_in};
-use crate::helpers::{booking_key_of};
 use crate::helpers::{TestApp, booking_json};
 
 fn booking(id: &str, date: &str) -> Value {

@@ -1,6 +1,6 @@
 //! A booking record (personal data) expires BOOKING_RETENTION_DAYS after its date.
-use crate::helpers::{booking_key_of, owner_key_of, sequence_key_of};
 use crate::helpers::{TestApp, one_station_seed, spawn_app};
+use crate::helpers::{booking_key_of, owner_key_of, sequence_key_of};
 use lambda_http::http::StatusCode;
 
 const DAY: i64 = 86_400;

@@ -24,8 +24,7 @@ use crate::helpers::{
 const DATE: &str = "20210516";
 
 fn booking(id: &str, location: &str) -> Booking {
-    let request: BookingRequest =
-        serde_json::from_str(&booking_json(id, location, DATE)).unwrap();
+    let request: BookingRequest = serde_json::from_str(&booking_json(id, location, DATE)).unwrap();
     Booking::parse(&request).unwrap()
 }
 
@@ -57,7 +56,11 @@ pub async fn assert_invariants(
         let json: String = connection.get(key).await.unwrap();
         let stored: Value = serde_json::from_str(&json).unwrap();
         let id = stored["mysejahteraId"].as_str().unwrap();
-        assert_eq!(key, &booking_key_of(id), "a record under another person's key");
+        assert_eq!(
+            key,
+            &booking_key_of(id),
+            "a record under another person's key"
+        );
         let place = (
             stored["location"].as_str().unwrap().to_owned(),
             stored["date"].as_str().unwrap().to_owned(),
@@ -84,7 +87,10 @@ pub async fn assert_invariants(
             .unwrap();
         for person in holders.keys() {
             let before = holding.insert(person.clone(), station.clone());
-            assert!(before.is_none(), "{person} holds at {before:?} and {station}");
+            assert!(
+                before.is_none(),
+                "{person} holds at {before:?} and {station}"
+            );
         }
         for (date, held) in &held {
             let on_date = holders
@@ -279,7 +285,11 @@ async fn a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(mode
             "{crash:?}"
         );
         // Free the slot for the next case through the API, as the booker would.
-        assert_eq!(app.cancel_booking(&id).await.status, StatusCode::OK, "{crash:?}");
+        assert_eq!(
+            app.cancel_booking(&id).await.status,
+            StatusCode::OK,
+            "{crash:?}"
+        );
         assert_invariants(&app, &stations, true).await;
     }
 }
@@ -318,7 +328,7 @@ async fn a_late_confirm_after_the_reconciler_released_the_hold_books_nothing() {
         .await
         .unwrap();
     assert_eq!(late, None, "the claim was resolved away");
-    assert_invariants(&app, &[station.clone()], true).await;
+    assert_invariants(&app, std::slice::from_ref(&station), true).await;
     // The released slot is someone else's now.
     let other = person_apart_from(&app, &station, "M");
     assert_eq!(

@@ -4,9 +4,9 @@ use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use crate::helpers::{RedisMode, spawn_app_in};
-use crate::helpers::{booking_key_of};
 use crate::helpers::booking_json;
+use crate::helpers::booking_key_of;
+use crate::helpers::{RedisMode, spawn_app_in};
 
 async fn a_booking_is_stored_and_takes_one_slot(mode: RedisMode) {
     let app = spawn_app_in(mode).await;
@@ -26,7 +26,10 @@ async fn a_booking_is_stored_and_takes_one_slot(mode: RedisMode) {
     assert_eq!(app.remaining("PWTC", "20210516").await, Some(9));
     assert_eq!(app.remaining("PWTC", "20210517").await, Some(10));
     let mut connection = app.connection.clone();
-    let stored: String = connection.get(booking_key_of("900127015527")).await.unwrap();
+    let stored: String = connection
+        .get(booking_key_of("900127015527"))
+        .await
+        .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), expected);
 }
 

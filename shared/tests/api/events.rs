@@ -11,8 +11,8 @@ use shared::outbox::{DeliveryError, OutboxRelay, RelayError, RelaySettings};
 use shared::ports::{Outbox, OutboxEntry, StoreError};
 use shared::store::RedisStore;
 
-use crate::helpers::{RedisMode, spawn_app_in};
 use crate::helpers::{PARTITIONS, TestApp, create_topic, publisher, read_topic, spawn_app};
+use crate::helpers::{RedisMode, spawn_app_in};
 
 fn relay_settings() -> RelaySettings {
     RelaySettings {
@@ -314,7 +314,9 @@ async fn a_relay_lease_is_renewed_only_by_its_holder(mode: RedisMode) {
 
 in_both_modes!(a_relay_lease_is_renewed_only_by_its_holder);
 
-async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race(mode: RedisMode) {
+async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race(
+    mode: RedisMode,
+) {
     let app = spawn_app_in(mode).await;
     app.seed(2, &[("PWTC", 100)]).await;
     let people = book_people(&app, "R", 24).await;

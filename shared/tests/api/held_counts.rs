@@ -3,9 +3,7 @@ use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
 use shared::seed::SeedReport;
 
-use crate::helpers::{
-    RedisMode, booking_key_of, owner_key_of, sequence_key_of, spawn_app_in,
-};
+use crate::helpers::{RedisMode, booking_key_of, owner_key_of, sequence_key_of, spawn_app_in};
 use crate::helpers::{TestApp, one_station_seed};
 
 const DATE: &str = "20210516";

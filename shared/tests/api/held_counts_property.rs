@@ -186,7 +186,10 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
         for day in 0..2 {
             let held: Option<i64> = connection.hget("held:{PWTC}", DATES[day]).await.unwrap();
             let remaining: Option<i64> = connection.hget("slots:{PWTC}", DATES[day]).await.unwrap();
-            let capacity: Option<i64> = connection.hget("capacity:{PWTC}", DATES[day]).await.unwrap();
+            let capacity: Option<i64> = connection
+                .hget("capacity:{PWTC}", DATES[day])
+                .await
+                .unwrap();
             match model.capacity[day] {
                 None => {
                     prop_assert_eq!(remaining, None);

@@ -286,13 +286,12 @@ impl RedisCluster {
                 }
             });
             if serves {
-                let port: u16 = fields[1]
-                    .split(['@', ':'])
-                    .nth(1)
-                    .unwrap()
-                    .parse()
+                let port: u16 = fields[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+                return self
+                    .nodes
+                    .iter()
+                    .position(|node| node.port == port)
                     .unwrap();
-                return self.nodes.iter().position(|node| node.port == port).unwrap();
             }
         }
         panic!("no node serves slot {slot}");
@@ -460,7 +459,9 @@ pub async fn spawn_app_on(mode: RedisMode, publish: PublishSettings) -> TestApp 
         RedisMode::Single => (ServerProcess::redis(), None),
         RedisMode::Cluster => (ServerProcess::not_started(), Some(RedisCluster::start())),
     };
-    let url = cluster.as_ref().map_or_else(|| redis.url(), RedisCluster::url);
+    let url = cluster
+        .as_ref()
+        .map_or_else(|| redis.url(), RedisCluster::url);
     let broker = ServerProcess::broker();
     create_topic(&broker).await;
     let timeouts = RedisTimeouts {

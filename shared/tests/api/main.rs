@@ -3,8 +3,8 @@
 mod helpers;
 mod booking_lifecycle;
 mod booking_retention;
-mod cluster_protocol;
 mod broker_faults;
+mod cluster_protocol;
 mod create_booking;
 mod events;
 mod get_station;

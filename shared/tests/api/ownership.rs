@@ -12,10 +12,10 @@ use shared::domain::{BookingReference, MySejahteraId, ReferenceNonce};
 use shared::ownership::BookingReferences;
 use shared::telemetry::{self, LogSettings};
 
-use crate::helpers::{booking_key_of, outbox_key_of, owner_key_of};
 use crate::helpers::{
     Captured, RedisMode, TestApp, TestResponse, booking_json, read_topic, spawn_app_in,
 };
+use crate::helpers::{booking_key_of, outbox_key_of, owner_key_of};
 
 const ID: &str = "900127015527";
 const OTHER: &str = "880412105531";

@@ -11,7 +11,7 @@ use shared::seed::SeedService;
 use shared::station::StationService;
 use shared::store::{RedisStore, RedisTimeouts};
 
-use crate::helpers::{booking_key_of};
+use crate::helpers::booking_key_of;
 use crate::helpers::{
     ServerProcess, TEST_TIMEOUTS, TestResponse, bookings_on, create_topic, one_station_seed,
     post_booking_to, request,

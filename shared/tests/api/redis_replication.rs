@@ -11,11 +11,11 @@ use shared::outbox::{OutboxRelay, RelaySettings};
 use shared::seed::SeedService;
 use shared::store::{RedisOptions, RedisStore};
 
-use crate::helpers::{booking_key_of, outbox_key_of};
 use crate::helpers::{
     Bookings, ServerProcess, TEST_TIMEOUTS, TestResponse, authorized, bookings_on, create_topic,
     one_station_seed, post_booking_to, publisher,
 };
+use crate::helpers::{booking_key_of, outbox_key_of};
 
 const DATE: &str = "20210516";
 const WAIT_TIMEOUT: Duration = Duration::from_millis(300);
@@ -110,13 +110,8 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     assert_eq!(unconfirmed.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(unconfirmed.error_code(), "store_unavailable");
     // Its event stays in the outbox, and the relay does not publish it either.
-    let outbox_depth = async || -> u64 {
-        on_primary
-            .clone()
-            .xlen(outbox_key_of("B1"))
-            .await
-            .unwrap()
-    };
+    let outbox_depth =
+        async || -> u64 { on_primary.clone().xlen(outbox_key_of("B1")).await.unwrap() };
     assert_eq!(outbox_depth().await, 1);
     assert!(relay.run().await.is_err());
     assert_eq!(outbox_depth().await, 1);

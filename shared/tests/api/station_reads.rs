@@ -60,7 +60,10 @@ async fn the_list_holds_every_station_sorted_with_sorted_dates(mode: RedisMode) 
     app.seed(1, &[("IDCC", 3)]).await;
     let mut connection = app.connection.clone();
     // Dates written out of order, and a set member without dates (nobody could book there).
-    let _: () = connection.hset("slots:{PWTC}", "20210515", 7).await.unwrap();
+    let _: () = connection
+        .hset("slots:{PWTC}", "20210515", 7)
+        .await
+        .unwrap();
     let _: () = connection.sadd("stations", "EMPTY").await.unwrap();
 
     let reply = app.read("/stations", &[]).await;

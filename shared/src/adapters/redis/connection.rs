@@ -7,6 +7,7 @@ use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 
 /// What a new connection is made from.
+#[allow(clippy::large_enum_variant)] // one per container: its size does not matter
 enum Client {
     Single(redis::Client),
     Cluster(ClusterClient, ClusterConfig),
@@ -114,8 +115,7 @@ impl SharedConnection {
         }
         match &self.client {
             Client::Single(client) => {
-                match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone())
-                {
+                match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone()) {
                     Ok(fresh) => *current = (generation + 1, StoreConnection::Single(fresh)),
                     Err(error) => tracing::warn!(%error, "could not replace the Redis connection"),
                 }

@@ -536,14 +536,17 @@ impl RedisStore {
                 renamed += u64::from(done);
                 if done && kind == "booking" {
                     let json: String = connection.get(&new_key).await.map_err(unavailable)?;
-                    let place: BookingPlace = serde_json::from_str(&json)
-                        .map_err(|_| invalid(&new_key))?;
+                    let place: BookingPlace =
+                        serde_json::from_str(&json).map_err(|_| invalid(&new_key))?;
                     let location = Location::parse(&place.location).map_err(|_| invalid(&key))?;
                     let hold = format!("{MIGRATED_HOLD}|{}", place.date);
                     let mut pipe = redis::pipe();
                     pipe.hset_nx(holders_key(&location), id.as_str(), hold)
                         .hset_nx(booking_owner_key(&id), "holdId", MIGRATED_HOLD);
-                    let _: () = pipe.query_async(&mut connection).await.map_err(unavailable)?;
+                    let _: () = pipe
+                        .query_async(&mut connection)
+                        .await
+                        .map_err(unavailable)?;
                 }
             }
         }
@@ -702,7 +705,9 @@ fn booking_outcome(
                 "{script} said {other:?}"
             ))),
         },
-        other => Err(StoreError::UnexpectedReply(format!("{script} said {other:?}"))),
+        other => Err(StoreError::UnexpectedReply(format!(
+            "{script} said {other:?}"
+        ))),
     }
 }
 
@@ -741,12 +746,9 @@ impl SlotStore for RedisStore {
                 let mut connection = self.reconnecting();
                 async move { connection.hgetall(slots_key(location)).await }
             });
-            store_call(
-                "all_station_slots",
-                futures::future::try_join_all(reads),
-            )
-            .await
-            .map_err(unavailable)?
+            store_call("all_station_slots", futures::future::try_join_all(reads))
+                .await
+                .map_err(unavailable)?
         } else {
             let mut pipeline = redis::pipe();
             for location in &locations {
@@ -1007,10 +1009,12 @@ impl Outbox for RedisStore {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut connection = self.reconnecting();
         // Redis's own clock stamped the stream ids, so it judges their age.
-        let (seconds, micros): (u64, u64) =
-            store_call("outbox_time", redis::cmd("TIME").query_async(&mut connection))
-                .await
-                .map_err(unavailable)?;
+        let (seconds, micros): (u64, u64) = store_call(
+            "outbox_time",
+            redis::cmd("TIME").query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
         let now_ms = seconds * 1000 + micros / 1000;
         let Some(newest) =
             now_ms.checked_sub(u64::try_from(min_age.as_millis()).unwrap_or(u64::MAX))
@@ -1043,10 +1047,13 @@ impl Outbox for RedisStore {
                         "outbox entry {stream}/{id} lacks key or event"
                     )));
                 };
-                entries.push((stream_id_order(&id), OutboxEntry {
-                    id: format!("{stream}/{id}"),
-                    record: EventRecord { key, payload },
-                }));
+                entries.push((
+                    stream_id_order(&id),
+                    OutboxEntry {
+                        id: format!("{stream}/{id}"),
+                        record: EventRecord { key, payload },
+                    },
+                ));
             }
         }
         // A stable sort by time: entries of one stream keep their order.

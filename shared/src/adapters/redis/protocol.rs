@@ -191,8 +191,7 @@ impl RedisStore {
             [outcome, holder] if outcome == "stale_hold" => Ok(Held::Stale {
                 holder: holder.clone(),
             }),
-            _ => booking_outcome(&booking.mysejahtera_id, &reply, "hold script")
-                .map(Held::Refused),
+            _ => booking_outcome(&booking.mysejahtera_id, &reply, "hold script").map(Held::Refused),
         }
     }
 
@@ -321,7 +320,9 @@ impl RedisStore {
             let Held::Stale { holder } = &held else {
                 return Ok(held);
             };
-            let stale = holder.split_once('|').map_or(holder.as_str(), |(hold, _)| hold);
+            let stale = holder
+                .split_once('|')
+                .map_or(holder.as_str(), |(hold, _)| hold);
             match self.resolve(id, stale).await? {
                 Resolution::Gone => {
                     self.release(&booking.location, id.as_str(), stale).await?;
@@ -359,7 +360,9 @@ impl RedisStore {
         let Some(outcome) = self.confirm(booking, event, ownership, &hold_id).await? else {
             self.release(&booking.location, id.as_str(), &hold_id)
                 .await?;
-            return Err(retry_later("the booking attempt expired before it was confirmed"));
+            return Err(retry_later(
+                "the booking attempt expired before it was confirmed",
+            ));
         };
         if let Err(error) = self.settle(&booking.location, id.as_str(), &score).await {
             tracing::warn!(%error, "booking left for the reconciler to settle");
@@ -385,10 +388,7 @@ impl RedisStore {
         }
         if let Some([_, _, _, hold_id]) = reply.as_deref() {
             // The cancel stands once (b) ran; a slot not given back here is the reconciler's.
-            if let Err(error) = self
-                .release(&booking.location, id.as_str(), hold_id)
-                .await
-            {
+            if let Err(error) = self.release(&booking.location, id.as_str(), hold_id).await {
                 tracing::warn!(%error, "cancelled booking's slot left for the reconciler");
             }
         }
@@ -488,7 +488,9 @@ impl RedisStore {
             let id = MySejahteraId::parse(&person).map_err(|e| {
                 StoreError::UnexpectedReply(format!("{}: {e}", unsettled_key(location)))
             })?;
-            let hold_id = holder.split_once('|').map_or(holder.as_str(), |(hold, _)| hold);
+            let hold_id = holder
+                .split_once('|')
+                .map_or(holder.as_str(), |(hold, _)| hold);
             match self.resolve(&id, hold_id).await? {
                 Resolution::Booked => {
                     self.settle(location, &person, &score).await?;
