@@ -582,3 +582,72 @@ async fn an_evicting_primary_anywhere_in_the_cluster_is_reported() {
         Some("allkeys-lru")
     );
 }
+
+/// An attempt abandoned after its hold (no reconciler run yet): once its claim is older than
+/// the TTL, the person's retry resolves the stale hold inline and books, on one slot.
+#[tokio::test]
+async fn a_retry_after_an_abandoned_attempt_resolves_its_stale_hold_inline() {
+    let app = spawn_app_in(RedisMode::Cluster).await;
+    let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
+    let stations = [station.clone()];
+    app.seed(1, &[(station.as_str(), 2)]).await;
+    let id = person_apart_from(&app, &station, "A");
+    let attempt = booking(&id, &station);
+    let Claimed::Claim { hold_id } = app.store.claim(&attempt).await.unwrap() else {
+        panic!("a first attempt claims");
+    };
+    assert!(matches!(
+        app.store.hold(&attempt, &hold_id).await.unwrap(),
+        Held::Held { .. }
+    ));
+    app.clock.advance(CLAIM_TTL + Duration::from_secs(1));
+    let retry = app.book(&id, &station, DATE).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{:?}", retry.body);
+    assert_eq!(app.remaining(&station, DATE).await, Some(1));
+    assert_invariants(&app, &stations, true).await;
+}
+
+/// While one request of a person is being decided, their request for another booking waits:
+/// 409 `booking_in_progress` with `Retry-After`, nothing changed; once the first is decided,
+/// the second gets the answer a single Redis would give.
+#[tokio::test]
+async fn a_second_booking_of_a_person_in_flight_is_told_to_retry() {
+    let app = spawn_app_in(RedisMode::Cluster).await;
+    let stations = app.cluster.as_ref().unwrap().stations_on_different_nodes(2);
+    app.seed(1, &[(stations[0].as_str(), 5), (stations[1].as_str(), 5)])
+        .await;
+    let id = person_apart_from(&app, &stations[0], "B");
+    let first = booking(&id, &stations[0]);
+    let Claimed::Claim { .. } = app.store.claim(&first).await.unwrap() else {
+        panic!("a first attempt claims");
+    };
+    // DUMP would show the claim's fields in its hash table's order, which reads may change.
+    let claim_key = format!("claim:{}", &booking_key_of(&id)["booking:".len()..]);
+    let claim = async || -> BTreeMap<String, String> {
+        app.store.connection().hgetall(&claim_key).await.unwrap()
+    };
+    let without_claim = async || {
+        let mut keys = app.snapshot().await;
+        keys.retain(|(key, _)| *key != claim_key);
+        keys
+    };
+    let (claim_before, before) = (claim().await, without_claim().await);
+    assert!(!claim_before.is_empty());
+    let second = app.book(&id, &stations[1], DATE).await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert_eq!(second.error_code(), "booking_in_progress");
+    assert_eq!(second.headers["retry-after"], "1");
+    assert_eq!(without_claim().await, before, "nothing changed");
+    assert_eq!(claim().await, claim_before, "nothing changed");
+    // The first request goes on and books; the second, retried, is already booked.
+    assert_eq!(
+        app.book(&id, &stations[0], DATE).await.status,
+        StatusCode::CREATED
+    );
+    let again = app.book(&id, &stations[1], DATE).await;
+    assert_eq!(
+        (again.status, again.error_code()),
+        (StatusCode::CONFLICT, "already_booked")
+    );
+    assert_invariants(&app, &stations, true).await;
+}
