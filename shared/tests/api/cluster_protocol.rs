@@ -16,8 +16,13 @@ use shared::domain::{
 use shared::ports::SlotStore;
 use shared::store::protocol::{CLAIM_TTL, Claimed, Held};
 
+use shared::config::ReplicaWait;
+use shared::seed::SeedService;
+use shared::store::{RedisOptions, RedisStore};
+
 use crate::helpers::{
-    RedisCluster, RedisMode, TestApp, TestResponse, booking_json, booking_key_of, redis_cli,
+    RedisCluster, RedisMode, ServerProcess, TEST_TIMEOUTS, TestApp, TestResponse, booking_json,
+    booking_key_of, bookings_on, create_topic, one_station_seed, post_booking_to, redis_cli,
     spawn_app_in,
 };
 
@@ -650,4 +655,54 @@ async fn a_second_booking_of_a_person_in_flight_is_told_to_retry() {
         (StatusCode::CONFLICT, "already_booked")
     );
     assert_invariants(&app, &stations, true).await;
+}
+
+/// `REDIS_WAIT_REPLICAS` on a cluster: WAIT travels in one pipeline with each write, so it asks
+/// the shard that took the write. One replica per primary acknowledges: 201; asking for two,
+/// which no shard has, is never confirmed: 503, and no booking is stored.
+#[tokio::test]
+async fn replicas_acknowledge_each_step_on_the_shard_that_took_it() {
+    let cluster = RedisCluster::start_with_replicas(1);
+    let broker = ServerProcess::broker();
+    create_topic(&broker).await;
+    let store_waiting_for = |replicas| {
+        RedisStore::connect_with(
+            &cluster.url(),
+            RedisOptions {
+                timeouts: TEST_TIMEOUTS,
+                cluster: true,
+                wait: ReplicaWait {
+                    replicas,
+                    timeout: Duration::from_millis(500),
+                },
+                ..RedisOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let store = store_waiting_for(1);
+    SeedService::new(store.clone())
+        .seed(one_station_seed(DATE, 1, "PWTC", 10, false))
+        .await
+        .unwrap();
+    let replicated = post_booking_to(&bookings_on(&store, &broker), "W1", DATE).await;
+    assert_eq!(
+        replicated.status,
+        StatusCode::CREATED,
+        "{:?}",
+        replicated.body
+    );
+
+    let unreplicated =
+        post_booking_to(&bookings_on(&store_waiting_for(2), &broker), "W2", DATE).await;
+    assert_eq!(unreplicated.status, StatusCode::SERVICE_UNAVAILABLE);
+    let stored: bool = store
+        .connection()
+        .exists(booking_key_of("W2"))
+        .await
+        .unwrap();
+    assert!(
+        !stored,
+        "a step short of its acknowledgements goes no further"
+    );
 }

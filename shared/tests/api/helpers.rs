@@ -188,6 +188,11 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> Self {
+        Self::start_with_replicas(0)
+    }
+
+    /// Three primaries with `replicas` replicas each (`nodes` holds all of them).
+    pub fn start_with_replicas(replicas: usize) -> Self {
         let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
         let dir = std::env::temp_dir().join(format!(
             "redis-cluster-test-{}-{}",
@@ -195,7 +200,7 @@ impl RedisCluster {
             free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let nodes: Vec<ServerProcess> = (0..3)
+        let nodes: Vec<ServerProcess> = (0..3 * (1 + replicas))
             .map(|_| {
                 let dir = dir.clone();
                 ServerProcess::start(binary.clone(), move |port| {
@@ -235,7 +240,7 @@ impl RedisCluster {
             create.arg(node.address());
         }
         let status = create
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -249,9 +254,13 @@ impl RedisCluster {
     pub fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            let known = format!("cluster_known_nodes:{}", self.nodes.len());
             let ok = self.nodes.iter().all(|node| {
                 let info = redis_cli(node.port, &["cluster", "info"]);
-                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+                let replication = redis_cli(node.port, &["info", "replication"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&known)
+                    && !replication.contains("master_link_status:down")
             });
             if ok {
                 return;
