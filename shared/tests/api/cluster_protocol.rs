@@ -13,7 +13,7 @@ use shared::domain::{
     Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp, EventType,
     MySejahteraId, ReferenceNonce,
 };
-use shared::ports::SlotStore;
+use shared::ports::{QueueStore, SlotStore};
 use shared::store::protocol::{CLAIM_TTL, Claimed, Held};
 
 use shared::config::ReplicaWait;
@@ -705,4 +705,26 @@ async fn replicas_acknowledge_each_step_on_the_shard_that_took_it() {
         !stored,
         "a step short of its acknowledgements goes no further"
     );
+}
+
+/// The waiting room's reads and scripts on a cluster: slots left over stations on every shard
+/// (one read per station, no cross-slot pipeline), and the queue's keys in one slot.
+#[tokio::test]
+async fn the_waiting_room_counts_slots_over_every_shard() {
+    let app = spawn_app_in(RedisMode::Cluster).await;
+    let stations = app.cluster.as_ref().unwrap().stations_on_different_nodes(3);
+    let seeded: Vec<(&str, u32)> = stations.iter().map(|s| (s.as_str(), 4)).collect();
+    app.seed(2, &seeded).await;
+    assert_eq!(
+        app.book("Q1", &stations[1], DATE).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(QueueStore::slots_left(&app.store).await.unwrap(), 3 * 2 * 4 - 1);
+    let place = QueueStore::join(&app.store, "pseudonym").await.unwrap();
+    assert_eq!(place.position, 1);
+    let progress = QueueStore::advance(&app.store, 60_000, 60, 10, false)
+        .await
+        .unwrap();
+    assert!(progress.open);
+    assert_eq!(QueueStore::progress(&app.store).await.unwrap(), progress);
 }

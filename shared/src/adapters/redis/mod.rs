@@ -554,6 +554,41 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// `command` (`HGETALL`, `HVALS`) of every station's `slots:{L}`: one pipeline on a single
+    /// Redis; on a cluster, where a pipeline goes to one node, one command per station, all sent
+    /// at once (the client routes each to its shard).
+    async fn per_station<T: FromRedisValue + Send + 'static>(
+        &self,
+        operation: &'static str,
+        command: &'static str,
+        locations: &[Location],
+    ) -> Result<Vec<T>, StoreError> {
+        if self.cluster {
+            let reads = locations.iter().map(|location| {
+                let mut connection = self.reconnecting();
+                async move {
+                    redis::cmd(command)
+                        .arg(slots_key(location))
+                        .query_async::<T>(&mut connection)
+                        .await
+                }
+            });
+            return store_call(operation, futures::future::try_join_all(reads))
+                .await
+                .map_err(unavailable);
+        }
+        let mut connection = self.reconnecting();
+        let mut pipeline = redis::pipe();
+        for location in locations {
+            pipeline.cmd(command).arg(slots_key(location));
+        }
+        store_call(operation, pipeline.query_async(&mut connection))
+            .await
+            .map_err(unavailable)
+    }
+}
+
 /// How often a cancel reads the booking again when it changed between the read and the script.
 const CANCEL_ATTEMPTS: usize = 3;
 
@@ -739,25 +774,9 @@ impl SlotStore for RedisStore {
         if locations.is_empty() {
             return Ok(Vec::new());
         }
-        let hashes: Vec<Vec<(String, i64)>> = if self.cluster {
-            // A cluster pipeline goes to one node, so one read per station, all at once: the
-            // client sends each to its shard.
-            let reads = locations.iter().map(|location| {
-                let mut connection = self.reconnecting();
-                async move { connection.hgetall(slots_key(location)).await }
-            });
-            store_call("all_station_slots", futures::future::try_join_all(reads))
-                .await
-                .map_err(unavailable)?
-        } else {
-            let mut pipeline = redis::pipe();
-            for location in &locations {
-                pipeline.hgetall(slots_key(location));
-            }
-            store_call("all_station_slots", pipeline.query_async(&mut connection))
-                .await
-                .map_err(unavailable)?
-        };
+        let hashes: Vec<Vec<(String, i64)>> = self
+            .per_station("all_station_slots", "HGETALL", &locations)
+            .await?;
         let mut slots = Vec::new();
         for (location, raw) in locations.iter().zip(hashes) {
             slots.extend(station_slots(location, raw)?);

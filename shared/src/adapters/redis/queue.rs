@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
 
-use super::{RedisStore, STATIONS_KEY, slots_key, unavailable};
+use super::{RedisStore, STATIONS_KEY, unavailable};
 use crate::adapters::telemetry::metrics::store_call;
 use crate::domain::Location;
 use crate::ports::{QueuePlace, QueueProgress, QueueStore, StoreError};
@@ -71,18 +71,15 @@ impl QueueStore for RedisStore {
         let stations: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
             .await
             .map_err(unavailable)?;
-        // One pipelined round trip for every station (a station's hash is one key, so this also
-        // works on a cluster node by node).
-        let mut pipeline = redis::pipe();
-        for station in &stations {
-            let location = Location::parse(station)
-                .map_err(|e| StoreError::UnexpectedReply(format!("stations: {e}")))?;
-            pipeline.hvals(slots_key(&location));
-        }
-        let counters: Vec<Vec<i64>> =
-            store_call("slots_left", pipeline.query_async(&mut connection))
-                .await
-                .map_err(unavailable)?;
+        let locations = stations
+            .iter()
+            .map(|station| {
+                Location::parse(station)
+                    .map_err(|e| StoreError::UnexpectedReply(format!("stations: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // One round trip for every station (see `per_station`).
+        let counters: Vec<Vec<i64>> = self.per_station("slots_left", "HVALS", &locations).await?;
         Ok(counters
             .iter()
             .flatten()
