@@ -719,7 +719,10 @@ async fn the_waiting_room_counts_slots_over_every_shard() {
         app.book("Q1", &stations[1], DATE).await.status,
         StatusCode::CREATED
     );
-    assert_eq!(QueueStore::slots_left(&app.store).await.unwrap(), 3 * 2 * 4 - 1);
+    assert_eq!(
+        QueueStore::slots_left(&app.store).await.unwrap(),
+        3 * 2 * 4 - 1
+    );
     let place = QueueStore::join(&app.store, "pseudonym").await.unwrap();
     assert_eq!(place.position, 1);
     let progress = QueueStore::advance(&app.store, 60_000, 60, 10, false)

@@ -389,3 +389,28 @@ async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel
 }
 
 in_both_modes!(events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race);
+
+/// After an upgrade, events still in the single outbox stream of earlier releases
+/// (`outbox:booking-events`) are published and removed like those of the per-bucket streams.
+#[tokio::test]
+async fn the_relay_drains_the_outbox_stream_of_earlier_releases() {
+    let app = spawn_app().await;
+    let mut connection = app.connection.clone();
+    let _: String = redis::cmd("XADD")
+        .arg("outbox:booking-events")
+        .arg("*")
+        .arg("key")
+        .arg("900127015527")
+        .arg("event")
+        .arg(r#"{"sequence":1,"eventId":"from-before-the-upgrade"}"#)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(app.outbox_depth().await, 1);
+    let relay = OutboxRelay::new(app.store.clone(), publisher(&app.broker), relay_settings());
+    assert_eq!(relay.run().await.unwrap().published, 1);
+    assert_eq!(app.outbox_depth().await, 0);
+    let records = read_topic(&app.broker, 1).await;
+    assert_eq!(records[0].key, "900127015527");
+    assert_eq!(records[0].value["eventId"], "from-before-the-upgrade");
+}
