@@ -15,4 +15,4 @@ if claim[1] == ARGV[1] then
   end
   redis.call('DEL', KEYS[3])
 end
-return 'in_flight'
+return 'gone'
