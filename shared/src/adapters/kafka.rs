@@ -16,6 +16,9 @@ use crate::adapters::config::{BrokerSource, KafkaConfig};
 use crate::domain::EventRecord;
 use crate::ports::{EventPublisher, PublishError};
 
+mod batching;
+pub use batching::BatchingPublisher;
+
 /// How to reach the brokers once they are known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaEndpoint {

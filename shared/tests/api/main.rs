@@ -1,4 +1,5 @@
 //! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
+mod batched_events;
 mod booking_lifecycle;
 mod booking_retention;
 mod broker_faults;
