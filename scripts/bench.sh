@@ -138,7 +138,7 @@ restart_api() { # brokers [KAFKA_BATCH_MAX]
   kill "$api_pid" && wait "$api_pid" 2>/dev/null || true
   start_api "$@"
   curl -fsS -o /dev/null -H 'content-type: application/json' "$base/booking" -d \
-    '{"address":"x","date":"'"$warm_date"'","firstName":"x","lastName":"x","location":"PWTC","mysejahteraId":"warm-up","phoneNumber":"0123456789"}'
+    '{"address":"x","date":"'"$warm_date"'","firstName":"x","lastName":"x","location":"PWTC","mysejahteraId":"warm-up-'"$warm_date"'","phoneNumber":"0123456789"}'
 }
 warm_date=20210521 restart_api "127.0.0.1:$broker_port" 1
 run_wrk book_per_event distinct 100 20210521
