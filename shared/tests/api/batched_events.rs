@@ -156,6 +156,11 @@ async fn concurrent_bookings_share_produce_requests_and_every_event_is_published
     );
     let keys: HashSet<String> = records.iter().map(|r| r.key.clone()).collect();
     assert_eq!(keys, created.iter().cloned().collect());
+    assert_eq!(
+        app.outbox_depth().await,
+        0,
+        "published events leave the outbox"
+    );
     let calls = calls.lock().unwrap();
     assert!(
         calls.failed().is_empty(),
@@ -170,11 +175,6 @@ async fn concurrent_bookings_share_produce_requests_and_every_event_is_published
     );
     let bound = KafkaBatchConfig::default().max_records;
     assert!(calls.attempted.iter().all(|keys| keys.len() <= bound));
-    assert_eq!(
-        app.outbox_depth().await,
-        0,
-        "published events leave the outbox"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
