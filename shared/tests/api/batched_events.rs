@@ -60,7 +60,10 @@ impl EventPublisher for Recorded {
 
 type BatchedBookings = BookingService<RedisStore, RedisStore, BatchingPublisher<Recorded>>;
 
-fn batched_bookings(app: &TestApp) -> (BatchedBookings, Arc<Mutex<Calls>>) {
+fn batched_bookings(
+    app: &TestApp,
+    batch: &KafkaBatchConfig,
+) -> (BatchedBookings, Arc<Mutex<Calls>>) {
     let calls = Arc::new(Mutex::new(Calls::default()));
     let settings = PublishSettings {
         timeout: Duration::from_millis(1000),
@@ -70,9 +73,8 @@ fn batched_bookings(app: &TestApp) -> (BatchedBookings, Arc<Mutex<Calls>>) {
         inner: publisher(&app.broker),
         calls: Arc::clone(&calls),
     };
-    let publisher =
-        BatchingPublisher::new(recorded, &KafkaBatchConfig::default(), settings.timeout);
-    assert!(publisher.batching(), "local-api's default batches");
+    let publisher = BatchingPublisher::new(recorded, batch, settings.timeout);
+    assert!(publisher.batching());
     let bookings = BookingService::new(
         app.store.clone(),
         app.store.clone(),
@@ -142,7 +144,8 @@ fn event_ids(records: &[crate::helpers::Published]) -> HashSet<String> {
 async fn concurrent_bookings_share_produce_requests_and_every_event_is_published_once() {
     let app = spawn_app().await;
     app.seed(1, &[("PWTC", 1000)]).await;
-    let (bookings, calls) = batched_bookings(&app);
+    // local-api's defaults.
+    let (bookings, calls) = batched_bookings(&app, &KafkaBatchConfig::default());
     let ids = people("B", 300);
 
     let created = book_concurrently(&app, &bookings, &calls, &ids).await;
@@ -181,7 +184,13 @@ async fn concurrent_bookings_share_produce_requests_and_every_event_is_published
 async fn a_failed_batch_leaves_every_one_of_its_events_in_the_outbox_for_the_relay() {
     let mut app = spawn_app().await;
     app.seed(1, &[("PWTC", 1000)]).await;
-    let (bookings, calls) = batched_bookings(&app);
+    // A longer linger than local-api's, so that even on a loaded machine the first batches
+    // gather several bookings before the broker's failure is known.
+    let linger = KafkaBatchConfig {
+        linger: Duration::from_millis(50),
+        ..KafkaBatchConfig::default()
+    };
+    let (bookings, calls) = batched_bookings(&app, &linger);
     app.broker.stop();
     let ids = people("D", 120);
 
