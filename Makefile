@@ -20,7 +20,7 @@ run:
 test:
 	./scripts/test.sh
 
-## Throughput and latency of local-api (quick-release profile) under wrk, next to redis-benchmark doing the
+## Throughput and latency of local-api (release) under wrk, next to redis-benchmark doing the
 ## same Redis work; prints a table, writes target/bench/summary.json. Private Redis and broker.
 bench:
 	./scripts/bench.sh
@@ -30,7 +30,7 @@ bench:
 bench-cold:
 	./scripts/bench-cold.sh
 
-## The opening minute: 100,000 people join the waiting room of local-api (quick-release profile) at once, are
+## The opening minute: 100,000 people join the waiting room of local-api (release) at once, are
 ## let in at a set rate and book once each, then the same rush with no room; target/bench/rush.json.
 ## RUSH_PEOPLE, RUSH_SLOTS, RUSH_INLET_RATE, RUSH_CONNECTIONS, RUSH_MAX_IN_FLIGHT change it.
 bench-rush:

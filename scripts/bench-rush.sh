@@ -13,13 +13,13 @@ INLET_RATE="${RUSH_INLET_RATE:-240000}"              # people per minute (4,000/
 CONNECTIONS="${RUSH_CONNECTIONS:-512}"               # clients at once
 MAX_IN_FLIGHT="${RUSH_MAX_IN_FLIGHT:-256}"           # local-api's bound (MAX_IN_FLIGHT)
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
-BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/quick-release"
+BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 ensure_redis
 ensure_tansu
 mkdir -p "$OUT"
-log "building local-api and the rush driver (quick-release profile; minutes the first time)"
-cargo build --profile quick-release -q -p local-api -p rush
+log "building local-api and the rush driver (release; minutes the first time)"
+cargo build --release -q -p local-api -p rush
 
 redis_port="$(free_port)"
 api_port="$(free_port)"

@@ -10,7 +10,7 @@ cd "$ROOT"
 DURATION="${BENCH_DURATION:-8}"   # seconds per HTTP scenario
 THREADS="${BENCH_THREADS:-2}"     # wrk threads: one per core of the reference machine
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/quick-release/local-api"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/local-api"
 # Capacity of the dates the distinct-people and mix scenarios book: never the limit.
 BIG=5000000
 
@@ -19,8 +19,8 @@ ensure_tansu
 command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
 mkdir -p "$OUT"
 rm -f "$OUT"/*.out "$OUT"/*.csv
-log "building local-api (quick-release profile; minutes the first time)"
-cargo build --profile quick-release -q -p local-api
+log "building local-api (release; minutes the first time)"
+cargo build --release -q -p local-api
 
 redis_port="$(free_port)"
 api_port="$(free_port)"
