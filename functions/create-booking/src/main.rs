@@ -2,7 +2,7 @@
 //! is on, only for a person with a valid admission token.
 use shared::config::WaitingRoomConfig;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::config::load_secrets().await?;
     shared::telemetry::init();

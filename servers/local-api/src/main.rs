@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::booking::PublishSettings;
-use shared::config::{ServerLimits, WaitingRoomConfig};
+use shared::config::{KafkaBatchConfig, ServerLimits, WaitingRoomConfig};
 use shared::http::Api;
-use shared::kafka::KafkaPublisher;
+use shared::kafka::{BatchingPublisher, KafkaPublisher};
 use shared::station::STATION_CACHE_MAX_AGE;
 use shared::store::RedisStore;
 use shared::waiting_room::{Inlet, SystemClock};
@@ -29,7 +29,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let max_in_flight = shared::config::max_in_flight(env)?;
     let room_config = WaitingRoomConfig::from_env()?;
     let store = RedisStore::from_env()?;
-    let publisher = KafkaPublisher::from_env().await?;
+    let batch = KafkaBatchConfig::from_env()?;
+    let publish = PublishSettings::default();
+    // A long-lived process: concurrent bookings' events share produce requests.
+    let publisher =
+        BatchingPublisher::new(KafkaPublisher::from_env().await?, &batch, publish.timeout);
     let metrics = shared::telemetry::metrics::prometheus()?;
     let references = shared::booking_references_from_env()?;
     let room = shared::adapters::waiting_room(store.clone(), &room_config);
@@ -38,21 +42,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         room_config.inlet,
         Arc::new(SystemClock),
     ));
-    let api = Api::new(
-        store.clone(),
-        store,
-        publisher,
-        PublishSettings::default(),
-        references,
-    )
-    .with_station_cache(STATION_CACHE_MAX_AGE)
-    .with_waiting_room(room, room_config.room_on)
-    .with_in_flight_limit(max_in_flight);
+    let api = Api::new(store.clone(), store, publisher, publish, references)
+        .with_station_cache(STATION_CACHE_MAX_AGE)
+        .with_waiting_room(room, room_config.room_on)
+        .with_in_flight_limit(max_in_flight);
     let listener = tokio::net::TcpListener::bind(address).await?;
     let metrics_listener = tokio::net::TcpListener::bind(metrics_address)
         .await
         .map_err(|error| format!("METRICS_PORT: cannot listen on {metrics_address}: {error}"))?;
-    tracing::info!(%address, %metrics_address, ?limits, room_on = room_config.room_on, "serving every endpoint, metrics apart");
+    tracing::info!(%address, %metrics_address, ?limits, room_on = room_config.room_on, ?batch, "serving every endpoint, metrics apart");
     // Ends with the process: a scrape has nothing to drain.
     tokio::spawn(shared::http::operator::serve_metrics(
         metrics_listener,

@@ -243,6 +243,60 @@ fn parse_brokers(list: &str) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// How a long-lived process (local-api) batches its events: `KAFKA_BATCH_LINGER_MS` (default 1,
+/// at most 10), the longest the first event of a batch waits for others, and `KAFKA_BATCH_MAX`
+/// (default 500, at most 10,000) events per batch; `KAFKA_BATCH_MAX=1` publishes each event in
+/// its own request. Lambda functions never batch: an invocation serves one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaBatchConfig {
+    pub linger: Duration,
+    pub max_records: usize,
+}
+
+impl Default for KafkaBatchConfig {
+    fn default() -> Self {
+        Self {
+            linger: Duration::from_millis(1),
+            max_records: 500,
+        }
+    }
+}
+
+impl KafkaBatchConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(setting)
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        let number = |variable: &'static str, range: std::ops::RangeInclusive<u64>| {
+            let Some(raw) = lookup(variable).filter(|value| !value.trim().is_empty()) else {
+                return Ok(None);
+            };
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| ConfigError {
+                    variable,
+                    problem: format!(
+                        "must be a whole number from {} to {}, not {raw:?}",
+                        range.start(),
+                        range.end()
+                    ),
+                })
+        };
+        if let Some(ms) = number("KAFKA_BATCH_LINGER_MS", 0..=10)? {
+            config.linger = Duration::from_millis(ms);
+        }
+        if let Some(max) = number("KAFKA_BATCH_MAX", 1..=10_000)? {
+            config.max_records = max as usize;
+        }
+        Ok(config)
+    }
+}
+
 /// The secret booking references are derived with (`BOOKING_REFERENCE_KEY`). Every container
 /// must hold the same one, or a reference from one would fail in another: so, unlike
 /// `LOG_HASH_KEY`, no random key per process.
@@ -858,6 +912,34 @@ mod tests {
         ];
         for (settings, variable) in failures {
             let error = WaitingRoomConfig::from_lookup(lookup(settings)).unwrap_err();
+            assert_eq!(error.variable, variable, "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn batch_settings_default_to_batching_and_name_the_variable_at_fault() {
+        assert_eq!(
+            KafkaBatchConfig::from_lookup(lookup(&[])).unwrap(),
+            KafkaBatchConfig {
+                linger: Duration::from_millis(1),
+                max_records: 500
+            }
+        );
+        let per_event = KafkaBatchConfig::from_lookup(lookup(&[
+            ("KAFKA_BATCH_MAX", "1"),
+            ("KAFKA_BATCH_LINGER_MS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(per_event.max_records, 1);
+        assert_eq!(per_event.linger, Duration::ZERO);
+        let failures: [(Settings, &str); 4] = [
+            (&[("KAFKA_BATCH_MAX", "0")], "KAFKA_BATCH_MAX"),
+            (&[("KAFKA_BATCH_MAX", "many")], "KAFKA_BATCH_MAX"),
+            (&[("KAFKA_BATCH_LINGER_MS", "11")], "KAFKA_BATCH_LINGER_MS"),
+            (&[("KAFKA_BATCH_LINGER_MS", "-1")], "KAFKA_BATCH_LINGER_MS"),
+        ];
+        for (settings, variable) in failures {
+            let error = KafkaBatchConfig::from_lookup(lookup(settings)).unwrap_err();
             assert_eq!(error.variable, variable, "{settings:?}");
         }
     }

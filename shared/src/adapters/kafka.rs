@@ -16,6 +16,10 @@ use crate::adapters::config::{BrokerSource, KafkaConfig};
 use crate::domain::EventRecord;
 use crate::ports::{EventPublisher, PublishError};
 
+mod batching;
+mod nodelay;
+pub use batching::BatchingPublisher;
+
 /// How to reach the brokers once they are known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaEndpoint {
@@ -312,6 +316,9 @@ impl KafkaPublisher {
                 .map_err(unavailable)?;
             partitions.push(Arc::new(client));
         }
+        // Every connection this client needs is open now (one per broker, shared by the
+        // partitions): without Nagle, a produce goes out whole at once (see nodelay.rs).
+        nodelay::disable_nagle_to(&nodelay::resolve(&endpoint.brokers).await);
         Ok(Connected {
             partitions,
             broken: AtomicBool::new(false),

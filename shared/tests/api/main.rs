@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
 #[macro_use]
 mod helpers;
+mod batched_events;
 mod booking_lifecycle;
 mod booking_retention;
 mod broker_faults;

@@ -10,6 +10,12 @@
 //! HTTP request `METHOD PATH [BODY]` wrapped in an API Gateway HTTP API (payload 2.0) event. In
 //! either, `{n}` becomes the invocation's number, so every booking can be a new person. The
 //! environment (REDIS_URL, KAFKA_BROKERS) is passed on. Prints one JSON line.
+//!
+//! Booking references: with `BENCH_REFERENCES=FILE`, the `bookingReference` of each answer is
+//! appended to FILE as `n reference` (a create-booking run), and `{reference}` in the event
+//! becomes invocation n's reference from FILE; `BENCH_AUTHORIZATION` (e.g. `Bearer {reference}`)
+//! is sent as the HTTP event's `Authorization` header, so get- and cancel-booking run as the
+//! booker, not as 401s.
 use std::convert::Infallible;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -29,7 +35,8 @@ use tokio::sync::{Notify, mpsc};
 const COLD_RUNS: usize = 7;
 const WAIT: Duration = Duration::from_secs(30);
 
-type Outcome = Result<u16, String>;
+/// The HTTP status (and the booking reference the answer carried), or the function's error.
+type Outcome = Result<(u16, Option<String>), String>;
 
 /// One Runtime API for one process.
 struct RuntimeApi {
@@ -82,12 +89,18 @@ impl RuntimeApi {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let outcome = if path.ends_with("/response") {
-            // An HTTP function answers with its status inside the JSON.
-            let status = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("statusCode").and_then(Value::as_u64))
+            // An HTTP function answers with its status (and its body, as text) inside the JSON.
+            let answer = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+            let status = answer
+                .get("statusCode")
+                .and_then(Value::as_u64)
                 .unwrap_or(200);
-            Ok(status as u16)
+            let reference = answer
+                .get("body")
+                .and_then(Value::as_str)
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                .and_then(|body| body.get("bookingReference")?.as_str().map(str::to_owned));
+            Ok((status as u16, reference))
         } else {
             Err(String::from_utf8_lossy(&body).into_owned())
         };
@@ -177,8 +190,18 @@ impl Run {
         }
     }
 
-    async fn invoke(&mut self, n: usize, event: &str) -> (Duration, Outcome) {
-        let event = Bytes::from(event.replace("{n}", &n.to_string()));
+    async fn invoke(
+        &mut self,
+        n: usize,
+        event: &str,
+        references: &References,
+    ) -> (Duration, Outcome) {
+        let reference = references.given.get(&n).map_or("", String::as_str);
+        let event = Bytes::from(
+            event
+                .replace("{n}", &n.to_string())
+                .replace("{reference}", reference),
+        );
         let begun = Instant::now();
         self.events
             .send((format!("req-{n}"), event))
@@ -221,6 +244,12 @@ fn http_event(spec: &str) -> String {
     if body.is_some() {
         headers["content-type"] = json!("application/json");
     }
+    if let Some(authorization) = std::env::var("BENCH_AUTHORIZATION")
+        .ok()
+        .filter(|a| !a.is_empty())
+    {
+        headers["authorization"] = json!(authorization);
+    }
     json!({
         "version": "2.0",
         "routeKey": format!("{method} {route}"),
@@ -240,6 +269,59 @@ fn http_event(spec: &str) -> String {
         "isBase64Encoded": false
     })
     .to_string()
+}
+
+/// Booking references by invocation number: read from `BENCH_REFERENCES` at start, and those
+/// this run is given, appended to it at the end.
+#[derive(Default)]
+struct References {
+    file: Option<String>,
+    given: std::collections::HashMap<usize, String>,
+    new: Vec<(usize, String)>,
+}
+
+impl References {
+    fn from_env() -> Self {
+        let file = std::env::var("BENCH_REFERENCES").ok();
+        let given = file
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let (n, reference) = line.split_once(' ')?;
+                Some((n.parse().ok()?, reference.to_owned()))
+            })
+            .collect();
+        Self {
+            file,
+            given,
+            new: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, n: usize, outcome: &Outcome) {
+        if let (Some(_), Ok((_, Some(reference)))) = (&self.file, outcome) {
+            self.new.push((n, reference.clone()));
+        }
+    }
+
+    fn save(&self) {
+        let (Some(path), false) = (&self.file, self.new.is_empty()) else {
+            return;
+        };
+        let lines: String = self
+            .new
+            .iter()
+            .map(|(n, reference)| format!("{n} {reference}\n"))
+            .collect();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        std::io::Write::write_all(&mut file, lines.as_bytes()).expect("references written");
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -268,6 +350,7 @@ async fn main() {
         http_event(spec)
     };
 
+    let mut references = References::from_env();
     // Fresh processes, each measured from exec to its first request for work, then its first
     // invocation (which pays anything left lazy, such as a connection not made during init).
     let mut inits = Vec::new();
@@ -275,7 +358,8 @@ async fn main() {
     for run in 0..COLD_RUNS {
         let mut process = start(name, binary).await;
         inits.push(process.init_duration().await);
-        let (took, _) = process.invoke(1_000_000 + run, &event).await;
+        let (took, outcome) = process.invoke(1_000_000 + run, &event, &references).await;
+        references.record(1_000_000 + run, &outcome);
         firsts.push(took);
         let _ = process.child.kill().await;
     }
@@ -289,10 +373,11 @@ async fn main() {
     let mut statuses = std::collections::BTreeMap::<String, usize>::new();
     let mut last_error = None;
     for n in 0..invocations {
-        let (took, outcome) = process.invoke(n, &event).await;
+        let (took, outcome) = process.invoke(n, &event, &references).await;
+        references.record(n, &outcome);
         latencies.push(took);
         let key = match outcome {
-            Ok(status) => status.to_string(),
+            Ok((status, _)) => status.to_string(),
             Err(error) => {
                 last_error = Some(error);
                 "error".to_owned()
@@ -301,6 +386,7 @@ async fn main() {
         *statuses.entry(key).or_default() += 1;
     }
     let peak_rss_kib = process.peak_rss_kib();
+    references.save();
     let _ = process.child.kill().await;
     latencies.sort();
     let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
