@@ -22,6 +22,16 @@
 //! L is the location, NNN the person's bucket ([`person_bucket`]). Identifiers in keys are
 //! restricted by the domain types to `[A-Za-z0-9_-]`, so user input can never address another
 //! key.
+
+/// A script assembled from shared Lua function files and the script that uses them, in that
+/// order, after `#!lua`: Redis (7+) then checks memory once before the script runs, so a script
+/// that writes runs whole or not at all. Defined before the submodules so they can use it.
+macro_rules! composed_script {
+    ($($part:literal),+ $(,)?) => {
+        LazyLock::new(|| Script::new(concat!("#!lua\n", $(include_str!($part)),+)))
+    };
+}
+
 mod connection;
 pub mod protocol;
 pub mod queue;
@@ -52,25 +62,10 @@ use crate::ports::{
 };
 use crate::service_metrics;
 
-// `#!lua` first: Redis (7+) then checks memory once before a script runs, so a script that
-// writes runs whole or not at all. The shared Lua functions come before the script using them.
-static BOOK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "#!lua\n",
-        include_str!("take_slot.lua"),
-        include_str!("record_booking.lua"),
-        include_str!("book.lua")
-    ))
-});
+static BOOK: LazyLock<Script> = composed_script!("take_slot.lua", "record_booking.lua", "book.lua");
 static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
-static CANCEL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "#!lua\n",
-        include_str!("remove_booking.lua"),
-        include_str!("give_back_slot.lua"),
-        include_str!("cancel.lua")
-    ))
-});
+static CANCEL: LazyLock<Script> =
+    composed_script!("remove_booking.lua", "give_back_slot.lua", "cancel.lua");
 static MIGRATE_HELD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("migrate_held.lua")));
 static RELEASE_LEASE: LazyLock<Script> =

@@ -29,36 +29,13 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(10);
 const RECONCILE_BATCH: usize = 100;
 
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
-static HOLD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "#!lua\n",
-        include_str!("take_slot.lua"),
-        include_str!("hold.lua")
-    ))
-});
-static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "#!lua\n",
-        include_str!("record_booking.lua"),
-        include_str!("confirm.lua")
-    ))
-});
+static HOLD: LazyLock<Script> = composed_script!("take_slot.lua", "hold.lua");
+static CONFIRM: LazyLock<Script> = composed_script!("record_booking.lua", "confirm.lua");
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settle.lua")));
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "#!lua\n",
-        include_str!("give_back_slot.lua"),
-        include_str!("release.lua")
-    ))
-});
+static RELEASE: LazyLock<Script> = composed_script!("give_back_slot.lua", "release.lua");
 static RESOLVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("resolve.lua")));
-static CANCEL_PERSON: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        "#!lua\n",
-        include_str!("remove_booking.lua"),
-        include_str!("cancel_person.lua")
-    ))
-});
+static CANCEL_PERSON: LazyLock<Script> =
+    composed_script!("remove_booking.lua", "cancel_person.lua");
 static FORGET_UNSETTLED: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("forget_unsettled.lua")));
 /// Deletes the person's claim if it is still this holdId's (a refused attempt).
