@@ -107,6 +107,17 @@ fn station_keys<'a, 's>(
         .key(unsettled_key(location))
 }
 
+/// The person's keys every claim-reading script starts with: booking, owner record, claim.
+fn claim_keys<'a, 's>(
+    invocation: &'a mut ScriptInvocation<'s>,
+    id: &MySejahteraId,
+) -> &'a mut ScriptInvocation<'s> {
+    invocation
+        .key(booking_key(id))
+        .key(booking_owner_key(id))
+        .key(claim_key(id))
+}
+
 fn retry_later(why: &str) -> StoreError {
     StoreError::Unavailable(format!("{why}; the identical request is safe to repeat"))
 }
@@ -126,10 +137,7 @@ impl RedisStore {
         let mut connection = self.reconnecting();
         let reply: Vec<String> = store_call(
             "claim",
-            CLAIM
-                .key(booking_key(id))
-                .key(booking_owner_key(id))
-                .key(claim_key(id))
+            claim_keys(&mut CLAIM.prepare_invoke(), id)
                 .arg(booking.to_json())
                 .arg(new_hold_id())
                 .arg(booking.location.as_str())
@@ -182,10 +190,7 @@ impl RedisStore {
     ) -> Result<Option<BookingOutcome>, StoreError> {
         let id = &booking.mysejahtera_id;
         let mut invocation = CONFIRM.prepare_invoke();
-        invocation
-            .key(booking_key(id))
-            .key(booking_owner_key(id))
-            .key(claim_key(id))
+        claim_keys(&mut invocation, id)
             .key(event_sequence_key(id))
             .key(person_outbox_key(id))
             .arg(hold_id)
@@ -252,10 +257,7 @@ impl RedisStore {
         let mut connection = self.reconnecting();
         let said: String = store_call(
             "resolve",
-            RESOLVE
-                .key(booking_key(id))
-                .key(booking_owner_key(id))
-                .key(claim_key(id))
+            claim_keys(&mut RESOLVE.prepare_invoke(), id)
                 .arg(hold_id)
                 .arg(self.now_ms())
                 .arg(self.claim_ttl_ms())
