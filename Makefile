@@ -114,4 +114,4 @@ stop:
 
 ## Rewrite openapi.json from the code (a test fails while the committed one is stale).
 openapi:
-	cargo run -q -p shared --example openapi > openapi.json
+	cargo run -q -p booking-http --example openapi > openapi.json

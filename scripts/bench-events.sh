@@ -10,4 +10,4 @@ start_local_redis "$redis_port" --appendonly no --save ""
 start_local_broker "$broker_port"
 trap 'stop_local_redis $redis_port; stop_local_broker $broker_port' EXIT
 REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
-  cargo run --quiet --release -p shared --example event_latency
+  cargo run --quiet --release -p api-tests --example event_latency

@@ -170,7 +170,7 @@ echo "{\"bookings_stored\": $cluster_stored}" >"$OUT/cluster_verify.json"
 # The same Redis work without HTTP: the station read, and the booking script for new people
 # (and for the one repeated person, which the script answers from its first GET).
 # The script as the store sends it: `#!lua`, the shared functions, then book.lua.
-book_script="$(printf '#!lua\n'; cd shared/src/adapters/redis && cat take_slot.lua record_booking.lua book.lua)"
+book_script="$(printf '#!lua\n'; cd shared/redis/src && cat take_slot.lua record_booking.lua book.lua)"
 sha="$(rcli SCRIPT LOAD "$book_script")"
 booking_json='{"mysejahteraId":"ceil-__rand_int__","firstName":"Fadhil","lastName":"Yaacob","address":"Kuala Lumpur","location":"CEIL","phoneNumber":"0123456789","date":"20210516"}'
 event_json='{"eventId":"0b6f4f2e-8d8c-4d47-9a57-3f3c1c7a8e11","type":"booking.created","occurredAt":"2021-05-16T00:00:00.000Z","booking":'"$booking_json"'}'

@@ -1,6 +1,7 @@
-//! GET /openapi.json and GET /docs: the API's OpenAPI document and the page that renders it.
+//! GET /openapi.json, GET /docs and GET /: the API's OpenAPI document, the page that renders it,
+//! and the booking page. Needs no Redis, no VPC and no secret.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    shared::http::serve(shared::http::api_docs).await
+    booking_runtime::start().await?;
+    booking_runtime::serve_http(booking_http::api_docs).await
 }

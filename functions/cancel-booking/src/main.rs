@@ -1,10 +1,8 @@
-//! DELETE /booking/{mysejahteraId}: cancel the booking its reference proves, free its slot,
-//! publish the event.
+use cancel_booking::{CancelBooking, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::config::load_secrets().await?;
-    shared::telemetry::init();
-    let service = shared::booking_service_from_env().await?;
-    shared::http::serve(|request| shared::http::cancel_booking(&service, request)).await
+    booking_runtime::start().await?;
+    let function = CancelBooking::build(Settings::from_lookup(booking_runtime::setting)?).await?;
+    booking_runtime::serve_http(|request| function.handle(request)).await
 }

@@ -1,15 +1,10 @@
-//! POST /booking: book one slot for one person and publish its event; while the waiting room
-//! is on, only for a person with a valid admission token.
-use shared::config::WaitingRoomConfig;
+use create_booking::{CreateBooking, Settings};
 
+// One invocation at a time needs no worker threads: init, the first invocation and p50 measured
+// lower on a current-thread runtime.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::config::load_secrets().await?;
-    shared::telemetry::init();
-    let gate = shared::adapters::admission_gate(&WaitingRoomConfig::from_env()?);
-    let service = shared::booking_service_from_env().await?;
-    shared::http::serve(|request| {
-        shared::http::create_admitted_booking(gate.as_ref(), &service, request)
-    })
-    .await
+    booking_runtime::start().await?;
+    let function = CreateBooking::build(Settings::from_lookup(booking_runtime::setting)?).await?;
+    booking_runtime::serve_http(|request| function.handle(request)).await
 }

@@ -1,14 +1,8 @@
-//! GET /booking/{mysejahteraId}: the person's booking, to whoever shows its reference.
-use shared::booking::BookingLookup;
-use shared::store::RedisStore;
+use get_booking::{GetBooking, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::config::load_secrets().await?;
-    shared::telemetry::init();
-    let lookup = BookingLookup::new(
-        RedisStore::from_env()?,
-        shared::booking_references_from_env()?,
-    );
-    shared::http::serve(|request| shared::http::get_booking(&lookup, request)).await
+    booking_runtime::start().await?;
+    let function = GetBooking::build(Settings::from_lookup(booking_runtime::setting)?)?;
+    booking_runtime::serve_http(|request| function.handle(request)).await
 }

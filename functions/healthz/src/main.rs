@@ -1,11 +1,8 @@
-//! GET /healthz: 200 when Redis answers, 503 otherwise; for uptime monitors and load balancers.
-
-use shared::store::RedisStore;
+use healthz::{Healthz, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::config::load_secrets().await?;
-    shared::telemetry::init();
-    let store = RedisStore::from_env()?;
-    shared::http::serve(|request| shared::http::healthz(&store, request)).await
+    booking_runtime::start().await?;
+    let function = Healthz::build(Settings::from_lookup(booking_runtime::setting)?)?;
+    booking_runtime::serve_http(|request| function.handle(request)).await
 }

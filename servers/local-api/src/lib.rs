@@ -1,0 +1,119 @@
+//! Every HTTP endpoint on one port, served by the same handlers the Lambda functions run: for
+//! load tests, container hosting and the fuzz step of `make test`. `GET /metrics` (Prometheus
+//! text format) is on a separate operator port. [`LocalApi::build`] is the one wiring its
+//! `main` and the tests use.
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use booking_core::config::{ConfigError, WaitingRoomConfig};
+use booking_core::ports::StoreError;
+use booking_core::station::STATION_CACHE_MAX_AGE;
+use booking_core::waiting_room::{Inlet, SystemClock, WaitingRoom};
+use booking_http::Api;
+use booking_http::server_settings::{ServerLimits, listen_address, max_in_flight, metrics_address};
+use booking_kafka::config::KafkaBatchConfig;
+use booking_kafka::{BatchingPublisher, KafkaPublisher};
+use booking_redis::RedisStore;
+use booking_wiring::BookingSettings;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Everything local-api reads: the booking functions' settings, the waiting room's, the
+/// batching of events, and its own listeners and limits (`HOST`, `PORT`, `METRICS_*`,
+/// `REQUEST_TIMEOUT_SECS`, `MAX_CONNECTIONS`, `MAX_IN_FLIGHT`).
+pub struct Settings {
+    pub bookings: BookingSettings,
+    pub room: WaitingRoomConfig,
+    pub batch: KafkaBatchConfig,
+    pub address: SocketAddr,
+    pub metrics_address: SocketAddr,
+    pub limits: ServerLimits,
+    pub max_in_flight: usize,
+}
+
+impl Settings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            bookings: BookingSettings::from_lookup(&lookup)?,
+            room: WaitingRoomConfig::from_lookup(&lookup)?,
+            batch: KafkaBatchConfig::from_lookup(&lookup)?,
+            address: listen_address(&lookup)?,
+            metrics_address: metrics_address(&lookup)?,
+            limits: ServerLimits::from_lookup(&lookup)?,
+            max_in_flight: max_in_flight(&lookup)?,
+        })
+    }
+}
+
+/// The API over Redis with batched publishing, and the inlet that moves its waiting room.
+pub struct LocalApi {
+    pub api: Api<RedisStore, RedisStore, BatchingPublisher<KafkaPublisher>>,
+    pub inlet: Inlet,
+}
+
+impl LocalApi {
+    pub async fn build(settings: Settings) -> Result<Self, StoreError> {
+        let store = settings.bookings.store()?;
+        let publish = settings.bookings.publish;
+        // A long-lived process: concurrent bookings' events share produce requests.
+        let publisher = BatchingPublisher::new(
+            KafkaPublisher::from_config(&settings.bookings.kafka).await,
+            &settings.batch,
+            publish.timeout,
+        );
+        let room = WaitingRoom::configured(Arc::new(store.clone()), &settings.room);
+        let inlet = Inlet::new(
+            Arc::new(store.clone()),
+            settings.room.inlet,
+            Arc::new(SystemClock),
+        );
+        let bookings = settings.bookings.bookings_with(store, publisher);
+        let api = Api::from_bookings(bookings)
+            .with_station_cache(STATION_CACHE_MAX_AGE)
+            .with_waiting_room(room, settings.room.room_on)
+            .with_in_flight_limit(settings.max_in_flight);
+        Ok(Self { api, inlet })
+    }
+}
+
+/// The waiting room's inlet, once a second, in place of the scheduled `queue-inlet` function.
+pub fn spawn_inlet(inlet: Inlet) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            interval.tick().await;
+            if let Err(error) = inlet.tick().await {
+                tracing::warn!(%error, "inlet tick failed");
+            }
+        }
+    });
+}
+
+/// The Prometheus recorder of this process, installed on first use; its handle renders
+/// `GET /metrics`.
+pub fn prometheus() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            // Milliseconds: a booking's Redis call is about 1 ms, a broker publish a few.
+            let buckets = [
+                0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+            ];
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_ms".into()), &buckets)
+                .and_then(PrometheusBuilder::install_recorder)
+                .map_err(|e| e.to_string())?;
+            booking_core::service_metrics::describe();
+            Ok(handle)
+        })
+        .clone()
+}
+
+/// What `GET /metrics` answers: the recorder's text, with histograms folded in first (without
+/// the upkeep a scrape would lag behind).
+pub fn render_metrics(handle: PrometheusHandle) -> impl Fn() -> String + Clone + Send + 'static {
+    move || {
+        handle.run_upkeep();
+        handle.render()
+    }
+}

@@ -1,0 +1,137 @@
+//! Use case: only the person who booked may read or cancel the booking.
+//!
+//! A booking reference is `base64url(HMAC-SHA256(key, id || nonce))`: the key is a server-side
+//! secret (`BOOKING_REFERENCE_KEY`), the nonce is drawn per booking and kept by the store. So
+//! the store alone can neither produce a reference nor check a guess; a retry within the window
+//! can be answered with the same reference; a cancel deletes the nonce, which kills the old
+//! reference, and a rebook draws a new one.
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::config::references::{BOOKING_REFERENCE_KEY, ReferenceKey};
+use crate::domain::{BookingReference, MySejahteraId, ReferenceNonce};
+
+/// How long after a booking its identical retry still shows the reference, so a client that
+/// lost the 201 is not locked out; later retries get the booking without it.
+pub const REFERENCE_RETRY_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Derives and checks booking references under the server-side key.
+#[derive(Clone)]
+pub struct BookingReferences {
+    key: Vec<u8>,
+}
+
+impl fmt::Debug for BookingReferences {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BookingReferences(<key redacted>)")
+    }
+}
+
+impl BookingReferences {
+    pub fn new(key: impl Into<Vec<u8>>) -> Self {
+        Self { key: key.into() }
+    }
+
+    /// Under the configured key (`BOOKING_REFERENCE_KEY`); warns when the public development
+    /// key stands in for a missing one.
+    pub fn configured(setting: ReferenceKey) -> Self {
+        if setting.development {
+            tracing::warn!(
+                "{BOOKING_REFERENCE_KEY} is not set: booking references use the public \
+                 development key; set it anywhere real people book"
+            );
+        }
+        Self::new(setting.key)
+    }
+
+    fn mac(&self, id: &MySejahteraId, nonce: &ReferenceNonce) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        // The nonce has a fixed length, so `id || nonce` is unambiguous; the label keeps these
+        // MACs apart from any other use of the same key.
+        mac.update(b"booking-reference/v1\0");
+        mac.update(id.as_str().as_bytes());
+        mac.update(nonce.as_bytes());
+        mac
+    }
+
+    pub fn reference(&self, id: &MySejahteraId, nonce: &ReferenceNonce) -> BookingReference {
+        BookingReference::from_bytes(&self.mac(id, nonce).finalize().into_bytes().into())
+    }
+
+    /// In constant time: how much of a guess matched never shows in the answer's timing.
+    pub fn verify(
+        &self,
+        id: &MySejahteraId,
+        nonce: &ReferenceNonce,
+        presented: &BookingReference,
+    ) -> bool {
+        self.mac(id, nonce)
+            .verify_slice(&presented.to_bytes())
+            .is_ok()
+    }
+
+    /// Whether a retry at `now` of a booking made at `booked_at` still shows its reference.
+    /// Clocks of different containers may disagree a little: a booking time in the future
+    /// counts as just made.
+    pub fn within_retry_window(booked_at: SystemTime, now: SystemTime) -> bool {
+        now.duration_since(booked_at)
+            .map_or(true, |elapsed| elapsed <= REFERENCE_RETRY_WINDOW)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> MySejahteraId {
+        MySejahteraId::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_reference_verifies_only_for_its_id_nonce_and_key() {
+        let references = BookingReferences::new(b"k".repeat(32));
+        let nonce = ReferenceNonce::random().unwrap();
+        let reference = references.reference(&id("900127015527"), &nonce);
+        assert_eq!(
+            reference,
+            references.reference(&id("900127015527"), &nonce),
+            "the same booking derives the same reference"
+        );
+        assert!(references.verify(&id("900127015527"), &nonce, &reference));
+
+        let other_nonce = ReferenceNonce::random().unwrap();
+        let other_key = BookingReferences::new(b"o".repeat(32));
+        assert!(!references.verify(&id("900127015528"), &nonce, &reference));
+        assert!(!references.verify(&id("900127015527"), &other_nonce, &reference));
+        assert!(!other_key.verify(&id("900127015527"), &nonce, &reference));
+        let random = BookingReference::from_bytes(&[7; 32]);
+        assert!(!references.verify(&id("900127015527"), &nonce, &random));
+    }
+
+    #[test]
+    fn the_retry_window_is_fifteen_minutes_from_the_booking() {
+        let booked = SystemTime::UNIX_EPOCH + Duration::from_secs(1_621_152_000);
+        let cases = [
+            (Duration::ZERO, true),
+            (Duration::from_secs(14 * 60 + 59), true),
+            (REFERENCE_RETRY_WINDOW, true),
+            (REFERENCE_RETRY_WINDOW + Duration::from_millis(1), false),
+            (Duration::from_secs(24 * 3600), false),
+        ];
+        for (elapsed, expected) in cases {
+            assert_eq!(
+                BookingReferences::within_retry_window(booked, booked + elapsed),
+                expected,
+                "{elapsed:?}"
+            );
+        }
+        assert!(BookingReferences::within_retry_window(
+            booked,
+            booked - Duration::from_secs(2)
+        ));
+    }
+}

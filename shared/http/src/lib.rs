@@ -1,0 +1,34 @@
+//! The HTTP API: request parsing, the handlers every HTTP function (and local-api) runs over
+//! the use cases, the error-to-status mapping and the JSON error body of the contract, the
+//! OpenAPI document and the pages. Generic over the ports, so no backend is linked here.
+mod conditional;
+mod docs;
+mod error;
+mod fallback;
+mod handlers;
+mod in_flight;
+pub mod openapi;
+#[cfg(feature = "server")]
+pub mod operator;
+mod page;
+mod queue;
+mod request;
+mod router;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod server_settings;
+
+pub use docs::{api_docs, docs_page, openapi_json};
+pub use error::ApiError;
+pub use fallback::unrouted;
+pub use handlers::{
+    Health, cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
+    station_reads,
+};
+pub use in_flight::{InFlightLimit, RETRY_AFTER_SECONDS};
+pub use queue::{
+    ADMISSION_TOKEN_HEADER, create_admitted_booking, join_queue, queue_progress, queue_status,
+    queue_ticket_status,
+};
+pub use request::{MAX_BODY_BYTES, path_value};
+pub use router::Api;

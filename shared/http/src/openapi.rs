@@ -1,0 +1,691 @@
+//! The OpenAPI 3.1 document of every HTTP endpoint. Field limits come from the domain's
+//! constants, so the document cannot drift from the rules the code enforces; the committed
+//! `openapi.json` is checked against this by a test (`make openapi` rewrites it).
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use serde_json::json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+use booking_core::domain::{
+    Address, BookingReference, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN,
+    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, is_hidden_format,
+};
+
+/// What `parse_identifier` accepts: IDs and locations become parts of Redis keys.
+pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// A real calendar date `YYYYMMDD`, leap years included, as `SlotDate::parse` accepts.
+pub const DATE_PATTERN: &str = concat!(
+    "^(?:[0-9]{4}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])",
+    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))",
+    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)0229)$"
+);
+/// What `parse_text` accepts: no control characters, no hidden format characters or line
+/// separators (`is_hidden_format`), at least one non-space character. BMP characters are
+/// written `\uXXXX`, which ECMA-262, Python and Rust regexes all read; the few outside the BMP
+/// (tag characters such as U+E0050, which can smuggle invisible text) are written as themselves,
+/// as there is no escape all three read.
+pub static TEXT_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let written = |c: char| {
+        if u32::from(c) <= 0xFFFF {
+            format!("\\u{:04x}", u32::from(c))
+        } else {
+            c.to_string()
+        }
+    };
+    let mut excluded = String::from("\\x00-\\x1f\\x7f-\\x9f");
+    let all = (0..=u32::from(char::MAX)).filter_map(char::from_u32);
+    let mut hidden = all.filter(|c| is_hidden_format(*c)).peekable();
+    while let Some(first) = hidden.next() {
+        let mut last = first;
+        while let Some(next) = hidden.next_if(|next| u32::from(*next) == u32::from(last) + 1) {
+            last = next;
+        }
+        excluded.push_str(&written(first));
+        if last != first {
+            excluded.push('-');
+            excluded.push_str(&written(last));
+        }
+    }
+    format!("^[^{excluded}]*[^\\s{excluded}][^{excluded}]*$")
+});
+
+/// What `PhoneNumber::parse` accepts.
+pub const PHONE_PATTERN: &str = "^\\+?[0-9]{7,15}$";
+
+fn string(description: &str, max_length: usize, pattern: &str, example: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(max_length))
+        .pattern(Some(pattern))
+        .examples([json!(example)])
+}
+
+fn id_schema() -> ObjectBuilder {
+    string(
+        "The person's MySejahtera ID: letters A-Z, digits, '-' and '_'.",
+        MAX_ID_LEN,
+        IDENTIFIER_PATTERN,
+        "900127015527",
+    )
+}
+
+fn location_schema() -> ObjectBuilder {
+    string(
+        "A vaccination station's code: letters A-Z, digits, '-' and '_'.",
+        MAX_LOCATION_LEN,
+        IDENTIFIER_PATTERN,
+        "PWTC",
+    )
+}
+
+fn date_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "A calendar date written YYYYMMDD; 20210230 is refused.",
+        ))
+        .pattern(Some(DATE_PATTERN))
+        .examples([json!("20210516")])
+}
+
+fn availability_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .examples([json!(8000)])
+}
+
+fn object(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+}
+
+/// Marker types that carry hand-built schemas into `#[utoipa::path]` attributes.
+macro_rules! named_schema {
+    ($marker:ident, $name:literal, $build:expr) => {
+        pub struct $marker;
+        impl PartialSchema for $marker {
+            fn schema() -> RefOr<Schema> {
+                $build.into()
+            }
+        }
+        impl ToSchema for $marker {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
+named_schema!(LocationSchema, "Location", location_schema());
+
+/// The fields of a booking, as sent and as stored.
+fn booking_fields(object: ObjectBuilder) -> ObjectBuilder {
+    object
+        .property(MySejahteraId::FIELD, id_schema())
+        .property(
+            "firstName",
+            string(
+                "Given name, without control characters, invisible format characters (Unicode \
+                 Cf) or line separators, not blank; stored trimmed, in NFC.",
+                MAX_NAME_CHARS,
+                &TEXT_PATTERN,
+                "Fadhil",
+            ),
+        )
+        .property(
+            "lastName",
+            string(
+                "Family name, without control characters, invisible format characters (Unicode \
+                 Cf) or line separators, not blank; stored trimmed, in NFC.",
+                MAX_NAME_CHARS,
+                &TEXT_PATTERN,
+                "Yaacob",
+            ),
+        )
+        .property(
+            Address::FIELD,
+            string(
+                "Home address, without control characters, invisible format characters \
+                 (Unicode Cf) or line separators, not blank; stored trimmed, in NFC.",
+                MAX_ADDRESS_CHARS,
+                &TEXT_PATTERN,
+                "Kuala Lumpur",
+            ),
+        )
+        .property(Location::FIELD, location_schema())
+        .property(
+            PhoneNumber::FIELD,
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("7 to 15 digits, optionally starting with '+'."))
+                .pattern(Some(PHONE_PATTERN))
+                .examples([json!("0123456789")]),
+        )
+        .property(SlotDate::FIELD, date_schema())
+        .required(MySejahteraId::FIELD)
+        .required("firstName")
+        .required("lastName")
+        .required(Address::FIELD)
+        .required(Location::FIELD)
+        .required(PhoneNumber::FIELD)
+        .required(SlotDate::FIELD)
+}
+
+named_schema!(
+    BookingSchema,
+    "Booking",
+    booking_fields(object(
+        "One person's one booking. The request and the stored booking have the same fields; \
+         unknown fields are refused with 400 naming the field, so a typo cannot pass silently."
+    ))
+    .examples([booking_example()])
+);
+
+/// What `BookingReference` produces: 32 bytes in base64url without padding.
+pub const BOOKING_REFERENCE_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
+named_schema!(
+    BookingConfirmationSchema,
+    "BookingConfirmation",
+    booking_fields(object(
+        "The booking as stored, and the secret that reads and cancels it."
+    ))
+    .property(
+        "bookingReference",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Keep it: send it as `Authorization: Bearer <bookingReference>` to read or \
+                 cancel the booking. Shown on the 201, and on an identical retry within 15 \
+                 minutes of the booking; never again. Nobody can recover a lost one.",
+            ))
+            .min_length(Some(BookingReference::LEN))
+            .max_length(Some(BookingReference::LEN))
+            .pattern(Some(BOOKING_REFERENCE_PATTERN))
+            .examples([json!("q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q")]),
+    )
+    .examples([{
+        let mut example = booking_example();
+        example["bookingReference"] = json!("q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q");
+        example
+    }])
+);
+
+named_schema!(
+    SlotSchema,
+    "Slot",
+    object("The slots left at one station on one date.")
+        .property(Location::FIELD, location_schema())
+        .property(SlotDate::FIELD, date_schema())
+        .property("availability", availability_schema())
+        .required(Location::FIELD)
+        .required(SlotDate::FIELD)
+        .required("availability")
+);
+
+named_schema!(
+    StationSlotsSchema,
+    "StationSlots",
+    ArrayBuilder::new()
+        .description(Some("Every date of the station, in calendar order."))
+        .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Slot")))
+        .examples([json!([
+            {"location": "PWTC", "date": "20210516", "availability": 8000},
+            {"location": "PWTC", "date": "20210517", "availability": 7999}
+        ])])
+);
+
+named_schema!(
+    StationListSchema,
+    "StationList",
+    ArrayBuilder::new()
+        .description(Some(
+            "Every station that has dates, sorted by location; each station's dates in \
+             calendar order."
+        ))
+        .items(
+            object("One station and the slots left on each of its dates.")
+                .property(Location::FIELD, location_schema())
+                .property(
+                    "dates",
+                    ArrayBuilder::new().items(
+                        object("The slots left on one date.")
+                            .property(SlotDate::FIELD, date_schema())
+                            .property("availability", availability_schema())
+                            .required(SlotDate::FIELD)
+                            .required("availability")
+                    )
+                )
+                .required(Location::FIELD)
+                .required("dates")
+        )
+        .examples([json!([
+            {"location": "PWTC", "dates": [
+                {"date": "20210516", "availability": 8000},
+                {"date": "20210517", "availability": 7999}]},
+            {"location": "UM", "dates": [{"date": "20210516", "availability": 5000}]}
+        ])])
+);
+
+named_schema!(
+    ErrorSchema,
+    "Error",
+    object("Every error: a stable code clients can switch on, and a human message.")
+        .property(
+            "error",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([json!("invalid_field")]),
+        )
+        .property(
+            "message",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([json!("date must be a calendar date written YYYYMMDD")]),
+        )
+        .property(
+            "field",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The invalid field, for validation errors only."))
+                .examples([json!("date")]),
+        )
+        .required("error")
+        .required("message")
+);
+
+named_schema!(
+    HealthSchema,
+    "Health",
+    object("The store answers.")
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["ok"])),
+        )
+        .required("status")
+);
+
+named_schema!(
+    OpenApiDocumentSchema,
+    "OpenApiDocument",
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("This document."))
+        .property("openapi", ObjectBuilder::new().schema_type(Type::String))
+        .required("openapi")
+);
+
+named_schema!(
+    HtmlSchema,
+    "HtmlPage",
+    ObjectBuilder::new().schema_type(Type::String)
+);
+
+/// The original JKJAV example booking.
+pub fn booking_example() -> serde_json::Value {
+    json!({
+        "mysejahteraId": "900127015527",
+        "firstName": "Fadhil",
+        "lastName": "Yaacob",
+        "address": "Kuala Lumpur",
+        "location": "PWTC",
+        "phoneNumber": "0123456789",
+        "date": "20210516"
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vaccination slot booking",
+        description = "See which dates still have slots at a station, book one, look the booking \
+                       up and cancel it. Dates are YYYYMMDD strings; every error body is \
+                       `{\"error\", \"message\", \"field\"?}`.",
+        license(name = "MIT")
+    ),
+    paths(
+        super::handlers::list_stations,
+        super::handlers::get_station,
+        super::handlers::create_booking,
+        super::handlers::get_booking,
+        super::handlers::cancel_booking,
+        super::handlers::healthz,
+        super::docs::openapi_json,
+        super::docs::docs_page,
+        super::page::booking_page,
+        super::queue::join_queue,
+        super::queue::queue_progress,
+        super::queue::queue_ticket_status,
+    ),
+    modifiers(&BookingReferenceAuth, &TooManyRequests),
+    components(schemas(
+        BookingSchema,
+        BookingConfirmationSchema,
+        SlotSchema,
+        StationSlotsSchema,
+        StationListSchema,
+        ErrorSchema,
+        HealthSchema,
+        MySejahteraIdSchema,
+        LocationSchema,
+        OpenApiDocumentSchema,
+        HtmlSchema
+    )),
+    tags(
+        (name = "stations", description = "Slots left per station and date"),
+        (name = "bookings", description = "One booking per person"),
+        (name = "operations", description = "Health and API documentation"),
+        (name = "waiting room", description = "Take a number at opening time; book once admitted"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Every operation may answer 429 when the server is at its bound of requests in flight
+/// (local-api) or the API's throttle (API Gateway): documented once, here, for all of them.
+struct TooManyRequests;
+
+impl Modify for TooManyRequests {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "`too_many_requests`: the service is at capacity; retry after `Retry-After` \
+                 seconds. Nothing was done.",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Error")))
+                    .example(Some(json!({"error": "too_many_requests", "message": "The service is at capacity; retry after the Retry-After seconds."})))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .insert("429".into(), response.clone().into());
+            }
+        }
+    }
+}
+
+/// The bearer scheme `GET`/`DELETE /booking/{mysejahteraId}` require.
+struct BookingReferenceAuth;
+
+impl Modify for BookingReferenceAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bookingReference",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("bookingReference")
+                    .description(Some(
+                        "The `bookingReference` of the booking's 201 (or of its retry within 15 \
+                         minutes). Missing or malformed: 401; not this booking's: 404.",
+                    ))
+                    .build(),
+            ),
+        );
+        // utoipa 5 writes a link's target as `operation_id`; OpenAPI (and schemathesis, which
+        // follows the links from the 201 into the GET and DELETE) reads `operationId`.
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.get, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for link in response.links.values_mut() {
+                        if let RefOr::T(link) = link
+                            && !link.operation_id.is_empty()
+                        {
+                            let target = std::mem::take(&mut link.operation_id);
+                            link.extensions
+                                .get_or_insert_with(Default::default)
+                                .insert("operationId".into(), json!(target));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The document as served and committed: pretty JSON with a final newline.
+pub fn openapi_document() -> &'static str {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        let mut json = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
+        json.push('\n');
+        json
+    });
+    &DOCUMENT
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::*;
+    use booking_core::domain::PersonName;
+
+    /// Anchored like JSON Schema's `pattern` would be by our own `^...$`.
+    fn matches(pattern: &str, value: &str) -> bool {
+        Regex::new(pattern).unwrap().is_match(value)
+    }
+
+    #[test]
+    fn the_committed_openapi_json_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == openapi_document(),
+            "openapi.json is stale: run `make openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn the_date_pattern_accepts_exactly_the_calendar_dates() {
+        let date_pattern = Regex::new(DATE_PATTERN).unwrap();
+        let mut checked = 0;
+        for year in (1896..=2404).chain([0, 1, 4, 100, 400, 9999]) {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let raw = format!("{year:04}{month:02}{day:02}");
+                    assert_eq!(
+                        date_pattern.is_match(&raw),
+                        SlotDate::parse(&raw).is_ok(),
+                        "{raw}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 200_000);
+        for raw in ["2021051", "202105160", "2021-05-16", "", "２０２１０５１６"] {
+            assert!(!matches(DATE_PATTERN, raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn field_patterns_agree_with_the_domain() {
+        let ids = [
+            "900127015527",
+            "A-b_9",
+            "",
+            "a:b",
+            "{x}",
+            "*",
+            "a b",
+            "ñ",
+            "../x",
+        ];
+        for raw in ids {
+            let by_schema = matches(IDENTIFIER_PATTERN, raw) && raw.len() <= MAX_ID_LEN;
+            assert_eq!(by_schema, MySejahteraId::parse(raw).is_ok(), "{raw:?}");
+            let by_schema = matches(IDENTIFIER_PATTERN, raw) && raw.len() <= MAX_LOCATION_LEN;
+            assert_eq!(by_schema, Location::parse(raw).is_ok(), "{raw:?}");
+        }
+        let texts = [
+            "Fadhil",
+            "  Fadhil ",
+            "Nur Ain Binti Ab. Rahman",
+            "Siti ä",
+            "\u{3000}x\u{a0}",
+            "",
+            " ",
+            "\u{3000}\u{2028}",
+            "a\nb",
+            "a\u{0}b",
+            "a\u{85}b",
+            "a\u{7f}",
+            "Fadhil\u{202e}",
+            "Fad\u{200b}hil",
+            "\u{feff}Fadhil",
+            "a\u{ad}b",
+            "Fad\u{2028}hil",
+            "a\u{2029}",
+            "Zoe\u{301}",
+            "Fadhil\u{e0050}",
+            "Fadhil\u{1f600}",
+        ];
+        for raw in texts {
+            assert_eq!(
+                matches(&TEXT_PATTERN, raw),
+                PersonName::parse("firstName", raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        let phones = [
+            "0123456789",
+            "+60123456789",
+            "123456",
+            "++6012345678",
+            "012-345678",
+        ];
+        for raw in phones {
+            assert_eq!(
+                matches(PHONE_PATTERN, raw),
+                PhoneNumber::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_reference_pattern_accepts_exactly_the_issued_references() {
+        for byte in 0..=255u8 {
+            let issued = BookingReference::from_bytes(&[byte; 32]);
+            assert!(
+                matches(BOOKING_REFERENCE_PATTERN, issued.expose()),
+                "{byte}"
+            );
+        }
+        let example = "q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q";
+        assert!(BookingReference::parse(example).is_some());
+        for last in ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+        {
+            let text = format!("{}{last}", &example[..42]);
+            assert_eq!(
+                matches(BOOKING_REFERENCE_PATTERN, &text),
+                BookingReference::parse(&text).is_some(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_201_links_carry_the_reference_into_get_and_delete() {
+        let document: serde_json::Value = serde_json::from_str(openapi_document()).unwrap();
+        let links = &document["paths"]["/booking"]["post"]["responses"]["201"]["links"];
+        let mut targets = Vec::new();
+        for link in links.as_object().unwrap().values() {
+            targets.push(link["operationId"].as_str().unwrap());
+            assert!(link.get("operation_id").is_none(), "{link}");
+            assert_eq!(
+                link["parameters"]["header.Authorization"],
+                "Bearer {$response.body#/bookingReference}"
+            );
+            assert_eq!(
+                link["parameters"]["path.mysejahteraId"],
+                "$response.body#/mysejahteraId"
+            );
+        }
+        targets.sort_unstable();
+        assert_eq!(targets, ["cancelBooking", "getBooking"]);
+        for method in ["get", "delete"] {
+            let operation = &document["paths"]["/booking/{mysejahteraId}"][method];
+            assert_eq!(operation["security"], json!([{"bookingReference": []}]));
+            assert_eq!(
+                operation["responses"]["401"]["headers"]["WWW-Authenticate"]["schema"]["type"],
+                "string"
+            );
+        }
+        let scheme = &document["components"]["securitySchemes"]["bookingReference"];
+        assert_eq!(scheme["scheme"], "bearer");
+    }
+
+    #[test]
+    fn every_operation_documents_its_errors_with_the_error_schema() {
+        let document: serde_json::Value = serde_json::from_str(openapi_document()).unwrap();
+        let error_ref = "#/components/schemas/Error";
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    // 304 has no body by definition.
+                    if status.starts_with('2') || status == "304" {
+                        continue;
+                    }
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, error_ref, "{method} {path} {status}");
+                }
+            }
+        }
+        let booking = &document["components"]["schemas"]["Booking"];
+        assert_eq!(booking["additionalProperties"], false);
+        assert_eq!(booking["examples"][0], booking_example());
+        assert_eq!(
+            booking["properties"]["address"]["maxLength"],
+            MAX_ADDRESS_CHARS
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Every HTTP endpoint behind one entry point, for a single process that serves the whole API
+//! (`local-api`: load tests, container hosting, the fuzz step). It routes by method and path to
+//! the very handlers the Lambda functions run; API Gateway does this routing when deployed.
+use std::time::Duration;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+use super::ApiError;
+use super::docs::api_docs;
+use super::fallback::unrouted;
+use super::handlers::{cancel_booking, get_booking, get_station, healthz, list_stations};
+use super::in_flight::{InFlightLimit, too_many_requests};
+use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
+use booking_core::booking::{BookingLookup, BookingService, PublishSettings};
+use booking_core::ownership::BookingReferences;
+use booking_core::ports::{EventPublisher, Outbox, SlotStore};
+use booking_core::station::StationService;
+use booking_core::waiting_room::{AdmissionGate, WaitingRoom};
+
+pub struct Api<S, O, P> {
+    stations: StationService<S>,
+    lookup: BookingLookup<S>,
+    bookings: BookingService<S, O, P>,
+    room: Option<WaitingRoom>,
+    /// Set while the waiting room is on: bookings then need an admission token.
+    admission: Option<AdmissionGate>,
+    in_flight: Option<InFlightLimit>,
+}
+
+impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
+    /// Every endpoint over the booking service's store.
+    pub fn from_bookings(bookings: BookingService<S, O, P>) -> Self {
+        Self {
+            stations: StationService::new(bookings.store().clone()),
+            lookup: bookings.lookup(),
+            bookings,
+            room: None,
+            admission: None,
+            in_flight: None,
+        }
+    }
+
+    /// Every endpoint over one store (and the bookings' outbox and broker).
+    pub fn new(
+        store: S,
+        outbox: O,
+        publisher: P,
+        settings: PublishSettings,
+        references: BookingReferences,
+    ) -> Self {
+        Self::from_bookings(BookingService::new(
+            store, outbox, publisher, settings, references,
+        ))
+    }
+
+    /// Serves the waiting room's endpoints; with `room_on`, `POST /booking` needs an admission
+    /// token from this room.
+    #[must_use]
+    pub fn with_waiting_room(mut self, room: WaitingRoom, room_on: bool) -> Self {
+        self.admission = room_on.then(|| room.gate());
+        self.room = Some(room);
+        self
+    }
+
+    /// At most `limit` requests in flight; past it, 429 at once.
+    #[must_use]
+    pub fn with_in_flight_limit(mut self, limit: usize) -> Self {
+        self.in_flight = Some(InFlightLimit::new(limit));
+        self
+    }
+
+    /// Station reads answered from memory for up to `max_age` (at most one second, as the API's
+    /// `max-age=1` allows); bookings and booking look-ups always go to the store.
+    pub fn with_station_cache(self, max_age: Duration) -> Self {
+        Self {
+            stations: StationService::cached(self.stations.store().clone(), max_age),
+            ..self
+        }
+    }
+}
+
+impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let _in_flight = match self.in_flight.as_ref().map(InFlightLimit::try_acquire) {
+            Some(None) => return too_many_requests(),
+            place => place,
+        };
+        let path = request.uri().path();
+        let mut segments: Vec<&str> = path.split('/').skip(1).collect();
+        // `/booking/X/` is `/booking/X`, but `/booking/` stays an empty ID (404), not `/booking`.
+        if segments.len() > 2 && segments.last() == Some(&"") {
+            segments.pop();
+        }
+        match segments.as_slice() {
+            ["stations"] => list_stations(&self.stations, request).await,
+            ["stations", _] => get_station(&self.stations, request).await,
+            ["booking"] => {
+                create_admitted_booking(self.admission.as_ref(), &self.bookings, request).await
+            }
+            ["queue"] | ["queue", _] if self.room.is_none() => {
+                ApiError::route_not_found().into_response()
+            }
+            ["queue"] => match (&self.room, request.method()) {
+                (Some(room), &Method::POST) => join_queue(room, request).await,
+                (Some(room), &Method::GET) => queue_progress(room, request).await,
+                _ => ApiError::method_not_allowed("GET, POST").into_response(),
+            },
+            ["queue", _] => match &self.room {
+                Some(room) => queue_ticket_status(room, request).await,
+                None => ApiError::route_not_found().into_response(),
+            },
+            ["booking", _] => match *request.method() {
+                Method::GET => get_booking(&self.lookup, request).await,
+                Method::DELETE => cancel_booking(&self.bookings, request).await,
+                _ => ApiError::method_not_allowed("GET, DELETE").into_response(),
+            },
+            ["healthz"] => healthz(self.bookings.store(), request).await,
+            ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,
+            // The same answer API Gateway's `$default` route gives.
+            _ => unrouted(&request),
+        }
+    }
+}

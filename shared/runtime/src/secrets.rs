@@ -1,0 +1,407 @@
+//! Settings, and the secret ones among them. When `SETTINGS_SECRET_ARN` is set, that Secrets
+//! Manager secret (a JSON object such as `{"REDIS_URL": "rediss://:token@host:6379",
+//! "LOG_HASH_KEY": "..."}`) supplies the secret settings, read once at cold start, and
+//! [`setting`] finds them there; without it (local runs, tests) everything comes from the
+//! environment.
+//!
+//! Secrets Manager rather than SSM SecureString: CloudFormation cannot create SecureString
+//! parameters, one JSON secret is one call for every key, and ElastiCache AUTH-token rotation
+//! works with it. The call is one SigV4-signed HTTPS request ([`SecretsManager`]), not the AWS
+//! SDK: the SDK's second HTTP stack and its credential chain tripled every function's size for
+//! this one call at cold start.
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use booking_core::config::ConfigError;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use secrecy::{ExposeSecret, SecretString};
+
+pub const SECRET_VARIABLE: &str = "SETTINGS_SECRET_ARN";
+
+/// The settings a secret may hold; any other key is refused, so a typo fails the start instead
+/// of silently leaving the setting at its local default.
+pub const SECRET_SETTINGS: [&str; 4] = [
+    "REDIS_URL",
+    "LOG_HASH_KEY",
+    "BOOKING_REFERENCE_KEY",
+    "ADMISSION_KEY",
+];
+
+/// Where a secret's text comes from: Secrets Manager in AWS, a fake in tests.
+#[async_trait]
+pub trait SecretSource {
+    async fn secret_string(&self, secret_id: &str) -> Result<String, String>;
+}
+
+/// Secrets Manager's GetSecretValue, one signed request with the function's own credentials:
+/// Lambda puts them in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`,
+/// and the region in `AWS_REGION`. `AWS_ENDPOINT_URL_SECRETS_MANAGER` (or `AWS_ENDPOINT_URL`)
+/// points it elsewhere, as the AWS SDKs allow: plain `http://` only to a loopback address (a
+/// local stand-in), since the answer is the secret itself.
+pub struct SecretsManager {
+    endpoint: hyper::Uri,
+    region: String,
+    access_key_id: String,
+    secret_access_key: SecretString,
+    session_token: Option<SecretString>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// Connecting, signing and reading the answer: well inside the template's 10 s init budget.
+const SECRETS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl SecretsManager {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let required = |variable: &'static str| {
+            set(variable).ok_or_else(|| ConfigError {
+                variable,
+                problem: format!("is required to read {SECRET_VARIABLE} (Lambda sets it)"),
+            })
+        };
+        let region = set("AWS_REGION")
+            .or_else(|| set("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| ConfigError {
+                variable: "AWS_REGION",
+                problem: format!("is required to read {SECRET_VARIABLE} (Lambda sets it)"),
+            })?;
+        let (variable, endpoint) = match (
+            set("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+            set("AWS_ENDPOINT_URL"),
+        ) {
+            (Some(url), _) => ("AWS_ENDPOINT_URL_SECRETS_MANAGER", url),
+            (None, Some(url)) => ("AWS_ENDPOINT_URL", url),
+            (None, None) => (
+                "AWS_REGION",
+                format!("https://secretsmanager.{region}.amazonaws.com"),
+            ),
+        };
+        let endpoint: hyper::Uri = endpoint.parse().map_err(|_| ConfigError {
+            variable,
+            problem: format!("is not a URL: {endpoint:?}"),
+        })?;
+        let loopback = matches!(endpoint.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if !(endpoint.scheme_str() == Some("https")
+            || endpoint.scheme_str() == Some("http") && loopback)
+        {
+            return Err(ConfigError {
+                variable,
+                problem: "must be https:// (http:// only to a loopback address)".into(),
+            });
+        }
+        Ok(Self {
+            endpoint,
+            region,
+            access_key_id: required("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: required("AWS_SECRET_ACCESS_KEY")?.into(),
+            session_token: set("AWS_SESSION_TOKEN").map(Into::into),
+            client: Client::builder(TokioExecutor::new()).build(https_connector()),
+        })
+    }
+
+    /// The signed request, ready to send.
+    fn request(
+        &self,
+        secret_id: &str,
+        now: SystemTime,
+    ) -> Result<hyper::Request<Full<Bytes>>, String> {
+        let body = serde_json::json!({ "SecretId": secret_id }).to_string();
+        let host = self
+            .endpoint
+            .authority()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "secretsmanager.GetSecretValue"),
+        ];
+        let identity: Identity = Credentials::new(
+            &self.access_key_id,
+            self.secret_access_key.expose_secret(),
+            self.session_token
+                .as_ref()
+                .map(|token| token.expose_secret().to_owned()),
+            None,
+            "environment",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("secretsmanager")
+            .time(now)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let uri = self.endpoint.to_string();
+        let signable = SignableRequest::new(
+            "POST",
+            &uri,
+            headers.iter().copied(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
+        let mut request = hyper::Request::post(uri);
+        for (name, value) in headers.iter().copied().chain(instructions.headers()) {
+            request = request.header(name, value);
+        }
+        request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// TLS with the public roots (Secrets Manager's endpoints chain to them), on ring: the one
+/// crypto provider the Redis client uses too.
+fn https_connector() -> hyper_rustls::HttpsConnector<HttpConnector> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build()
+}
+
+#[async_trait]
+impl SecretSource for SecretsManager {
+    async fn secret_string(&self, secret_id: &str) -> Result<String, String> {
+        let request = self.request(secret_id, SystemTime::now())?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("the answer broke off: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(SECRETS_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                format!(
+                    "{} did not answer within {SECRETS_TIMEOUT:?}",
+                    self.endpoint
+                )
+            })??;
+        let reply: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if !status.is_success() {
+            // AWS's JSON errors: `__type` (maybe `prefix#Name`) and `message` or `Message`.
+            let kind = reply["__type"].as_str().unwrap_or("error");
+            let kind = kind.rsplit('#').next().unwrap_or(kind);
+            let message = reply["message"]
+                .as_str()
+                .or_else(|| reply["Message"].as_str())
+                .unwrap_or("");
+            return Err(format!("{kind} (HTTP {}): {message}", status.as_u16()));
+        }
+        reply["SecretString"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "the secret has no SecretString (binary secrets are not read)".into())
+    }
+}
+
+static LOADED: OnceLock<HashMap<String, String>> = OnceLock::new();
+
+/// Reads the secret named by `SETTINGS_SECRET_ARN` (if any) into this process, once. Call it
+/// first in a function's `main`, before anything reads a setting.
+pub async fn load_from_env() -> Result<(), ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    // Unset: no client at all, so local runs and functions without it pay nothing.
+    if LOADED.get().is_some() || env(SECRET_VARIABLE).is_none_or(|id| id.trim().is_empty()) {
+        return Ok(());
+    }
+    let settings = resolve(env, &SecretsManager::from_lookup(env)?).await?;
+    let _ = LOADED.set(settings);
+    Ok(())
+}
+
+/// A setting: from the loaded secret if it holds it, else from the environment. What every
+/// function's settings are read through.
+pub fn setting(name: &str) -> Option<String> {
+    LOADED
+        .get()
+        .and_then(|loaded| loaded.get(name).cloned())
+        .or_else(|| std::env::var(name).ok())
+}
+
+/// The secret settings `env` points to, fetched from `source`: empty when `SETTINGS_SECRET_ARN`
+/// is unset. Refuses what would leave a setting ambiguous or wrong, naming the key.
+pub async fn resolve(
+    env: impl Fn(&str) -> Option<String>,
+    source: &impl SecretSource,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let Some(secret_id) = env(SECRET_VARIABLE).filter(|id| !id.trim().is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let problem = |problem: String| ConfigError {
+        variable: SECRET_VARIABLE,
+        problem,
+    };
+    let text = source
+        .secret_string(&secret_id)
+        .await
+        .map_err(|error| problem(format!("could not be read: {error}")))?;
+    // serde_json's messages quote no input, so a broken secret is not echoed to the logs.
+    let object: HashMap<String, serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|_| problem("is not a JSON object of string values".into()))?;
+    let mut settings = HashMap::new();
+    for (key, value) in object {
+        if !SECRET_SETTINGS.contains(&key.as_str()) {
+            return Err(problem(format!(
+                "holds {key:?}; a secret may hold only {}",
+                SECRET_SETTINGS.join(", ")
+            )));
+        }
+        let serde_json::Value::String(value) = value else {
+            return Err(problem(format!("holds {key} as a non-string")));
+        };
+        if env(&key).is_some_and(|v| !v.is_empty()) {
+            return Err(problem(format!(
+                "holds {key}, which the environment sets too: keep one"
+            )));
+        }
+        settings.insert(key, value);
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Answers from a fixed text and records what was asked for.
+    struct FakeSource {
+        reply: Result<&'static str, &'static str>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl FakeSource {
+        fn new(reply: Result<&'static str, &'static str>) -> Self {
+            Self {
+                reply,
+                asked: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl SecretSource for FakeSource {
+        async fn secret_string(&self, secret_id: &str) -> Result<String, String> {
+            self.asked.lock().unwrap().push(secret_id.to_owned());
+            self.reply.map(str::to_owned).map_err(str::to_owned)
+        }
+    }
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    const ARN: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:booking-AbCdEf";
+
+    #[tokio::test]
+    async fn without_the_variable_nothing_is_fetched() {
+        let source = FakeSource::new(Ok("{}"));
+        for pairs in [&[][..], &[(SECRET_VARIABLE, " ")][..]] {
+            let settings = resolve(env(pairs), &source).await.unwrap();
+            assert!(settings.is_empty());
+        }
+        assert!(source.asked.lock().unwrap().is_empty(), "no call at all");
+    }
+
+    #[tokio::test]
+    async fn the_secret_supplies_its_settings_with_one_read() {
+        let source = FakeSource::new(Ok(
+            r#"{"REDIS_URL":"rediss://:tok@cache:6379","LOG_HASH_KEY":"k1"}"#,
+        ));
+        let settings = resolve(
+            env(&[(SECRET_VARIABLE, ARN), ("KAFKA_TOPIC", "t")]),
+            &source,
+        )
+        .await
+        .unwrap();
+        assert_eq!(settings["REDIS_URL"], "rediss://:tok@cache:6379");
+        assert_eq!(settings["LOG_HASH_KEY"], "k1");
+        assert_eq!(settings.len(), 2);
+        assert_eq!(*source.asked.lock().unwrap(), vec![ARN.to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_bad_secret_fails_the_start_naming_the_variable_and_key() {
+        type Case = (
+            Result<&'static str, &'static str>,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+        );
+        let cases: [Case; 6] = [
+            (Err("AccessDeniedException"), &[], "AccessDeniedException"),
+            (Ok("not json"), &[], "JSON object"),
+            (Ok(r#"["REDIS_URL"]"#), &[], "JSON object"),
+            (Ok(r#"{"REDIS_ULR":"redis://x"}"#), &[], "REDIS_ULR"),
+            (Ok(r#"{"LOG_HASH_KEY":42}"#), &[], "non-string"),
+            (
+                Ok(r#"{"REDIS_URL":"redis://a"}"#),
+                &[("REDIS_URL", "redis://b")],
+                "keep one",
+            ),
+        ];
+        for (reply, extra, wanted) in cases {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(
+                [&[(SECRET_VARIABLE, ARN)][..], extra]
+                    .concat()
+                    .into_boxed_slice(),
+            );
+            let error = resolve(env(pairs), &FakeSource::new(reply))
+                .await
+                .unwrap_err();
+            assert_eq!(error.variable, SECRET_VARIABLE);
+            assert!(
+                error.problem.contains(wanted),
+                "{reply:?}: {}",
+                error.problem
+            );
+            assert!(
+                !error.problem.contains("redis://a"),
+                "values are never echoed: {}",
+                error.problem
+            );
+        }
+    }
+}

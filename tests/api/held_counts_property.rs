@@ -1,0 +1,238 @@
+//! Property: under any sequence of seeds, resets, bookings and cancels, every date's held count
+//! equals its booking records and remaining = max(capacity - held, 0). Checked against a model
+//! on a real redis-server after every step.
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use booking_core::domain::{
+    Booking, BookingEvent, BookingOwnership, BookingRequest, EventStamp, EventType, Location,
+    MySejahteraId, ReferenceNonce, SlotDate,
+};
+use booking_core::ports::{BookingOutcome, SlotStore, StationPlan};
+use booking_redis::RedisStore;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use redis::AsyncCommands;
+
+use crate::helpers::{ServerProcess, TEST_TIMEOUTS};
+
+const DATES: [&str; 2] = ["20210516", "20210517"];
+const PEOPLE: u8 = 6;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Seed {
+        capacity: u32,
+        days: usize,
+        reset: bool,
+    },
+    Book {
+        person: u8,
+        day: usize,
+    },
+    Cancel {
+        person: u8,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => (1..=4_u32, 1..=2_usize, any::<bool>())
+            .prop_map(|(capacity, days, reset)| Step::Seed { capacity, days, reset }),
+        3 => (0..PEOPLE, 0..2_usize).prop_map(|(person, day)| Step::Book { person, day }),
+        2 => (0..PEOPLE).prop_map(|person| Step::Cancel { person }),
+    ]
+}
+
+/// What the store should hold: each date's capacity once seeded, and who booked which date.
+#[derive(Default)]
+struct Model {
+    capacity: [Option<u32>; 2],
+    bookings: HashMap<u8, usize>,
+}
+
+impl Model {
+    fn held(&self, day: usize) -> u32 {
+        self.bookings.values().filter(|d| **d == day).count() as u32
+    }
+
+    fn book(&mut self, person: u8, day: usize) -> BookingOutcome {
+        if let Some(held_day) = self.bookings.get(&person) {
+            return if *held_day == day {
+                BookingOutcome::AlreadyHeld { ownership: None }
+            } else {
+                BookingOutcome::AlreadyBooked
+            };
+        }
+        let Some(capacity) = self.capacity[day] else {
+            return if self.capacity.iter().any(Option::is_some) {
+                BookingOutcome::UnknownDate
+            } else {
+                BookingOutcome::UnknownStation
+            };
+        };
+        if self.held(day) >= capacity {
+            return BookingOutcome::FullyBooked;
+        }
+        self.bookings.insert(person, day);
+        BookingOutcome::Created {
+            outbox_id: String::new(),
+            sequence: 0,
+        }
+    }
+}
+
+fn booking(person: u8, day: usize) -> Booking {
+    Booking::parse(&BookingRequest {
+        mysejahtera_id: format!("90012701550{person}"),
+        first_name: "Fadhil".into(),
+        last_name: "Yaacob".into(),
+        address: "Kuala Lumpur".into(),
+        location: "PWTC".into(),
+        phone_number: "0123456789".into(),
+        date: DATES[day].into(),
+    })
+    .unwrap()
+}
+
+async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let mut connection = store.connection();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut model = Model::default();
+    for (n, step) in steps.iter().enumerate() {
+        match *step {
+            Step::Seed {
+                capacity,
+                days,
+                reset,
+            } => {
+                let plan = StationPlan {
+                    location: Location::parse("PWTC").unwrap(),
+                    daily_capacity: capacity,
+                    dates: DATES[..days]
+                        .iter()
+                        .map(|d| SlotDate::parse(d).unwrap())
+                        .collect(),
+                };
+                store.seed_station(&plan, reset).await.unwrap();
+                for day in 0..days {
+                    if model.capacity[day].is_none() || reset {
+                        model.capacity[day] = Some(capacity);
+                    }
+                }
+            }
+            Step::Book { person, day } => {
+                let booking = booking(person, day);
+                let event = BookingEvent::new(
+                    EventType::BookingCreated,
+                    booking.clone(),
+                    SystemTime::now(),
+                );
+                let ownership = BookingOwnership {
+                    nonce: ReferenceNonce::random().unwrap(),
+                    booked_at: SystemTime::now(),
+                };
+                let got = store
+                    .book(&booking, &event.record(), &ownership)
+                    .await
+                    .unwrap();
+                let expected = model.book(person, day);
+                // Only what the counters decide is compared, not ids, nonces and sequences.
+                let got = match got {
+                    BookingOutcome::Created { .. } => BookingOutcome::Created {
+                        outbox_id: String::new(),
+                        sequence: 0,
+                    },
+                    BookingOutcome::AlreadyHeld { .. } => {
+                        BookingOutcome::AlreadyHeld { ownership: None }
+                    }
+                    other => other,
+                };
+                prop_assert_eq!(got, expected, "step {} {:?}", n, step);
+            }
+            Step::Cancel { person } => {
+                let id = MySejahteraId::parse(&format!("90012701550{person}")).unwrap();
+                // The owner's cancel: with the nonce its booking was stored with.
+                let nonce = match store.find_booking(&id).await.unwrap() {
+                    Some(held) => held.ownership.unwrap().nonce,
+                    None => ReferenceNonce::random().unwrap(),
+                };
+                let cancelled = store
+                    .cancel(&id, &EventStamp::new(SystemTime::now()), &nonce)
+                    .await
+                    .unwrap();
+                let expected = model.bookings.remove(&person);
+                prop_assert_eq!(
+                    cancelled.map(|c| c.booking.date.to_string()),
+                    expected.map(|day| DATES[day].to_owned()),
+                    "step {} {:?}",
+                    n,
+                    step
+                );
+            }
+        }
+        // The invariants, read from Redis itself.
+        let keys: Vec<String> = connection.keys("booking:*").await.unwrap();
+        let mut records = [0_i64; 2];
+        for key in keys {
+            let json: String = connection.get(&key).await.unwrap();
+            let stored: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let day = DATES.iter().position(|d| stored["date"] == *d).unwrap();
+            records[day] += 1;
+        }
+        for day in 0..2 {
+            let held: Option<i64> = connection.hget("held:{PWTC}", DATES[day]).await.unwrap();
+            let remaining: Option<i64> = connection.hget("slots:{PWTC}", DATES[day]).await.unwrap();
+            let capacity: Option<i64> = connection
+                .hget("capacity:{PWTC}", DATES[day])
+                .await
+                .unwrap();
+            match model.capacity[day] {
+                None => {
+                    prop_assert_eq!(remaining, None);
+                    prop_assert_eq!(records[day], 0);
+                }
+                Some(model_capacity) => {
+                    let held = held.unwrap_or(-1);
+                    prop_assert_eq!(held, records[day], "held, step {} {:?}", n, step);
+                    prop_assert_eq!(held, i64::from(model.held(day)));
+                    prop_assert_eq!(capacity, Some(i64::from(model_capacity)));
+                    prop_assert_eq!(
+                        remaining,
+                        Some((i64::from(model_capacity) - held).max(0)),
+                        "remaining, step {} {:?}",
+                        n,
+                        step
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn held_counts_match_a_model_under_any_sequence() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = ServerProcess::redis();
+    let store =
+        runtime.block_on(async { RedisStore::connect(&redis.url(), TEST_TIMEOUTS).unwrap() });
+    // Modest: it runs in `make test` on two shared cores.
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
+        runtime.block_on(run_steps(&store, steps))
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}

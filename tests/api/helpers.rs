@@ -1,0 +1,923 @@
+//! Test fixtures: every test gets its own redis-server on its own port, so tests run in
+//! parallel, leave nothing behind, and can stop and restart "their" Redis.
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use booking_core::booking::{BookingService, PublishSettings};
+use booking_core::config::{ReferenceKey, WaitingRoomConfig};
+use booking_core::ownership::BookingReferences;
+use booking_core::ports::Clock;
+use booking_core::seed::{SeedRequest, SeedService, StationCapacity};
+use booking_core::station::StationService;
+use booking_kafka::{KafkaEndpoint, KafkaPublisher, Security};
+use booking_redis::config::RedisConfig;
+use booking_redis::{RedisStore, RedisTimeouts, StoreConnection};
+use booking_wiring::BookingSettings;
+use cancel_booking::CancelBooking;
+use create_booking::CreateBooking;
+use get_booking::GetBooking;
+use get_station::GetStation;
+use healthz::Healthz;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use redis::AsyncCommands;
+use rskafka::client::partition::UnknownTopicHandling;
+use seed::Seed;
+use serde_json::Value;
+
+/// A server child process (redis-server, the tansu broker) bound to 127.0.0.1 on a free port,
+/// killed on drop. `restart` brings it back on the same port, empty: nothing is persisted.
+pub struct ServerProcess {
+    pub port: u16,
+    binary: String,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    fn start(binary: String, args: impl Fn(u16) -> Vec<String>) -> Self {
+        let port = free_port();
+        let mut server = Self {
+            port,
+            binary,
+            args: args(port),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// redis-server from PATH, or REDIS_SERVER_BIN.
+    pub fn redis() -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        Self::start(binary, |port| {
+            [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ]
+            .into_iter()
+            .chain(["--appendonly", "no"])
+            .map(String::from)
+            .collect()
+        })
+    }
+
+    /// redis-server as `redis()` starts it, plus `extra` arguments; with `tls`, the port serves
+    /// TLS only.
+    pub fn redis_with(extra: &[&str], tls: bool) -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let extra: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        Self::start(binary, move |port| {
+            let port = port.to_string();
+            let listen = if tls {
+                ["--port", "0", "--tls-port", &port]
+            } else {
+                ["--port", &port, "--tls-port", "0"]
+            };
+            ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .into_iter()
+                .chain(listen)
+                .map(String::from)
+                .chain(extra.iter().cloned())
+                .collect()
+        })
+    }
+
+    /// A placeholder for `TestApp::redis` on a cluster: nothing runs, and dropping it is a no-op.
+    pub fn not_started() -> Self {
+        Self {
+            port: 0,
+            binary: String::new(),
+            args: Vec::new(),
+            child: None,
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to the running server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// The tansu broker (in memory), from TANSU_BIN as `make test` sets it.
+    pub fn broker() -> Self {
+        let binary = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        Self::start(binary, |port| {
+            let url = format!("tcp://127.0.0.1:{port}");
+            vec![
+                "broker".into(),
+                "--listener-url".into(),
+                url.clone(),
+                "--advertised-listener-url".into(),
+                url,
+                "--storage-engine".into(),
+                "memory://tansu/".into(),
+            ]
+        })
+    }
+
+    /// A tansu broker that tells clients to reach it at `advertised` (a proxy in front of it).
+    pub fn broker_behind(advertised: String) -> Self {
+        let binary = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
+        Self::start(binary, move |port| {
+            vec![
+                "broker".into(),
+                "--listener-url".into(),
+                format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url".into(),
+                format!("tcp://{advertised}"),
+                "--storage-engine".into(),
+                "memory://tansu/".into(),
+            ]
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new(&self.binary)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} (run `make test`): {e}", self.binary));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "{} did not listen", self.binary);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Which Redis a test runs on: the core integration tests run on both (see `in_both_modes!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisMode {
+    Single,
+    Cluster,
+}
+
+/// A 3-primary Redis Cluster on free ports of 127.0.0.1, as `start_redis_cluster` in
+/// scripts/lib.sh starts one; its nodes and their config files go on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<ServerProcess>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        Self::start_with_replicas(0)
+    }
+
+    /// Three primaries with `replicas` replicas each (`nodes` holds all of them).
+    pub fn start_with_replicas(replicas: usize) -> Self {
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let dir = std::env::temp_dir().join(format!(
+            "redis-cluster-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let nodes: Vec<ServerProcess> = (0..3 * (1 + replicas))
+            .map(|_| {
+                let dir = dir.clone();
+                ServerProcess::start(binary.clone(), move |port| {
+                    let conf = dir.join(format!("nodes-{port}.conf"));
+                    // The bus port defaults to port + 10000, past 65535 for a high free port.
+                    let bus = free_port().to_string();
+                    [
+                        "--cluster-port",
+                        &bus,
+                        "--bind",
+                        "127.0.0.1",
+                        "--port",
+                        &port.to_string(),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        conf.to_str().unwrap(),
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--dir",
+                        dir.to_str().unwrap(),
+                    ]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+                })
+            })
+            .collect();
+        let cluster = Self { nodes, dir };
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(node.address());
+        }
+        let status = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Every node says `cluster_state:ok` and knows all three primaries, within 20 s.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let known = format!("cluster_known_nodes:{}", self.nodes.len());
+            let ok = self.nodes.iter().all(|node| {
+                let info = redis_cli(node.port, &["cluster", "info"]);
+                let replication = redis_cli(node.port, &["info", "replication"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&known)
+                    && !replication.contains("master_link_status:down")
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// The index in `nodes` of the primary that serves `key`'s hash slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot: u16 = redis_cli(self.nodes[0].port, &["cluster", "keyslot", key])
+            .trim()
+            .parse()
+            .unwrap();
+        self.node_of_slot(slot)
+    }
+
+    pub fn node_of_slot(&self, slot: u16) -> usize {
+        let nodes = redis_cli(self.nodes[0].port, &["cluster", "nodes"]);
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                match (from.parse::<u16>(), to.parse::<u16>()) {
+                    (Ok(from), Ok(to)) => (from..=to).contains(&slot),
+                    _ => false,
+                }
+            });
+            if serves {
+                let port: u16 = fields[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+                return self
+                    .nodes
+                    .iter()
+                    .position(|node| node.port == port)
+                    .unwrap();
+            }
+        }
+        panic!("no node serves slot {slot}");
+    }
+
+    /// The first `count` of S0, S1, ... whose station keys live on pairwise different nodes
+    /// (computed, so the test does not depend on the hash function's luck).
+    pub fn stations_on_different_nodes(&self, count: usize) -> Vec<String> {
+        let mut chosen: Vec<(String, usize)> = Vec::new();
+        for n in 0.. {
+            let location = format!("S{n}");
+            let node = self.node_of(&format!("slots:{{{location}}}"));
+            if chosen.iter().all(|(_, taken)| *taken != node) {
+                chosen.push((location, node));
+            }
+            if chosen.len() == count {
+                break;
+            }
+        }
+        chosen.into_iter().map(|(location, _)| location).collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// redis-cli's answer to one command on 127.0.0.1:`port`, bounded by its own timeout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("timeout")
+        .args(["-s", "KILL", "10", "redis-cli", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// A log writer that keeps what it was given, for tests that read the log lines.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+pub const TOPIC: &str = "booking-slot";
+pub const PARTITIONS: i32 = 3;
+
+pub use booking_wiring::Bookings;
+
+/// The server-side key the test app derives booking references with.
+pub const TEST_REFERENCE_KEY: &[u8] = b"integration tests' booking reference key";
+
+pub fn test_references() -> BookingReferences {
+    BookingReferences::new(TEST_REFERENCE_KEY)
+}
+
+/// A clock the test moves by hand, so time-based rules are tested without sleeping.
+pub struct TestClock(Mutex<SystemTime>);
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The functions as their mains build them (each with its own builder and its own Redis
+/// connection), against a private Redis (or cluster) and broker.
+pub struct TestApp {
+    /// The single Redis; on a cluster, a stand-in that was never started (see `cluster`).
+    pub redis: ServerProcess,
+    /// The cluster in `RedisMode::Cluster`.
+    pub cluster: Option<RedisCluster>,
+    pub broker: ServerProcess,
+    /// create-booking's store: its connection and clock, for tests that look inside.
+    pub store: RedisStore,
+    pub connection: StoreConnection,
+    pub create_booking: CreateBooking,
+    pub cancel_booking: CancelBooking,
+    pub get_booking: GetBooking,
+    pub get_station: GetStation,
+    pub healthz: Healthz,
+    pub seed_function: Seed,
+    /// The bookings' (and the store's claims') time source.
+    pub clock: Arc<TestClock>,
+    /// The last booking reference `POST /booking` gave for each ID: what its booker holds.
+    pub issued: Mutex<HashMap<String, String>>,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+}
+
+impl From<Response<Body>> for TestResponse {
+    fn from(response: Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let body = serde_json::from_slice(body.as_ref()).expect("every response is JSON");
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+impl TestResponse {
+    pub fn error_code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+/// How a test's app differs from the default: which Redis, how bookings publish.
+#[derive(Debug, Clone, Copy)]
+pub struct AppOptions {
+    pub mode: RedisMode,
+    pub publish: PublishSettings,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            mode: RedisMode::Single,
+            // A short cool-down, so tests that restart the broker see publishing resume soon.
+            publish: PublishSettings {
+                timeout: Duration::from_millis(1000),
+                cool_down: Duration::from_millis(200),
+            },
+        }
+    }
+}
+
+impl AppOptions {
+    pub fn on(mode: RedisMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+/// The environment the functions read in a test: this app's Redis and broker, the test key.
+pub fn test_environment(
+    redis_url: &str,
+    cluster: bool,
+    broker: &ServerProcess,
+) -> impl Fn(&str) -> Option<String> + use<> {
+    booking_core::config::fixed_lookup(&[
+        ("REDIS_URL", redis_url),
+        ("REDIS_CLUSTER", if cluster { "true" } else { "false" }),
+        ("KAFKA_BROKERS", &broker.address()),
+        ("KAFKA_TOPIC", TOPIC),
+        (
+            "BOOKING_REFERENCE_KEY",
+            std::str::from_utf8(TEST_REFERENCE_KEY).unwrap(),
+        ),
+    ])
+}
+
+/// Each function built by its own builder from `environment`, with test timeouts and clock.
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let (redis, cluster) = match options.mode {
+        RedisMode::Single => (ServerProcess::redis(), None),
+        RedisMode::Cluster => (ServerProcess::not_started(), Some(RedisCluster::start())),
+    };
+    let url = cluster
+        .as_ref()
+        .map_or_else(|| redis.url(), RedisCluster::url);
+    let broker = ServerProcess::broker();
+    create_topic(&broker).await;
+    let environment = test_environment(&url, cluster.is_some(), &broker);
+    let redis_config = || {
+        let mut config = RedisConfig::from_lookup(&environment).expect("test settings");
+        config.timeouts = TEST_TIMEOUTS;
+        config
+    };
+    let clock = Arc::new(TestClock(Mutex::new(SystemTime::now())));
+    let booking_settings = || {
+        let mut settings = BookingSettings::from_lookup(&environment).expect("test settings");
+        settings.redis = redis_config();
+        settings.publish = options.publish;
+        settings.clock = clock.clone();
+        settings
+    };
+    let create_booking = CreateBooking::build(create_booking::Settings {
+        bookings: booking_settings(),
+        room: WaitingRoomConfig::from_lookup(&environment).expect("test settings"),
+    })
+    .await
+    .expect("create-booking builds");
+    let cancel_booking = CancelBooking::build(cancel_booking::Settings {
+        bookings: booking_settings(),
+    })
+    .await
+    .expect("cancel-booking builds");
+    let get_booking = GetBooking::build(get_booking::Settings {
+        redis: redis_config(),
+        references: ReferenceKey::from_lookup(&environment).expect("test settings"),
+    })
+    .expect("get-booking builds");
+    let get_station = GetStation::build(get_station::Settings {
+        redis: redis_config(),
+        // Tests read what they just wrote.
+        cache_max_age: Duration::ZERO,
+    })
+    .expect("get-station builds");
+    let store = create_booking.bookings().store().clone();
+    TestApp {
+        cluster,
+        connection: store.connection(),
+        get_booking,
+        get_station,
+        healthz: Healthz::build(redis_config()).expect("healthz builds"),
+        seed_function: Seed::build(redis_config()).expect("seed builds"),
+        create_booking,
+        cancel_booking,
+        clock,
+        issued: Mutex::new(HashMap::new()),
+        store,
+        redis,
+        broker,
+    }
+}
+
+pub fn publisher(broker: &ServerProcess) -> KafkaPublisher {
+    KafkaPublisher::new(
+        KafkaEndpoint {
+            brokers: vec![broker.address()],
+            security: Security::Plaintext,
+        },
+        TOPIC,
+    )
+}
+
+async fn kafka_client(broker: &ServerProcess) -> rskafka::client::Client {
+    rskafka::client::ClientBuilder::new(vec![broker.address()])
+        .build()
+        .await
+        .expect("the test broker answers")
+}
+
+/// Topics are provisioned, not created by the application (see the README); tests do it here.
+pub async fn create_topic(broker: &ServerProcess) {
+    kafka_client(broker)
+        .await
+        .controller_client()
+        .unwrap()
+        .create_topic(TOPIC, PARTITIONS, 1, 5_000)
+        .await
+        .expect("topic created");
+}
+
+/// A record read back from the topic.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub partition: i32,
+    pub key: String,
+    pub value: Value,
+}
+
+/// Reads every partition from the earliest offset (no consumer group: a first group join is
+/// slow on the test broker) until `expected` records arrived or 10 s passed.
+pub async fn read_topic(broker: &ServerProcess, expected: usize) -> Vec<Published> {
+    let client = kafka_client(broker).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut offsets = vec![0_i64; PARTITIONS as usize];
+    let mut records = Vec::new();
+    while records.len() < expected && Instant::now() < deadline {
+        for partition in 0..PARTITIONS {
+            let partition_client = client
+                .partition_client(TOPIC, partition, UnknownTopicHandling::Retry)
+                .await
+                .unwrap();
+            let (batch, _) = partition_client
+                .fetch_records(offsets[partition as usize], 1..1_000_000, 200)
+                .await
+                .unwrap();
+            for record in batch {
+                offsets[partition as usize] = record.offset + 1;
+                records.push(Published {
+                    partition,
+                    key: String::from_utf8(record.record.key.unwrap()).unwrap(),
+                    value: serde_json::from_slice(&record.record.value.unwrap()).unwrap(),
+                });
+            }
+        }
+    }
+    records
+}
+
+pub fn request(method: Method, path: &str, body: impl Into<Body>) -> Request {
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+/// A body-less request with an optional `Authorization` header.
+pub fn authorized(method: Method, path: &str, authorization: Option<&str>) -> Request {
+    let mut request = request(method, path, Body::Empty);
+    if let Some(value) = authorization {
+        request.headers_mut().insert(
+            lambda_http::http::header::AUTHORIZATION,
+            value.parse().expect("a header value"),
+        );
+    }
+    request
+}
+
+pub fn booking_json(id: &str, location: &str, date: &str) -> String {
+    serde_json::json!({
+        "mysejahteraId": id,
+        "firstName": "Fadhil",
+        "lastName": "Yaacob",
+        "address": "Kuala Lumpur",
+        "location": location,
+        "phoneNumber": "0123456789",
+        "date": date,
+    })
+    .to_string()
+}
+
+impl TestApp {
+    /// The booking service create-booking runs.
+    pub fn bookings(&self) -> &Bookings {
+        self.create_booking.bookings()
+    }
+
+    /// The seed use case the seed function runs.
+    pub fn seeder(&self) -> &SeedService<RedisStore> {
+        self.seed_function.service()
+    }
+
+    /// The station reads get-station answers from.
+    pub fn stations(&self) -> &StationService<RedisStore> {
+        self.get_station.stations()
+    }
+
+    pub async fn get_station(&self, location: &str) -> TestResponse {
+        let request = request(Method::GET, &format!("/stations/{location}"), Body::Empty);
+        self.get_station.handle(request).await.into()
+    }
+
+    /// Remembers the booking reference a reply carries, as the booker would.
+    pub async fn post_booking(&self, body: impl Into<Body>) -> TestResponse {
+        let request = request(Method::POST, "/booking", body);
+        let response: TestResponse = self.create_booking.handle(request).await.into();
+        if let (Some(id), Some(reference)) = (
+            response.body["mysejahteraId"].as_str(),
+            response.body["bookingReference"].as_str(),
+        ) {
+            self.issued
+                .lock()
+                .unwrap()
+                .insert(id.to_owned(), reference.to_owned());
+        }
+        response
+    }
+
+    /// `Authorization: Bearer <reference>` with the last reference issued for `id`, if any.
+    pub fn owner_authorization(&self, id: &str) -> Option<String> {
+        let issued = self.issued.lock().unwrap();
+        issued
+            .get(id)
+            .map(|reference| format!("Bearer {reference}"))
+    }
+
+    /// As the booker: with the last reference issued for `id` (none if never booked).
+    /// `id` goes into the path as given, so tests can send escapes and odd characters.
+    pub async fn get_booking(&self, id: &str) -> TestResponse {
+        self.get_booking_as(id, self.owner_authorization(id).as_deref())
+            .await
+    }
+
+    pub async fn get_booking_as(&self, id: &str, authorization: Option<&str>) -> TestResponse {
+        let request = authorized(Method::GET, &format!("/booking/{id}"), authorization);
+        self.get_booking.handle(request).await.into()
+    }
+
+    /// As the booker, like `get_booking`.
+    pub async fn cancel_booking(&self, id: &str) -> TestResponse {
+        self.cancel_booking_as(id, self.owner_authorization(id).as_deref())
+            .await
+    }
+
+    pub async fn cancel_booking_as(&self, id: &str, authorization: Option<&str>) -> TestResponse {
+        let request = authorized(Method::DELETE, &format!("/booking/{id}"), authorization);
+        self.cancel_booking.handle(request).await.into()
+    }
+
+    pub async fn healthz(&self) -> TestResponse {
+        let request = request(Method::GET, "/healthz", Body::Empty);
+        self.healthz.handle(request).await.into()
+    }
+
+    pub async fn book(&self, id: &str, location: &str, date: &str) -> TestResponse {
+        self.post_booking(booking_json(id, location, date)).await
+    }
+
+    /// Seeds `days` dates from 20210516 for each (location, daily capacity).
+    pub async fn seed(&self, days: u32, stations: &[(&str, u32)]) {
+        self.seeder()
+            .seed(SeedRequest {
+                start_date: Some("20210516".into()),
+                days: Some(days),
+                stations: Some(
+                    stations
+                        .iter()
+                        .map(|(location, daily_capacity)| StationCapacity {
+                            location: (*location).into(),
+                            daily_capacity: *daily_capacity,
+                        })
+                        .collect(),
+                ),
+                reset: None,
+            })
+            .await
+            .expect("seeding works");
+    }
+
+    pub async fn remaining(&self, location: &str, date: &str) -> Option<i64> {
+        let mut connection = self.connection.clone();
+        connection
+            .hget(format!("slots:{{{location}}}"), date)
+            .await
+            .unwrap()
+    }
+
+    /// Every key in the private Redis with its value dumped, to prove a request changed nothing.
+    pub async fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let mut connection = self.connection.clone();
+        let mut keys: Vec<String> = connection.keys("*").await.unwrap();
+        keys.sort();
+        let mut dump = Vec::new();
+        for key in keys {
+            let value: Vec<u8> = redis::cmd("DUMP")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            dump.push((key, value));
+        }
+        dump
+    }
+
+    /// Entries in every outbox stream.
+    pub async fn outbox_depth(&self) -> u64 {
+        booking_core::ports::Outbox::depth(&self.store)
+            .await
+            .unwrap()
+    }
+
+    pub async fn count_keys(&self, pattern: &str) -> usize {
+        let mut connection = self.connection.clone();
+        let keys: Vec<String> = connection.keys(pattern).await.unwrap();
+        keys.len()
+    }
+}
+
+/// Redis timeouts short enough that a failing test fails fast.
+pub const TEST_TIMEOUTS: RedisTimeouts = RedisTimeouts {
+    connect: Duration::from_millis(500),
+    response: Duration::from_millis(1000),
+};
+
+/// A seed of `days` dates from `start_date` for one station.
+pub fn one_station_seed(
+    start_date: &str,
+    days: u32,
+    location: &str,
+    daily_capacity: u32,
+    reset: bool,
+) -> SeedRequest {
+    SeedRequest {
+        start_date: Some(start_date.into()),
+        days: Some(days),
+        stations: Some(vec![StationCapacity {
+            location: location.into(),
+            daily_capacity,
+        }]),
+        reset: Some(reset),
+    }
+}
+
+/// The booking service as the functions wire it, on `store`, publishing to `broker`.
+pub fn bookings_on(store: &RedisStore, broker: &ServerProcess) -> Bookings {
+    BookingService::new(
+        store.clone(),
+        store.clone(),
+        publisher(broker),
+        PublishSettings::default(),
+        test_references(),
+    )
+}
+
+/// `POST /booking` of the test booking for `id` at PWTC on `date`, bounded in time: a store
+/// that stops answering must cost its timeouts, never a hang.
+pub async fn post_booking_to(bookings: &Bookings, id: &str, date: &str) -> TestResponse {
+    let body = booking_json(id, "PWTC", date);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        booking_http::create_booking(bookings, request(Method::POST, "/booking", body)),
+    )
+    .await
+    .expect("the booking answers")
+    .into()
+}
+
+/// One HTTP/1.1 message off a kept-open connection: its head, then exactly `content-length`
+/// bytes of body. For tests that play a client or a server at the byte level.
+pub async fn read_http_message(stream: &mut tokio::net::TcpStream) -> (String, String) {
+    use tokio::io::AsyncReadExt;
+    let mut message = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .to_ascii_lowercase()
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: ")?.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return (head.to_owned(), body.to_owned());
+            }
+        }
+        let read = stream.read(&mut chunk).await.unwrap();
+        assert!(read > 0, "closed before a whole message: {text:?}");
+        message.extend_from_slice(&chunk[..read]);
+    }
+}
+
+fn person(id: &str) -> booking_core::domain::MySejahteraId {
+    booking_core::domain::MySejahteraId::parse(id).expect("a valid ID")
+}
+
+/// `booking:{p:NNN}:<id>`: the person's booking record.
+pub fn booking_key_of(id: &str) -> String {
+    booking_redis::booking_key(&person(id))
+}
+
+/// `booking-owner:{p:NNN}:<id>`.
+pub fn owner_key_of(id: &str) -> String {
+    booking_redis::booking_owner_key(&person(id))
+}
+
+/// `event-seq:{p:NNN}:<id>`.
+pub fn sequence_key_of(id: &str) -> String {
+    booking_redis::event_sequence_key(&person(id))
+}
+
+/// `outbox:{p:NNN}`: the outbox stream the person's events go to.
+pub fn outbox_key_of(id: &str) -> String {
+    booking_redis::person_outbox_key(&person(id))
+}
+
+/// Runs an `async fn name(mode: RedisMode)` test on a single Redis and on a 3-primary Redis
+/// Cluster: tests `name::single` and `name::cluster`. The same test, parameterised, not a copy.
+#[allow(unused_macros)]
+macro_rules! in_both_modes {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn single() {
+                super::$name(crate::helpers::RedisMode::Single).await;
+            }
+
+            #[tokio::test]
+            async fn cluster() {
+                super::$name(crate::helpers::RedisMode::Cluster).await;
+            }
+        }
+    )+};
+}

@@ -1,0 +1,550 @@
+//! The waiting room against a real redis-server: one place per person, admission strictly in
+//! queue order at the inlet's rate, admission tokens bound to their person and expiring, and
+//! `closed` once no slot is left.
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use booking_core::booking::PublishSettings;
+use booking_core::waiting_room::{
+    ADMISSION_TOKEN_TTL, AdmissionKeys, Clock, Inlet, InletMode, InletSettings, WaitingRoom,
+};
+use booking_http::{ADMISSION_TOKEN_HEADER, Api};
+use booking_redis::{RedisStore, RedisTimeouts};
+use lambda_http::Body;
+use lambda_http::http::{Method, StatusCode};
+
+use crate::helpers::{
+    TestApp, TestResponse, booking_json, publisher, request, spawn_app, test_references,
+};
+
+/// Time the tests move by hand: token expiry and the inlet's rate without sleeping.
+struct ManualClock(AtomicU64);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+const START_MS: u64 = 1_700_000_000_000;
+
+struct Room {
+    app: TestApp,
+    room: WaitingRoom,
+    clock: Arc<ManualClock>,
+    rate: u64,
+}
+
+async fn spawn_room(people_per_minute: u64) -> Room {
+    let app = spawn_app().await;
+    let clock = Arc::new(ManualClock(AtomicU64::new(START_MS)));
+    let room = WaitingRoom::new(
+        Arc::new(app.store.clone()),
+        AdmissionKeys::new(b"integration test admission key, 32+ bytes"),
+        clock.clone(),
+    );
+    Room {
+        app,
+        room,
+        clock,
+        rate: people_per_minute,
+    }
+}
+
+impl Room {
+    fn inlet(&self) -> Inlet {
+        Inlet::new(
+            Arc::new(self.app.store.clone()),
+            InletSettings {
+                mode: InletMode::Rate,
+                people_per_minute: self.rate,
+            },
+            self.clock.clone(),
+        )
+    }
+
+    async fn join(&self, id: &str) -> TestResponse {
+        let body = serde_json::json!({ "mysejahteraId": id }).to_string();
+        booking_http::join_queue(&self.room, request(Method::POST, "/queue", body))
+            .await
+            .into()
+    }
+
+    async fn status(&self, ticket: &str) -> TestResponse {
+        let path = format!("/queue/{ticket}");
+        booking_http::queue_status(&self.room, request(Method::GET, &path, Body::Empty))
+            .await
+            .into()
+    }
+
+    async fn progress(&self) -> TestResponse {
+        booking_http::queue_status(&self.room, request(Method::GET, "/queue", Body::Empty))
+            .await
+            .into()
+    }
+
+    /// `POST /booking` with the room on (`room_on`) or off, with or without a token.
+    async fn book(&self, id: &str, token: Option<&str>, room_on: bool) -> TestResponse {
+        let mut request = request(
+            Method::POST,
+            "/booking",
+            booking_json(id, "PWTC", "20210516"),
+        );
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert(ADMISSION_TOKEN_HEADER, token.parse().unwrap());
+        }
+        let gate = room_on.then(|| self.room.gate());
+        booking_http::create_admitted_booking(gate.as_ref(), self.app.bookings(), request)
+            .await
+            .into()
+    }
+
+    fn advance_clock(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap();
+        self.clock.0.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// Joins and lets everybody queued so far in; the person's admission token.
+    async fn admitted_token(&self, id: &str) -> String {
+        let joined = self.join(id).await;
+        let ticket = joined.body["ticket"].as_str().unwrap().to_owned();
+        self.advance_clock(Duration::from_secs(60));
+        self.inlet().tick().await.unwrap();
+        let status = self.status(&ticket).await;
+        assert_eq!(status.body["status"], "admitted", "{:?}", status.body);
+        status.body["admissionToken"].as_str().unwrap().to_owned()
+    }
+}
+
+fn ticket(response: &TestResponse) -> String {
+    response.body["ticket"].as_str().unwrap().to_owned()
+}
+
+fn position(response: &TestResponse) -> u64 {
+    response.body["position"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn each_person_holds_one_place_however_often_they_join() {
+    let room = &spawn_room(60).await;
+    // 40 people, each joining 5 times at once (tabs, retries).
+    let people: Vec<String> = (0..40).map(|i| format!("9001270155{i:02}")).collect();
+    let joins = people
+        .iter()
+        .flat_map(|id| std::iter::repeat_n(id.as_str(), 5))
+        .map(|id| async move { (id, room.join(id).await) });
+    let replies = futures::future::join_all(joins).await;
+    let mut places = std::collections::HashMap::new();
+    let mut created = 0;
+    for (id, reply) in replies {
+        assert!(
+            reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
+            "{:?}",
+            reply.body
+        );
+        if reply.status == StatusCode::CREATED {
+            created += 1;
+        }
+        assert_eq!(reply.body["status"], "waiting");
+        assert!(
+            !ticket(&reply).contains(id),
+            "the ticket must not reveal the ID"
+        );
+        let place = (position(&reply), ticket(&reply));
+        assert_eq!(
+            *places.entry(id).or_insert_with(|| place.clone()),
+            place,
+            "{id}"
+        );
+    }
+    assert_eq!(
+        created,
+        people.len(),
+        "one 201 per person, 200 for the rest"
+    );
+    let positions: HashSet<u64> = places.values().map(|(position, _)| *position).collect();
+    assert_eq!(positions, (1..=40).collect(), "one place each, no gaps");
+    assert_eq!(room.app.count_keys("queue:{room}:person:*").await, 40);
+    // The queue's keys hold no ID.
+    let snapshot = room.app.snapshot().await;
+    for (key, _) in snapshot {
+        assert!(!people.iter().any(|id| key.contains(id.as_str())), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn admission_follows_queue_order_at_the_inlets_rate() {
+    let room = spawn_room(60).await;
+    room.app.seed(1, &[("PWTC", 1000)]).await;
+    let people: Vec<String> = (0..25).map(|i| format!("P{i:03}")).collect();
+    let joins = people.iter().map(|id| room.join(id));
+    let tickets: Vec<(u64, String)> = futures::future::join_all(joins)
+        .await
+        .iter()
+        .map(|reply| (position(reply), ticket(reply)))
+        .collect();
+    let inlet = room.inlet();
+    // The first tick lets in a second's worth (1 at 60/min), each later one 5 s worth (5).
+    for expected in [1, 6, 11, 16, 21, 25, 25] {
+        let tick = inlet.tick().await.unwrap();
+        assert_eq!(tick.progress.serving, expected);
+        let shared = room.progress().await;
+        assert_eq!(shared.body["serving"], expected);
+        assert_eq!(shared.body["status"], "open");
+        assert_eq!(
+            shared.headers["cache-control"], "public, max-age=1",
+            "everybody's poll is one cacheable answer"
+        );
+        for (position, ticket) in &tickets {
+            let status = room.status(ticket).await;
+            assert_eq!(status.body["position"], *position);
+            let admitted = status.body["status"] == "admitted";
+            assert_eq!(
+                admitted,
+                *position <= expected,
+                "position {position} at {expected}"
+            );
+            assert_eq!(status.body.get("admissionToken").is_some(), admitted);
+            let cache = &status.headers["cache-control"];
+            assert_eq!(cache == "no-store", admitted, "a token is never cacheable");
+        }
+        room.advance_clock(Duration::from_secs(5));
+    }
+    // Someone joining after everybody was let in still waits for the next tick.
+    let late = room.join("LATE").await;
+    assert_eq!(position(&late), 26);
+    assert_eq!(late.body["status"], "waiting");
+    room.advance_clock(Duration::from_secs(5));
+    inlet.tick().await.unwrap();
+    assert_eq!(room.status(&ticket(&late)).await.body["status"], "admitted");
+}
+
+#[tokio::test]
+async fn inlets_running_at_once_share_one_rate() {
+    let room = spawn_room(600).await;
+    room.app.seed(1, &[("PWTC", 1000)]).await;
+    for i in 0..100 {
+        room.join(&format!("P{i:03}")).await;
+    }
+    let (first, second) = (room.inlet(), room.inlet());
+    first.tick().await.unwrap(); // 1 s worth at 600/min: 10
+    room.advance_clock(Duration::from_secs(3));
+    let (a, b) = tokio::join!(first.tick(), second.tick());
+    let serving = a.unwrap().progress.serving.max(b.unwrap().progress.serving);
+    assert_eq!(serving, 10 + 30, "3 s at 600/min once, not twice");
+}
+
+#[tokio::test]
+async fn bookings_need_the_persons_own_live_token_while_the_room_is_on() {
+    let room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let alice = "900127015527";
+    let bob = "900127015528";
+    let token = room.admitted_token(alice).await;
+    let before = room.app.snapshot().await;
+    let refusals = [
+        (bob, None),
+        (bob, Some(token.as_str())),
+        (alice, Some("not-a-token")),
+        (alice, None),
+    ];
+    for (id, token) in refusals {
+        let reply = room.book(id, token, true).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{id} {token:?}");
+        assert_eq!(reply.error_code(), "not_admitted");
+    }
+    assert_eq!(
+        room.app.snapshot().await,
+        before,
+        "a refusal changes nothing"
+    );
+    // Alice's own token, still fresh.
+    room.advance_clock(ADMISSION_TOKEN_TTL - Duration::from_secs(1));
+    let booked = room.book(alice, Some(&token), true).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{:?}", booked.body);
+    assert_eq!(room.app.remaining("PWTC", "20210516").await, Some(9));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_and_a_fresh_one_works() {
+    let room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let alice = "900127015527";
+    let token = room.admitted_token(alice).await;
+    room.advance_clock(ADMISSION_TOKEN_TTL);
+    let before = room.app.snapshot().await;
+    let expired = room.book(alice, Some(&token), true).await;
+    assert_eq!(expired.status, StatusCode::FORBIDDEN);
+    assert_eq!(expired.error_code(), "not_admitted");
+    assert!(
+        expired.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    assert_eq!(room.app.snapshot().await, before);
+    // The ticket still admits: polling it again gives a new token.
+    let fresh = room.admitted_token(alice).await;
+    assert_ne!(fresh, token);
+    assert_eq!(
+        room.book(alice, Some(&fresh), true).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn without_the_room_bookings_need_no_token() {
+    let room = spawn_room(60).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let on = room.book("900127015527", None, true).await;
+    assert_eq!(on.status, StatusCode::FORBIDDEN);
+    let off = room.book("900127015527", None, false).await;
+    assert_eq!(off.status, StatusCode::CREATED, "{:?}", off.body);
+    // A stray header with the room off changes nothing either.
+    let stray = room.book("900127015528", Some("junk"), false).await;
+    assert_eq!(stray.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
+    let room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 2)]).await;
+    let people = ["A1", "A2", "A3"];
+    let mut tokens = Vec::new();
+    for id in people {
+        tokens.push(room.admitted_token(id).await);
+    }
+    let first = room.book("A1", Some(&tokens[0]), true).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(
+        room.book("A2", Some(&tokens[1]), true).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        room.progress().await.body["status"],
+        "open",
+        "until the inlet looks"
+    );
+    let tick = room.inlet().tick().await.unwrap();
+    assert_eq!(tick.slots_left, 0);
+    assert!(!tick.progress.open);
+    assert_eq!(room.progress().await.body["status"], "closed");
+    let late = room.join("B1").await;
+    assert_eq!(late.body["status"], "closed", "nobody waits for nothing");
+    let third = room.status(&ticket(&room.join("A3").await)).await;
+    assert_eq!(third.body["status"], "closed");
+    assert!(third.body.get("admissionToken").is_none());
+    // Nobody was let in while closed.
+    let serving = tick.progress.serving;
+    room.advance_clock(Duration::from_secs(60));
+    assert_eq!(room.inlet().tick().await.unwrap().progress.serving, serving);
+    // A cancel frees a slot: the next tick opens the room again.
+    assert_eq!(
+        room.app
+            .cancel_booking_as(
+                "A1",
+                Some(&format!(
+                    "Bearer {}",
+                    first.body["bookingReference"].as_str().unwrap()
+                ))
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
+    room.advance_clock(Duration::from_secs(1));
+    let tick = room.inlet().tick().await.unwrap();
+    assert!(tick.progress.open);
+    assert_eq!(room.progress().await.body["status"], "open");
+}
+
+#[tokio::test]
+async fn forged_or_altered_tickets_are_not_found() {
+    let room = spawn_room(60).await;
+    room.join("FIRST").await;
+    let joined = room.join("900127015527").await;
+    assert_eq!(position(&joined), 2);
+    let real = ticket(&joined);
+    let moved_forward = format!("1{}", &real[real.find('.').unwrap()..]);
+    for forged in [
+        moved_forward.as_str(),
+        "1.00.00",
+        "queue",
+        "%FF",
+        "x".repeat(300).as_str(),
+    ] {
+        let reply = room.status(forged).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{forged}");
+        assert_eq!(reply.error_code(), "ticket_not_found");
+    }
+    for bad in [
+        r#"{}"#,
+        r#"{"mysejahteraId":"a:b"}"#,
+        r#"{"mysejahteraId":"1","x":1}"#,
+    ] {
+        let reply: TestResponse =
+            booking_http::join_queue(&room.room, request(Method::POST, "/queue", bad))
+                .await
+                .into();
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(room.app.count_keys("queue:{room}:person:*").await, 2);
+}
+
+#[tokio::test]
+async fn past_the_in_flight_bound_requests_get_429_at_once() {
+    let app = spawn_app().await;
+    let timeouts = RedisTimeouts {
+        connect: Duration::from_millis(500),
+        response: Duration::from_millis(3000),
+    };
+    let store = RedisStore::connect(&app.redis.url(), timeouts).unwrap();
+    let api = Api::new(
+        store.clone(),
+        store,
+        publisher(&app.broker),
+        PublishSettings::default(),
+        test_references(),
+    )
+    .with_in_flight_limit(1);
+    // Warm the connection, then hold Redis still so the next request stays in flight.
+    assert_eq!(
+        api.handle(request(Method::GET, "/healthz", Body::Empty))
+            .await
+            .status(),
+        200
+    );
+    let mut admin = app.connection.clone();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2000)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let held_done = std::sync::atomic::AtomicBool::new(false);
+    let held = async {
+        let response = api
+            .handle(request(Method::GET, "/healthz", Body::Empty))
+            .await;
+        held_done.store(true, Ordering::SeqCst);
+        response
+    };
+    let shed = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let response = api
+            .handle(request(Method::GET, "/healthz", Body::Empty))
+            .await;
+        // Answered while the first request still waits on Redis: shed, not queued behind it.
+        (response, held_done.load(Ordering::SeqCst))
+    };
+    let (held, (shed, held_was_done)) = tokio::join!(held, shed);
+    assert_eq!(held.status(), 200, "the request in flight is served");
+    assert_eq!(shed.status(), 429);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    assert!(
+        !held_was_done,
+        "the 429 came before the request in flight finished"
+    );
+    let shed = TestResponse::from(shed);
+    assert_eq!(shed.error_code(), "too_many_requests");
+    // The place is given back.
+    let after = api
+        .handle(request(Method::GET, "/healthz", Body::Empty))
+        .await;
+    assert_eq!(after.status(), 200);
+}
+
+#[tokio::test]
+async fn local_api_routes_the_queue_and_guards_bookings_while_the_room_is_on() {
+    let room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let store = room.app.store.clone();
+    let api = Api::new(
+        store.clone(),
+        store,
+        publisher(&room.app.broker),
+        PublishSettings::default(),
+        test_references(),
+    )
+    .with_waiting_room(room.room.clone(), true);
+    let call = |method: Method, path: &str, body: String, token: Option<&str>| {
+        let mut request = request(method, path, body);
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert(ADMISSION_TOKEN_HEADER, token.parse().unwrap());
+        }
+        async { TestResponse::from(api.handle(request).await) }
+    };
+    let id = "900127015527";
+    let joined = call(
+        Method::POST,
+        "/queue",
+        format!(r#"{{"mysejahteraId":"{id}"}}"#),
+        None,
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::CREATED);
+    let unadmitted = call(
+        Method::POST,
+        "/booking",
+        booking_json(id, "PWTC", "20210516"),
+        None,
+    )
+    .await;
+    assert_eq!(unadmitted.status, StatusCode::FORBIDDEN);
+    assert_eq!(unadmitted.error_code(), "not_admitted");
+    room.inlet().tick().await.unwrap();
+    let progress = call(Method::GET, "/queue", String::new(), None).await;
+    assert_eq!(
+        progress.body,
+        serde_json::json!({"serving": 1, "status": "open"})
+    );
+    let path = format!("/queue/{}", ticket(&joined));
+    let status = call(Method::GET, &path, String::new(), None).await;
+    let token = status.body["admissionToken"].as_str().unwrap().to_owned();
+    let booked = call(
+        Method::POST,
+        "/booking",
+        booking_json(id, "PWTC", "20210516"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{:?}", booked.body);
+    let wrong_method = call(Method::DELETE, "/queue", String::new(), None).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.headers["allow"], "GET, POST");
+}
+
+#[tokio::test]
+async fn with_redis_down_the_queue_answers_503_and_tokens_still_verify() {
+    let mut room = spawn_room(6000).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let token = room.admitted_token("900127015527").await;
+    let ticket = ticket(&room.join("900127015527").await);
+    room.app.redis.stop();
+    let joined = room.join("900127015528").await;
+    assert_eq!(joined.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(joined.error_code(), "store_unavailable");
+    assert_eq!(
+        room.progress().await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        room.status(&ticket).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // The token needs no store: the booking gets as far as the store and says it is down,
+    // never 403 and never a confirmation.
+    let booked = room.book("900127015527", Some(&token), true).await;
+    assert_eq!(
+        booked.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        booked.body
+    );
+}
