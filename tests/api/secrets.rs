@@ -3,7 +3,7 @@
 //! parsed is checked without an AWS account.
 use std::time::Duration;
 
-use booking_runtime::secrets::{SECRET_VARIABLE, SecretsManager, resolve};
+use booking_secrets::{SECRET_VARIABLE, SecretsManager, resolve};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

@@ -2,6 +2,6 @@
 //! and the booking page. Needs no Redis, no VPC and no secret.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_runtime::start().await?;
-    booking_runtime::serve_http(booking_http::api_docs).await
+    booking_runtime::start();
+    booking_http::serve(booking_http::api_docs).await
 }

@@ -4,7 +4,8 @@ use create_booking::{CreateBooking, Settings};
 // lower on a current-thread runtime.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_runtime::start().await?;
+    booking_secrets::load_settings().await?;
+    booking_runtime::start();
     let function = CreateBooking::build(Settings::from_lookup(booking_runtime::setting)?).await?;
-    booking_runtime::serve_http(|request| function.handle(request)).await
+    booking_http::serve(|request| function.handle(request)).await
 }

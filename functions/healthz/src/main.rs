@@ -2,7 +2,8 @@ use healthz::{Healthz, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_runtime::start().await?;
+    booking_secrets::load_settings().await?;
+    booking_runtime::start();
     let function = Healthz::build(Settings::from_lookup(booking_runtime::setting)?)?;
-    booking_runtime::serve_http(|request| function.handle(request)).await
+    booking_http::serve(|request| function.handle(request)).await
 }

@@ -4,6 +4,6 @@
 //! no secret, so its cold start is the runtime's alone.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_runtime::start().await?;
-    booking_runtime::serve_http(|request| async move { booking_http::unrouted(&request) }).await
+    booking_runtime::start();
+    booking_http::serve(|request| async move { booking_http::unrouted(&request) }).await
 }

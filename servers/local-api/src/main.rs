@@ -10,7 +10,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    booking_runtime::start().await?;
+    booking_secrets::load_settings().await?;
+    booking_runtime::start();
     let settings = Settings::from_lookup(booking_runtime::setting)?;
     let (address, metrics_address, limits) =
         (settings.address, settings.metrics_address, settings.limits);

@@ -32,3 +32,20 @@ pub use queue::{
 };
 pub use request::{MAX_BODY_BYTES, path_value};
 pub use router::Api;
+
+/// Runs an HTTP handler as the Lambda function's event loop, flushing its metrics after each
+/// invocation. Handlers turn every failure into a response with the JSON error body, so the
+/// runtime never reports an invocation error.
+pub async fn serve<'a, H, F>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(lambda_http::Request) -> F,
+    F: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'a,
+{
+    booking_runtime::run(lambda_http::Adapter::from(lambda_http::service_fn(
+        |request| {
+            let response = handler(request);
+            async move { Ok::<_, lambda_http::Error>(response.await) }
+        },
+    )))
+    .await
+}

@@ -1,37 +1,37 @@
-//! What every function's `main` starts with, whatever backends it uses: the settings (the
-//! environment, and the settings secret at cold start), logs, metrics, and the Lambda event
-//! loop that flushes those metrics after each invocation.
+//! What every function's `main` starts with, whatever backends it uses: the settings, logs,
+//! metrics, and the Lambda event loop that flushes those metrics after each invocation.
 pub mod metrics;
-pub mod secrets;
 pub mod telemetry;
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 pub use metrics::run;
-pub use secrets::setting;
 
-use booking_core::config::ConfigError;
-
-/// A function's first step: reads the settings secret (when `SETTINGS_SECRET_ARN` names one)
-/// and installs logging. Settings are read through [`setting`] after it.
-pub async fn start() -> Result<(), ConfigError> {
-    secrets::load_from_env().await?;
+/// Installs logging: a function's first step, once its settings are readable (after
+/// `booking_secrets::load_settings` in a function that reads the settings secret).
+pub fn start() {
     telemetry::init();
-    Ok(())
 }
 
-/// Runs an HTTP handler as the Lambda function's event loop, flushing its metrics after each
-/// invocation. Handlers turn every failure into a response with the JSON error body, so the
-/// runtime never reports an invocation error.
-#[cfg(feature = "http")]
-pub async fn serve_http<'a, H, F>(handler: H) -> Result<(), lambda_http::Error>
-where
-    H: Fn(lambda_http::Request) -> F,
-    F: std::future::Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'a,
-{
-    run(lambda_http::Adapter::from(lambda_http::service_fn(
-        |request| {
-            let response = handler(request);
-            async move { Ok::<_, lambda_http::Error>(response.await) }
-        },
-    )))
-    .await
+static SECRET_SETTINGS: OnceLock<HashMap<String, String>> = OnceLock::new();
+
+/// The settings a secret supplied (booking-secrets reads it at cold start): [`setting`] answers
+/// from them first. A second call keeps the first.
+pub fn install_secret_settings(settings: HashMap<String, String>) {
+    let _ = SECRET_SETTINGS.set(settings);
+}
+
+/// Whether the settings secret was read already.
+pub fn secret_settings_installed() -> bool {
+    SECRET_SETTINGS.get().is_some()
+}
+
+/// A setting: from the settings secret if it holds it, else from the environment. What every
+/// function's settings are read through.
+pub fn setting(name: &str) -> Option<String> {
+    SECRET_SETTINGS
+        .get()
+        .and_then(|secret| secret.get(name).cloned())
+        .or_else(|| std::env::var(name).ok())
 }

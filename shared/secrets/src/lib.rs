@@ -1,8 +1,7 @@
-//! Settings, and the secret ones among them. When `SETTINGS_SECRET_ARN` is set, that Secrets
-//! Manager secret (a JSON object such as `{"REDIS_URL": "rediss://:token@host:6379",
-//! "LOG_HASH_KEY": "..."}`) supplies the secret settings, read once at cold start, and
-//! [`setting`] finds them there; without it (local runs, tests) everything comes from the
-//! environment.
+//! The secret settings. When `SETTINGS_SECRET_ARN` is set, that Secrets Manager secret (a JSON
+//! object such as `{"REDIS_URL": "rediss://:token@host:6379", "LOG_HASH_KEY": "..."}`)
+//! supplies them, read once at cold start, and [`crate::setting`] finds them there; without it
+//! (local runs, tests) everything comes from the environment.
 //!
 //! Secrets Manager rather than SSM SecureString: CloudFormation cannot create SecureString
 //! parameters, one JSON secret is one call for every key, and ElastiCache AUTH-token rotation
@@ -10,7 +9,7 @@
 //! SDK: the SDK's second HTTP stack and its credential chain tripled every function's size for
 //! this one call at cold start.
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -231,28 +230,20 @@ impl SecretSource for SecretsManager {
     }
 }
 
-static LOADED: OnceLock<HashMap<String, String>> = OnceLock::new();
-
-/// Reads the secret named by `SETTINGS_SECRET_ARN` (if any) into this process, once. Call it
-/// first in a function's `main`, before anything reads a setting.
-pub async fn load_from_env() -> Result<(), ConfigError> {
+/// Reads the secret named by `SETTINGS_SECRET_ARN` (if any) into this process, once, for
+/// `booking_runtime::setting` to find. Call it first in a function's `main`, before anything
+/// reads a setting.
+pub async fn load_settings() -> Result<(), ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
     // Unset: no client at all, so local runs and functions without it pay nothing.
-    if LOADED.get().is_some() || env(SECRET_VARIABLE).is_none_or(|id| id.trim().is_empty()) {
+    if booking_runtime::secret_settings_installed()
+        || env(SECRET_VARIABLE).is_none_or(|id| id.trim().is_empty())
+    {
         return Ok(());
     }
     let settings = resolve(env, &SecretsManager::from_lookup(env)?).await?;
-    let _ = LOADED.set(settings);
+    booking_runtime::install_secret_settings(settings);
     Ok(())
-}
-
-/// A setting: from the loaded secret if it holds it, else from the environment. What every
-/// function's settings are read through.
-pub fn setting(name: &str) -> Option<String> {
-    LOADED
-        .get()
-        .and_then(|loaded| loaded.get(name).cloned())
-        .or_else(|| std::env::var(name).ok())
 }
 
 /// The secret settings `env` points to, fetched from `source`: empty when `SETTINGS_SECRET_ARN`
