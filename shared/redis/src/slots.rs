@@ -1,0 +1,359 @@
+//! Slots and bookings: the [`SlotStore`] port on Redis. On a single Redis each booking and
+//! cancel is one script; on a cluster they run the claim protocol ([`crate::protocol`]).
+use super::*;
+
+pub(crate) static BOOK: LazyLock<Script> =
+    composed_script!("take_slot.lua", "record_booking.lua", "book.lua");
+pub(crate) static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("seed.lua")));
+pub(crate) static CANCEL: LazyLock<Script> =
+    composed_script!("remove_booking.lua", "give_back_slot.lua", "cancel.lua");
+
+/// How often a cancel reads the booking again when it changed between the read and the script.
+pub(crate) const CANCEL_ATTEMPTS: usize = 3;
+
+pub(crate) fn parse_sequence(reply: &str) -> Result<u64, StoreError> {
+    reply
+        .parse()
+        .map_err(|_| StoreError::UnexpectedReply(format!("event sequence {reply:?}")))
+}
+
+/// The `booking-owner:{id}` fields back into an ownership; both absent means a booking stored
+/// before references existed.
+pub(crate) fn stored_ownership(
+    nonce: Option<&str>,
+    booked_at: Option<&str>,
+) -> Result<Option<BookingOwnership>, StoreError> {
+    let (nonce, booked_at) = match (nonce, booked_at) {
+        (None | Some(""), None | Some("")) => return Ok(None),
+        (Some(nonce), Some(booked_at)) => (nonce, booked_at),
+        _ => {
+            return Err(StoreError::UnexpectedReply(
+                "booking owner record lacks nonce or bookedAt".into(),
+            ));
+        }
+    };
+    let nonce = ReferenceNonce::from_hex(nonce).ok_or_else(|| {
+        StoreError::UnexpectedReply("booking owner record holds an invalid nonce".into())
+    })?;
+    let millis: u64 = booked_at.parse().map_err(|_| {
+        StoreError::UnexpectedReply("booking owner record holds an invalid bookedAt".into())
+    })?;
+    Ok(Some(BookingOwnership {
+        nonce,
+        booked_at: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
+    }))
+}
+
+/// A station's hash (date -> remaining) as slots.
+pub(crate) fn station_slots(
+    location: &Location,
+    raw: Vec<(String, i64)>,
+) -> Result<Vec<Slot>, StoreError> {
+    raw.into_iter()
+        .map(|(date, remaining)| {
+            let date = SlotDate::parse(&date)
+                .map_err(|e| StoreError::UnexpectedReply(format!("{location}: {e}")))?;
+            Ok(Slot {
+                location: location.clone(),
+                date,
+                // A counter never goes below zero; clamp rather than fail a read if an
+                // operator edited it by hand.
+                availability: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+}
+
+/// A stored booking back into its value type, without re-applying today's field rules (see
+/// `Booking::from_stored`); only this code writes them, so a failure means the data was edited
+/// by hand.
+pub(crate) fn stored_booking(json: &str) -> Result<Booking, StoreError> {
+    // serde's message can quote the offending value (a name, a phone number): keep only
+    // what kind of error and where, since this message reaches the logs.
+    let request: BookingRequest = serde_json::from_str(json).map_err(|e| {
+        StoreError::UnexpectedReply(format!(
+            "stored booking: {:?} error at column {}",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    Booking::from_stored(request)
+        .map_err(|e| StoreError::UnexpectedReply(format!("stored booking: {e}")))
+}
+
+/// What a booking script (book.lua, claim.lua, confirm.lua) said, as an outcome; `created`
+/// carries an entry of the person's outbox stream.
+pub(crate) fn booking_outcome(
+    id: &MySejahteraId,
+    reply: &[String],
+    script: &str,
+) -> Result<BookingOutcome, StoreError> {
+    match reply {
+        [outcome, stream_id, sequence] if outcome == "created" => Ok(BookingOutcome::Created {
+            outbox_id: outbox_entry_id(person_bucket(id), stream_id),
+            sequence: parse_sequence(sequence)?,
+        }),
+        [outcome, nonce, booked_at] if outcome == "already_held" => {
+            Ok(BookingOutcome::AlreadyHeld {
+                ownership: stored_ownership(Some(nonce), Some(booked_at))?,
+            })
+        }
+        [outcome] => match outcome.as_str() {
+            "already_booked" => Ok(BookingOutcome::AlreadyBooked),
+            "fully_booked" => Ok(BookingOutcome::FullyBooked),
+            "unknown_station" => Ok(BookingOutcome::UnknownStation),
+            "unknown_date" => Ok(BookingOutcome::UnknownDate),
+            "in_progress" => Ok(BookingOutcome::InProgress),
+            other => Err(StoreError::UnexpectedReply(format!(
+                "{script} said {other:?}"
+            ))),
+        },
+        other => Err(StoreError::UnexpectedReply(format!(
+            "{script} said {other:?}"
+        ))),
+    }
+}
+
+impl RedisStore {
+    /// `command` (`HGETALL`, `HVALS`) of every station's `slots:{L}`: one pipeline on a single
+    /// Redis; on a cluster, where a pipeline goes to one node, one command per station, all sent
+    /// at once (the client routes each to its shard).
+    pub(crate) async fn per_station<T: FromRedisValue + Send + 'static>(
+        &self,
+        operation: &'static str,
+        command: &'static str,
+        locations: &[Location],
+    ) -> Result<Vec<T>, StoreError> {
+        if self.cluster {
+            let reads = locations.iter().map(|location| {
+                let mut connection = self.reconnecting();
+                async move {
+                    redis::cmd(command)
+                        .arg(slots_key(location))
+                        .query_async::<T>(&mut connection)
+                        .await
+                }
+            });
+            return store_call(operation, futures::future::try_join_all(reads))
+                .await
+                .map_err(unavailable);
+        }
+        let mut connection = self.reconnecting();
+        let mut pipeline = redis::pipe();
+        for location in locations {
+            pipeline.cmd(command).arg(slots_key(location));
+        }
+        store_call(operation, pipeline.query_async(&mut connection))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl SlotStore for RedisStore {
+    async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
+        let mut connection = self.reconnecting();
+        let raw: Vec<(String, i64)> =
+            store_call("station_slots", connection.hgetall(slots_key(location)))
+                .await
+                .map_err(unavailable)?;
+        station_slots(location, raw)
+    }
+
+    /// Two round trips whatever the number of stations: the `stations` set, then every
+    /// station's hash in one pipeline (on a cluster, one read per station, sent at once).
+    async fn all_slots(&self) -> Result<Vec<Slot>, StoreError> {
+        let mut connection = self.reconnecting();
+        let members: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
+            .await
+            .map_err(unavailable)?;
+        let locations = members
+            .iter()
+            .map(|member| {
+                Location::parse(member)
+                    .map_err(|e| StoreError::UnexpectedReply(format!("{STATIONS_KEY}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if locations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<Vec<(String, i64)>> = self
+            .per_station("all_station_slots", "HGETALL", &locations)
+            .await?;
+        let mut slots = Vec::new();
+        for (location, raw) in locations.iter().zip(hashes) {
+            slots.extend(station_slots(location, raw)?);
+        }
+        Ok(slots)
+    }
+
+    async fn book(
+        &self,
+        booking: &Booking,
+        event: &EventRecord,
+        ownership: &BookingOwnership,
+    ) -> Result<BookingOutcome, StoreError> {
+        if self.cluster {
+            return self.book_in_steps(booking, event, ownership).await;
+        }
+        let id = &booking.mysejahtera_id;
+        let mut invocation = BOOK.prepare_invoke();
+        invocation
+            .key(slots_key(&booking.location))
+            .key(booking_key(id))
+            .key(person_outbox_key(id))
+            .key(booking_owner_key(id))
+            .key(held_key(&booking.location))
+            .key(capacity_key(&booking.location))
+            .key(event_sequence_key(id))
+            .key(holders_key(&booking.location))
+            .arg(booking.date.to_string())
+            .arg(booking.to_json())
+            .arg(&event.key)
+            .arg(&event.payload)
+            .arg(ownership.nonce.to_hex())
+            .arg(unix_millis(ownership.booked_at))
+            .arg(self.booking_expires_at(booking))
+            .arg(protocol::new_hold_id());
+        // The one round trip a booking makes: its span and latency are the booking's cost.
+        let (reply, acked): (Vec<String>, _) = self.invoke_replicated("book", &invocation).await?;
+        if matches!(
+            reply.first().map(String::as_str),
+            Some("created" | "already_held")
+        ) {
+            self.confirm_replicated(acked)?;
+        }
+        booking_outcome(id, &reply, "booking script")
+    }
+
+    async fn find_booking(&self, id: &MySejahteraId) -> Result<Option<HeldBooking>, StoreError> {
+        let mut connection = self.reconnecting();
+        // MULTI/EXEC: the booking and its owner record as of one moment, in one round trip.
+        let (stored, (nonce, booked_at)): (Option<String>, (Option<String>, Option<String>)) =
+            store_call(
+                "find_booking",
+                redis::pipe()
+                    .atomic()
+                    .get(booking_key(id))
+                    .hmget(booking_owner_key(id), &["nonce", "bookedAt"])
+                    .query_async(&mut connection),
+            )
+            .await
+            .map_err(unavailable)?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        Ok(Some(HeldBooking {
+            booking: stored_booking(&stored)?,
+            ownership: stored_ownership(nonce.as_deref(), booked_at.as_deref())?,
+        }))
+    }
+
+    async fn cancel(
+        &self,
+        id: &MySejahteraId,
+        stamp: &EventStamp,
+        nonce: &ReferenceNonce,
+    ) -> Result<Option<Cancelled>, StoreError> {
+        // The script must declare the station's keys, known only from the booking: read it
+        // first, then the script re-checks that it still names that station and date. A booking
+        // that changed in between (cancelled and booked again elsewhere) is read again.
+        for _ in 0..CANCEL_ATTEMPTS {
+            let Some(HeldBooking { booking, .. }) = self.find_booking(id).await? else {
+                return Ok(None);
+            };
+            let (reply, acked): (Option<Vec<String>>, _) = if self.cluster {
+                self.cancel_in_steps(id, &booking, stamp, nonce).await?
+            } else {
+                let mut invocation = CANCEL.prepare_invoke();
+                invocation
+                    .key(booking_key(id))
+                    .key(person_outbox_key(id))
+                    .key(booking_owner_key(id))
+                    .key(slots_key(&booking.location))
+                    .key(capacity_key(&booking.location))
+                    .key(held_key(&booking.location))
+                    .key(event_sequence_key(id))
+                    .key(holders_key(&booking.location))
+                    .key(unsettled_key(&booking.location))
+                    .arg(booking.location.as_str())
+                    .arg(booking.date.to_string())
+                    .arg(&stamp.event_id)
+                    .arg(&stamp.occurred_at)
+                    .arg(id.as_str())
+                    .arg(nonce.to_hex());
+                self.invoke_replicated("cancel", &invocation).await?
+            };
+            match reply.as_deref() {
+                None => return Ok(None),
+                Some([moved]) if moved == "moved" => continue,
+                Some([held, stream_id, sequence, _hold_id]) => {
+                    self.confirm_replicated(acked)?;
+                    return Ok(Some(Cancelled {
+                        booking: stored_booking(held)?,
+                        outbox_id: outbox_entry_id(person_bucket(id), stream_id),
+                        sequence: parse_sequence(sequence)?,
+                    }));
+                }
+                Some(other) => {
+                    return Err(StoreError::UnexpectedReply(format!(
+                        "cancel script said {other:?}"
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the booking kept changing while it was being cancelled".into(),
+        ))
+    }
+
+    async fn seed_station(
+        &self,
+        plan: &StationPlan,
+        reset: bool,
+    ) -> Result<StationSeeded, StoreError> {
+        let mut connection = self.reconnecting();
+        let mut invocation = SEED.prepare_invoke();
+        invocation
+            .key(slots_key(&plan.location))
+            .key(capacity_key(&plan.location))
+            .key(held_key(&plan.location))
+            .arg(plan.location.as_str())
+            .arg(plan.daily_capacity)
+            .arg(if reset { "1" } else { "0" });
+        for date in &plan.dates {
+            invocation.arg(date.to_string());
+        }
+        let (dates_written, dates_skipped, dates_unmigrated): (u32, u32, u32) =
+            store_call("seed_station", invocation.invoke_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
+        // Listed once its dates exist (a separate command: `stations` has its own hash slot).
+        store_call(
+            "seed_station_list",
+            connection.sadd::<_, _, ()>(STATIONS_KEY, plan.location.as_str()),
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(StationSeeded {
+            dates_written,
+            dates_skipped,
+            dates_unmigrated,
+        })
+    }
+
+    async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError> {
+        self.count_held_bookings().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.reconnecting();
+        store_call(
+            "ping",
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await
+        .map(drop)
+        .map_err(unavailable)
+    }
+}
