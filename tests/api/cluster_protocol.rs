@@ -10,7 +10,7 @@ use booking_core::domain::{
     Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp, EventType,
     MySejahteraId, ReferenceNonce,
 };
-use booking_core::ports::{QueueStore, SlotStore};
+use booking_core::ports::{BookingStore, QueueStore};
 use booking_redis::protocol::{CLAIM_TTL, Claimed, Held};
 use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
@@ -356,7 +356,7 @@ async fn a_cancel_that_stops_before_the_station_step_frees_the_slot_on_reconcile
         StatusCode::CREATED
     );
     let person = MySejahteraId::parse(&id).unwrap();
-    let held = SlotStore::find_booking(&app.store, &person)
+    let held = BookingStore::find_booking(&app.store, &person)
         .await
         .unwrap()
         .expect("the booking is stored");

@@ -8,7 +8,7 @@ use booking_core::domain::{
     Booking, BookingEvent, BookingOwnership, BookingRequest, EventStamp, EventType, Location,
     MySejahteraId, ReferenceNonce, SlotDate,
 };
-use booking_core::ports::{BookingOutcome, SlotStore, StationPlan};
+use booking_core::ports::{BookingOutcome, BookingStore, SeedStore, StationPlan};
 use booking_redis::RedisStore;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

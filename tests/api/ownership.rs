@@ -380,7 +380,7 @@ in_both_modes!(a_reference_appears_in_no_log_metric_or_event);
 
 async fn the_cancel_script_removes_only_the_booking_whose_nonce_was_verified(mode: RedisMode) {
     use booking_core::domain::EventStamp;
-    use booking_core::ports::SlotStore;
+    use booking_core::ports::BookingStore;
 
     let app = seeded(mode).await;
     let id = MySejahteraId::parse(ID).unwrap();

@@ -2,7 +2,7 @@
 //! log line and a metric, read through INFO since managed Redis often refuses CONFIG.
 use std::time::{Duration, Instant};
 
-use booking_core::ports::SlotStore;
+use booking_core::ports::HealthCheck;
 use booking_redis::RedisStore;
 
 use crate::helpers::{Captured, ServerProcess, TEST_TIMEOUTS};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use booking_core::ports::SlotStore;
+use booking_core::ports::HealthCheck;
 use booking_core::seed::SeedService;
 use booking_core::station::StationService;
 use booking_redis::{RedisStore, RedisTimeouts};

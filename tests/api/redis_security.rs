@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use booking_core::domain::{Location, SlotDate};
-use booking_core::ports::{SlotStore, StationPlan, StoreError};
+use booking_core::ports::{HealthCheck, SeedStore, StationPlan, StationReads, StoreError};
 use booking_redis::{RedisOptions, RedisStore, RedisTimeouts};
 
 use crate::helpers::ServerProcess;

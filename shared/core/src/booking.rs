@@ -10,7 +10,8 @@ use crate::domain::{
 use crate::outbox::{DeliveryError, PublishBreaker, deliver};
 use crate::ownership::BookingReferences;
 use crate::ports::{
-    BookingOutcome, Clock, EventPublisher, Outbox, OutboxEntry, SlotStore, StoreError, SystemClock,
+    BookingOutcome, BookingStore, Clock, EventPublisher, Outbox, OutboxEntry, StoreError,
+    SystemClock,
 };
 
 /// A booking the store holds after the request.
@@ -66,7 +67,7 @@ impl Default for PublishSettings {
 
 /// The person's booking and its nonce, if `presented` is its reference. The one check both
 /// reading and cancelling go through: a wrong reference and no booking look the same.
-async fn owned_booking<S: SlotStore>(
+async fn owned_booking<S: BookingStore>(
     store: &S,
     references: &BookingReferences,
     id: &MySejahteraId,
@@ -90,7 +91,7 @@ pub struct BookingLookup<S> {
     references: BookingReferences,
 }
 
-impl<S: SlotStore> BookingLookup<S> {
+impl<S: BookingStore> BookingLookup<S> {
     pub fn new(store: S, references: BookingReferences) -> Self {
         Self { store, references }
     }
@@ -117,7 +118,7 @@ pub struct BookingService<S, O, P> {
     clock: Arc<dyn Clock>,
 }
 
-impl<S: SlotStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
+impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
     pub fn new(
         store: S,
         outbox: O,
@@ -264,7 +265,7 @@ mod tests {
     use super::*;
     use crate::domain::valid_request;
     use crate::ports::{
-        Cancelled, HeldBooking, MockClock, MockEventPublisher, MockOutbox, MockSlotStore,
+        Cancelled, HeldBooking, MockBookingStore, MockClock, MockEventPublisher, MockOutbox,
         PublishError,
     };
 
@@ -272,7 +273,7 @@ mod tests {
         BookingReferences::new(b"unit-test key, 32 bytes or more.".to_vec())
     }
 
-    fn service<S: SlotStore, O: Outbox, P: EventPublisher>(
+    fn service<S: BookingStore, O: Outbox, P: EventPublisher>(
         store: S,
         outbox: O,
         publisher: P,
@@ -345,7 +346,7 @@ mod tests {
         ];
         for (name, reply, expected) in cases {
             let publishes = usize::from(matches!(reply, Ok(BookingOutcome::Created { .. })));
-            let mut store = MockSlotStore::new();
+            let mut store = MockBookingStore::new();
             let wanted = booking.clone();
             store
                 .expect_book()
@@ -418,7 +419,7 @@ mod tests {
             ),
         ];
         for (name, reply, now, reference) in cases {
-            let mut store = MockSlotStore::new();
+            let mut store = MockBookingStore::new();
             store
                 .expect_book()
                 .withf(move |_, _, ownership| ownership.booked_at == now)
@@ -436,7 +437,7 @@ mod tests {
 
         // A new booking's reference is derived from the nonce it stored.
         let stored = Arc::new(std::sync::Mutex::new(None));
-        let mut store = MockSlotStore::new();
+        let mut store = MockBookingStore::new();
         let keep = Arc::clone(&stored);
         store.expect_book().return_once(move |_, _, ownership| {
             *keep.lock().unwrap() = Some(ownership.nonce.clone());
@@ -460,7 +461,7 @@ mod tests {
     #[tokio::test]
     async fn a_broker_outage_never_fails_a_booking_and_pauses_publishing() {
         let booking = Booking::parse(&valid_request()).unwrap();
-        let mut store = MockSlotStore::new();
+        let mut store = MockBookingStore::new();
         store.expect_book().times(2).returning(|_, _, _| created());
         let mut publisher = MockEventPublisher::new();
         // Only the first booking tries the broker; the second finds the breaker open.
@@ -481,7 +482,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_removal_still_confirms_the_booking() {
         let booking = Booking::parse(&valid_request()).unwrap();
-        let mut store = MockSlotStore::new();
+        let mut store = MockBookingStore::new();
         store.expect_book().returning(|_, _, _| created());
         let mut publisher = MockEventPublisher::new();
         publisher.expect_publish().returning(|_| Ok(()));
@@ -561,7 +562,7 @@ mod tests {
         ];
         let id = booking.mysejahtera_id.clone();
         for (name, reply, presented, expected) in cases {
-            let mut store = MockSlotStore::new();
+            let mut store = MockBookingStore::new();
             let wanted = id.clone();
             store
                 .expect_find_booking()
@@ -638,7 +639,7 @@ mod tests {
         let id = booking.mysejahtera_id.clone();
         for (name, found, presented, reply, expected) in cases {
             let publishes = usize::from(expected.is_ok());
-            let mut store = MockSlotStore::new();
+            let mut store = MockBookingStore::new();
             store
                 .expect_find_booking()
                 .times(1)

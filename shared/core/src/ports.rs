@@ -93,9 +93,10 @@ pub enum StoreError {
     UnexpectedReply(String),
 }
 
+/// What station reads need: the slots left per date.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait SlotStore: Send + Sync {
+pub trait StationReads: Send + Sync {
     /// Every date of the station with its remaining slots, in no particular order; empty when
     /// the station is unknown.
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError>;
@@ -103,7 +104,12 @@ pub trait SlotStore: Send + Sync {
     /// Every date of every seeded station with its remaining slots, in no particular order; a
     /// station without dates is absent.
     async fn all_slots(&self) -> Result<Vec<Slot>, StoreError>;
+}
 
+/// What booking, looking up and cancelling need: each change atomic with its outbox event.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait BookingStore: Send + Sync {
     /// Takes one slot, stores the booking with `ownership` and appends `event` to the outbox,
     /// or explains why not, atomically.
     async fn book(
@@ -126,7 +132,12 @@ pub trait SlotStore: Send + Sync {
         stamp: &EventStamp,
         nonce: &ReferenceNonce,
     ) -> Result<Option<Cancelled>, StoreError>;
+}
 
+/// What seeding needs: dates and their capacity.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SeedStore: Send + Sync {
     /// Creates the planned dates that do not exist yet; with `reset`, re-applies the capacity to
     /// existing dates too, keeping their booked slots booked.
     async fn seed_station(
@@ -136,9 +147,15 @@ pub trait SlotStore: Send + Sync {
     ) -> Result<StationSeeded, StoreError>;
 
     /// One-off: renames keys of the layout before hash tags, then gives every date without a
-    /// count of bookings held the number of booking records on it. Dates that have a count are left alone, so running it again is harmless.
+    /// count of bookings held the number of booking records on it. Dates that have a count are
+    /// left alone, so running it again is harmless.
     async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError>;
+}
 
+/// What a health check needs.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Location, SlotDate, ValidationError};
-use crate::ports::{SlotStore, StationPlan, StoreError};
+use crate::ports::{SeedStore, StationPlan, StoreError};
 
 /// The committed default data set, seeded when the event leaves a field out.
 pub const DEFAULT_SEED_JSON: &str = include_str!("../../../data/default-seed.json");
@@ -174,7 +174,7 @@ pub struct SeedService<S> {
     store: S,
 }
 
-impl<S: SlotStore> SeedService<S> {
+impl<S: SeedStore> SeedService<S> {
     pub fn new(store: S) -> Self {
         Self { store }
     }
@@ -217,7 +217,7 @@ impl<S: SlotStore> SeedService<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockSlotStore, StationSeeded};
+    use crate::ports::{MockSeedStore, StationSeeded};
 
     fn station(location: &str, daily_capacity: u32) -> StationCapacity {
         StationCapacity {
@@ -330,7 +330,7 @@ mod tests {
     #[tokio::test]
     async fn a_bad_event_writes_nothing() {
         // No expectations: any store call fails the test.
-        let service = SeedService::new(MockSlotStore::new());
+        let service = SeedService::new(MockSeedStore::new());
         let request = SeedRequest {
             days: Some(0),
             ..Default::default()
@@ -343,7 +343,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_report_counts_written_and_skipped_dates() {
-        let mut store = MockSlotStore::new();
+        let mut store = MockSeedStore::new();
         store
             .expect_seed_station()
             .withf(|plan, reset| plan.location.as_str() == "A" && plan.dates.len() == 3 && !reset)
@@ -403,7 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_fault_fails_the_seed() {
-        let mut store = MockSlotStore::new();
+        let mut store = MockSeedStore::new();
         store
             .expect_seed_station()
             .returning(|_, _| Err(StoreError::Unavailable("refused".into())));

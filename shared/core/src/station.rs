@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::domain::{DateAvailability, Location, Slot, StationDates};
-use crate::ports::{SlotStore, StoreError};
+use crate::ports::{StationReads, StoreError};
 
 /// How fresh the API promises station reads to be: an answer may be reused until it is one
 /// second old, by this process, a CDN or a browser together, never longer. A warm process keeps
@@ -147,7 +147,7 @@ pub struct StationService<S> {
     list: SharedReads<(), Vec<StationDates>>,
 }
 
-impl<S: SlotStore> StationService<S> {
+impl<S: StationReads> StationService<S> {
     /// Every call reads the store (concurrent calls still share a read under way).
     pub fn new(store: S) -> Self {
         Self::cached(store, Duration::ZERO)
@@ -218,7 +218,7 @@ mod tests {
 
     use super::*;
     use crate::domain::SlotDate;
-    use crate::ports::MockSlotStore;
+    use crate::ports::MockStationReads;
 
     fn slot_at(location: &str, date: &str, availability: u32) -> Slot {
         Slot {
@@ -265,7 +265,7 @@ mod tests {
             ),
         ];
         for (name, reply, expected) in cases {
-            let mut store = MockSlotStore::new();
+            let mut store = MockStationReads::new();
             let wanted = pwtc.clone();
             store
                 .expect_station_slots()
@@ -316,7 +316,7 @@ mod tests {
             ),
         ];
         for (name, reply, expected) in cases {
-            let mut store = MockSlotStore::new();
+            let mut store = MockStationReads::new();
             store.expect_all_slots().times(1).return_once(move || reply);
             let service = StationService::new(store);
             let got = service
@@ -327,8 +327,8 @@ mod tests {
         }
     }
 
-    fn counting_store(reads: &Arc<AtomicU32>) -> MockSlotStore {
-        let mut store = MockSlotStore::new();
+    fn counting_store(reads: &Arc<AtomicU32>) -> MockStationReads {
+        let mut store = MockStationReads::new();
         let reads = Arc::clone(reads);
         store.expect_station_slots().returning(move |_| {
             let n = reads.fetch_add(1, Ordering::SeqCst);
@@ -394,7 +394,7 @@ mod tests {
         service.slots(&pwtc).await.unwrap();
         assert_eq!(reads.load(Ordering::SeqCst), 2);
 
-        let mut store = MockSlotStore::new();
+        let mut store = MockStationReads::new();
         store
             .expect_station_slots()
             .times(2)
@@ -430,7 +430,7 @@ mod tests {
     async fn concurrent_misses_share_one_store_read() {
         const REQUESTS: usize = 200;
         let reads = Arc::new(AtomicU32::new(0));
-        let mut store = MockSlotStore::new();
+        let mut store = MockStationReads::new();
         let counted = Arc::clone(&reads);
         store.expect_station_slots().returning(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);

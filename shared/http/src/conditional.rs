@@ -118,7 +118,7 @@ mod tests {
 
     use super::*;
     use booking_core::domain::{Location, Slot, SlotDate};
-    use booking_core::ports::MockSlotStore;
+    use booking_core::ports::MockStationReads;
     use booking_core::station::{STATION_CACHE_MAX_AGE, StationService};
 
     fn get(if_none_match: Option<&str>) -> Request {
@@ -131,7 +131,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_answer_from_a_read_700_ms_old_promises_no_more_freshness() {
-        let mut store = MockSlotStore::new();
+        let mut store = MockStationReads::new();
         store.expect_station_slots().times(1).returning(|_| {
             Ok(vec![Slot {
                 location: Location::parse("PWTC").unwrap(),

@@ -7,7 +7,7 @@ use super::conditional::snapshot_response;
 use super::request::{bearer_reference, json_object, path_value, require_method, string_fields};
 use booking_core::booking::{BookingConfirmed, BookingLookup, BookingService};
 use booking_core::domain::{Booking, BookingReference, BookingRequest, Location, MySejahteraId};
-use booking_core::ports::{EventPublisher, Outbox, SlotStore};
+use booking_core::ports::{BookingStore, EventPublisher, HealthCheck, Outbox, StationReads};
 use booking_core::pseudonym;
 use booking_core::service_metrics;
 use booking_core::station::StationService;
@@ -90,7 +90,7 @@ struct BookingConfirmation<'a> {
             example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
 )]
-pub async fn get_station<S: SlotStore>(
+pub async fn get_station<S: StationReads>(
     service: &StationService<S>,
     request: Request,
 ) -> Response<Body> {
@@ -126,7 +126,7 @@ pub async fn get_station<S: SlotStore>(
             example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
 )]
-pub async fn list_stations<S: SlotStore>(
+pub async fn list_stations<S: StationReads>(
     service: &StationService<S>,
     request: Request,
 ) -> Response<Body> {
@@ -143,7 +143,7 @@ pub async fn list_stations<S: SlotStore>(
 
 /// Both station routes, for the one function that serves them: `/stations` lists, and
 /// `/stations/{location}` shows one (also a station called `stations`).
-pub async fn station_reads<S: SlotStore>(
+pub async fn station_reads<S: StationReads>(
     service: &StationService<S>,
     request: Request,
 ) -> Response<Body> {
@@ -209,7 +209,7 @@ pub async fn station_reads<S: SlotStore>(
             body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
 )]
-pub async fn create_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
+pub async fn create_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
     service: &BookingService<S, O, P>,
     request: Request,
 ) -> Response<Body> {
@@ -284,7 +284,7 @@ pub async fn create_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
             example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
 )]
-pub async fn get_booking<S: SlotStore>(
+pub async fn get_booking<S: BookingStore>(
     service: &BookingLookup<S>,
     request: Request,
 ) -> Response<Body> {
@@ -325,7 +325,7 @@ pub async fn get_booking<S: SlotStore>(
             body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
 )]
-pub async fn cancel_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
+pub async fn cancel_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
     service: &BookingService<S, O, P>,
     request: Request,
 ) -> Response<Body> {
@@ -365,7 +365,7 @@ pub struct Health {
             example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
 )]
-pub async fn healthz<S: SlotStore>(store: &S, request: Request) -> Response<Body> {
+pub async fn healthz<S: HealthCheck>(store: &S, request: Request) -> Response<Body> {
     let result = async {
         require_method(&request, "GET")?;
         Ok::<_, ApiError>(store.ping().await?)

@@ -10,7 +10,7 @@ use super::handlers::{create_booking, json_response};
 use super::request::{json_object, path_value, require_method, string_fields};
 use booking_core::booking::BookingService;
 use booking_core::domain::MySejahteraId;
-use booking_core::ports::{EventPublisher, Outbox, QueueProgress, SlotStore};
+use booking_core::ports::{BookingStore, EventPublisher, Outbox, QueueProgress};
 use booking_core::pseudonym;
 use booking_core::waiting_room::{
     AdmissionGate, NotAdmitted, QueueStatus, TicketError, WaitingRoom,
@@ -265,7 +265,7 @@ pub async fn queue_status(room: &WaitingRoom, request: Request) -> Response<Body
 /// `POST /booking` behind the waiting room: with a gate (the room is on), the booking needs an
 /// `Admission-Token` valid for the body's person, else 403 `not_admitted` and nothing is
 /// stored; without one, exactly `create_booking`.
-pub async fn create_admitted_booking<S: SlotStore, O: Outbox, P: EventPublisher>(
+pub async fn create_admitted_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
     gate: Option<&AdmissionGate>,
     service: &BookingService<S, O, P>,
     request: Request,

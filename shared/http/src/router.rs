@@ -14,7 +14,13 @@ use super::in_flight::{InFlightLimit, too_many_requests};
 use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
 use booking_core::booking::{BookingLookup, BookingService, PublishSettings};
 use booking_core::ownership::BookingReferences;
-use booking_core::ports::{EventPublisher, Outbox, SlotStore};
+use booking_core::ports::{EventPublisher, Outbox};
+
+/// What the one-port API needs of its store: every port an HTTP endpoint uses.
+pub trait ApiStore: StationReads + BookingStore + HealthCheck {}
+impl<S: StationReads + BookingStore + HealthCheck> ApiStore for S {}
+
+use booking_core::ports::{BookingStore, HealthCheck, StationReads};
 use booking_core::station::StationService;
 use booking_core::waiting_room::{AdmissionGate, WaitingRoom};
 
@@ -28,7 +34,7 @@ pub struct Api<S, O, P> {
     in_flight: Option<InFlightLimit>,
 }
 
-impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
+impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     /// Every endpoint over the booking service's store.
     pub fn from_bookings(bookings: BookingService<S, O, P>) -> Self {
         Self {
@@ -80,7 +86,7 @@ impl<S: SlotStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     }
 }
 
-impl<S: SlotStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
+impl<S: ApiStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let _in_flight = match self.in_flight.as_ref().map(InFlightLimit::try_acquire) {
             Some(None) => return too_many_requests(),

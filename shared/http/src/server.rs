@@ -18,7 +18,9 @@ use tokio::sync::Semaphore;
 
 use super::{Api, ApiError, MAX_BODY_BYTES};
 use crate::server_settings::ServerLimits;
-use booking_core::ports::{EventPublisher, Outbox, SlotStore};
+use booking_core::ports::{EventPublisher, Outbox};
+
+use crate::router::ApiStore;
 
 /// Reading stops here, whatever the handler would say: a client cannot make the server buffer
 /// an unbounded body. Above the handlers' own 16 KiB limit, so they still answer that case.
@@ -32,7 +34,7 @@ pub async fn serve<S, O, P>(
     api: Api<S, O, P>,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: SlotStore + 'static,
+    S: ApiStore + 'static,
     O: Outbox + 'static,
     P: EventPublisher + 'static,
 {
@@ -48,7 +50,7 @@ pub async fn serve_with<S, O, P>(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: SlotStore + 'static,
+    S: ApiStore + 'static,
     O: Outbox + 'static,
     P: EventPublisher + 'static,
 {
@@ -106,7 +108,7 @@ pub async fn serve_with<S, O, P>(
     }
 }
 
-async fn respond<S: SlotStore, O: Outbox, P: EventPublisher>(
+async fn respond<S: ApiStore, O: Outbox, P: EventPublisher>(
     api: &Api<S, O, P>,
     request: Request<Incoming>,
     body_timeout: Duration,

@@ -62,8 +62,8 @@ use booking_core::domain::{
     ReferenceNonce, Slot, SlotDate,
 };
 use booking_core::ports::{
-    BookingOutcome, Cancelled, Clock, HeldBooking, HeldMigrated, Outbox, OutboxEntry, SlotStore,
-    StationPlan, StationSeeded, StoreError, SystemClock,
+    BookingOutcome, BookingStore, Cancelled, Clock, HealthCheck, HeldBooking, HeldMigrated, Outbox,
+    OutboxEntry, SeedStore, StationPlan, StationReads, StationSeeded, StoreError, SystemClock,
 };
 use booking_core::service_metrics;
 use booking_core::service_metrics::store_call;

@@ -1,4 +1,5 @@
-//! Slots and bookings: the [`SlotStore`] port on Redis. On a single Redis each booking and
+//! Slots and bookings on Redis: the [`StationReads`], [`BookingStore`], [`SeedStore`] and
+//! [`HealthCheck`] ports. On a single Redis each booking and
 //! cancel is one script; on a cluster they run the claim protocol ([`crate::protocol`]).
 use super::*;
 
@@ -150,7 +151,7 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl SlotStore for RedisStore {
+impl StationReads for RedisStore {
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
         let mut connection = self.reconnecting();
         let raw: Vec<(String, i64)> =
@@ -186,7 +187,10 @@ impl SlotStore for RedisStore {
         }
         Ok(slots)
     }
+}
 
+#[async_trait]
+impl BookingStore for RedisStore {
     async fn book(
         &self,
         booking: &Booking,
@@ -306,7 +310,10 @@ impl SlotStore for RedisStore {
             "the booking kept changing while it was being cancelled".into(),
         ))
     }
+}
 
+#[async_trait]
+impl SeedStore for RedisStore {
     async fn seed_station(
         &self,
         plan: &StationPlan,
@@ -345,7 +352,10 @@ impl SlotStore for RedisStore {
     async fn migrate_held_counts(&self) -> Result<HeldMigrated, StoreError> {
         self.count_held_bookings().await
     }
+}
 
+#[async_trait]
+impl HealthCheck for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.reconnecting();
         store_call(
