@@ -921,3 +921,27 @@ macro_rules! in_both_modes {
         }
     )+};
 }
+
+/// Answers one request with `status` and `body`, and hands back the request it got.
+/// An AWS API stand-in on 127.0.0.1: answers one request with `status` and the JSON `body`,
+/// and hands back the request it got (head and body).
+pub async fn stand_in(
+    status: &'static str,
+    body: String,
+) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let (head, body_sent) = read_http_message(&mut stream).await;
+        let reply = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(reply.as_bytes()).await.unwrap();
+        format!("{head}\r\n\r\n{body_sent}")
+    });
+    (url, task)
+}

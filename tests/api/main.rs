@@ -13,6 +13,7 @@ mod healthz;
 mod held_counts;
 mod held_counts_property;
 mod local_api;
+mod msk_discovery;
 mod ownership;
 mod redis_eviction;
 mod redis_failover;

@@ -3,32 +3,10 @@
 //! parsed is checked without an AWS account.
 use std::time::Duration;
 
+use crate::helpers::stand_in;
 use booking_secrets::{SECRET_VARIABLE, SecretsManager, resolve};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-
-use crate::helpers::read_http_message;
 
 const ARN: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:booking-AbCdEf";
-
-/// Answers one request with `status` and `body`, and hands back the request it got.
-async fn stand_in(status: &'static str, body: String) -> (String, JoinHandle<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let (head, body_sent) = read_http_message(&mut stream).await;
-        let reply = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\n\
-             content-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(reply.as_bytes()).await.unwrap();
-        format!("{head}\r\n\r\n{body_sent}")
-    });
-    (url, task)
-}
 
 /// The client as a function builds it from Lambda's variables, pointed at the stand-in.
 fn client(url: &str) -> SecretsManager {

@@ -1,8 +1,9 @@
 //! The publisher's settings. Variables: `KAFKA_BROKERS`, `MSK_CLUSTER_ARN`, `KAFKA_TOPIC`, and
-//! for long-lived processes `KAFKA_BATCH_LINGER_MS`, `KAFKA_BATCH_MAX`.
+//! for long-lived processes `KAFKA_BATCH_LINGER_MS`, `KAFKA_BATCH_MAX`; with MSK, the AWS
+//! region and credentials Lambda sets (and `AWS_ENDPOINT_URL_KAFKA`, see [`AwsEnvironment`]).
 use std::time::Duration;
 
-use booking_core::config::ConfigError;
+use booking_core::config::{AwsEnvironment, ConfigError};
 
 pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
 
@@ -10,7 +11,13 @@ pub const DEFAULT_KAFKA_TOPIC: &str = "booking-slot";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerSource {
     List(Vec<String>),
-    Msk { cluster_arn: String },
+    Msk {
+        cluster_arn: String,
+        /// The role that asks MSK for its brokers and signs the IAM auth tokens.
+        aws: AwsEnvironment,
+        /// The MSK API's address: the region's, unless pointed at a stand-in.
+        endpoint: String,
+    },
 }
 
 /// Settings of the functions that publish events.
@@ -42,7 +49,13 @@ impl KafkaConfig {
                         problem: "is not an ARN".into(),
                     });
                 }
-                BrokerSource::Msk { cluster_arn }
+                let aws = AwsEnvironment::from_lookup(&lookup, "MSK_CLUSTER_ARN")?;
+                let endpoint = aws.endpoint(&lookup, "KAFKA", "kafka")?;
+                BrokerSource::Msk {
+                    cluster_arn,
+                    aws,
+                    endpoint,
+                }
             }
             (None, Some(list)) => BrokerSource::List(parse_brokers(&list)?),
             (None, None) => {
@@ -152,15 +165,25 @@ mod tests {
                 "arn:aws:kafka:ap-southeast-1:1:cluster/c/u",
             ),
             ("KAFKA_TOPIC", "bookings.v1"),
+            ("AWS_REGION", "ap-southeast-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
         ]))
         .unwrap();
         assert!(matches!(msk.brokers, BrokerSource::Msk { .. }));
         assert_eq!(msk.topic, "bookings.v1");
-        let failures: [(&'static [(&'static str, &'static str)], &str); 5] = [
+        let failures: [(&'static [(&'static str, &'static str)], &str); 6] = [
             (&[], "KAFKA_BROKERS"),
             (&[("KAFKA_BROKERS", "nohost")], "KAFKA_BROKERS"),
             (&[("KAFKA_BROKERS", "a:9092,b:notaport")], "KAFKA_BROKERS"),
             (&[("MSK_CLUSTER_ARN", "cluster")], "MSK_CLUSTER_ARN"),
+            (
+                &[(
+                    "MSK_CLUSTER_ARN",
+                    "arn:aws:kafka:ap-southeast-1:1:cluster/c/u",
+                )],
+                "AWS_REGION",
+            ),
             (
                 &[("KAFKA_BROKERS", "a:1"), ("KAFKA_TOPIC", "bad topic")],
                 "KAFKA_TOPIC",

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region};
 use rskafka::BackoffConfig;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{ClientBuilder, OauthBearerCredentials, SaslConfig};
@@ -13,11 +12,13 @@ use rskafka::record::Record;
 use tokio::sync::{OnceCell, RwLock};
 
 use crate::config::{BrokerSource, KafkaConfig};
+use booking_core::config::AwsEnvironment;
 use booking_core::domain::EventRecord;
 use booking_core::ports::{EventPublisher, PublishError};
 
 mod batching;
 pub mod config;
+pub mod msk;
 mod nodelay;
 pub use batching::BatchingPublisher;
 
@@ -34,7 +35,7 @@ pub enum Security {
     Tls,
     /// TLS with SASL/OAUTHBEARER tokens signed by the function's IAM role (MSK IAM auth).
     TlsIam {
-        region: String,
+        aws: AwsEnvironment,
     },
 }
 
@@ -57,9 +58,12 @@ pub async fn resolve_endpoint(config: &KafkaConfig) -> Result<KafkaEndpoint, Kaf
             brokers: brokers.clone(),
             security: Security::Plaintext,
         }),
-        BrokerSource::Msk { cluster_arn } => {
-            let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-            let reply = aws_sdk_kafka::Client::new(&sdk)
+        BrokerSource::Msk {
+            cluster_arn,
+            aws,
+            endpoint,
+        } => {
+            let reply = msk::client(aws, endpoint)
                 .get_bootstrap_brokers()
                 .cluster_arn(cluster_arn)
                 .send()
@@ -68,12 +72,11 @@ pub async fn resolve_endpoint(config: &KafkaConfig) -> Result<KafkaEndpoint, Kaf
                     cluster_arn: cluster_arn.clone(),
                     message: aws_sdk_kafka::error::DisplayErrorContext(e).to_string(),
                 })?;
-            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
             choose_msk_brokers(
                 reply.bootstrap_broker_string_sasl_iam(),
                 reply.bootstrap_broker_string_tls(),
                 reply.bootstrap_broker_string(),
-                &region,
+                aws,
             )
             .ok_or_else(|| KafkaSetupError::NoBrokers(cluster_arn.clone()))
         }
@@ -85,7 +88,7 @@ pub fn choose_msk_brokers(
     sasl_iam: Option<&str>,
     tls: Option<&str>,
     plaintext: Option<&str>,
-    region: &str,
+    aws: &AwsEnvironment,
 ) -> Option<KafkaEndpoint> {
     let split = |list: &str| -> Vec<String> {
         list.split(',')
@@ -95,12 +98,7 @@ pub fn choose_msk_brokers(
             .collect()
     };
     let candidates = [
-        (
-            sasl_iam,
-            Security::TlsIam {
-                region: region.to_owned(),
-            },
-        ),
+        (sasl_iam, Security::TlsIam { aws: aws.clone() }),
         (tls, Security::Tls),
         (plaintext, Security::Plaintext),
     ];
@@ -285,8 +283,8 @@ impl KafkaPublisher {
         if endpoint.security != Security::Plaintext {
             builder = builder.tls_config(tls_config());
         }
-        if let Security::TlsIam { region } = &endpoint.security {
-            builder = builder.sasl_config(iam_sasl(region.clone()));
+        if let Security::TlsIam { aws } = &endpoint.security {
+            builder = builder.sasl_config(iam_sasl(aws.clone()));
         }
         let client = builder.build().await.map_err(unavailable)?;
         let topics = client.list_topics().await.map_err(unavailable)?;
@@ -336,15 +334,12 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
-fn iam_sasl(region: String) -> SaslConfig {
+fn iam_sasl(aws: AwsEnvironment) -> SaslConfig {
     SaslConfig::Oauthbearer(OauthBearerCredentials {
+        // Signed afresh at each (re)connect, so a token never outlives its 15 minutes.
         callback: Arc::new(move || {
-            let region = Region::new(region.clone());
-            Box::pin(async move {
-                let (token, _expires_ms) =
-                    aws_msk_iam_sasl_signer::generate_auth_token(region).await?;
-                Ok(token)
-            })
+            let token = msk::auth_token(&aws, std::time::SystemTime::now());
+            Box::pin(async move { Ok(token?) })
         }),
         authz_id: None,
         bearer_kvs: vec![],
@@ -444,25 +439,24 @@ mod tests {
 
     #[test]
     fn msk_brokers_prefer_iam_then_tls_then_plaintext() {
-        let iam = choose_msk_brokers(
-            Some("b-1:9098,b-2:9098"),
-            Some("b-1:9094"),
-            None,
-            "ap-southeast-1",
-        );
+        let aws = AwsEnvironment {
+            region: "ap-southeast-1".into(),
+            access_key_id: "AKID".into(),
+            secret_access_key: "secret".to_owned().into(),
+            session_token: None,
+        };
+        let iam = choose_msk_brokers(Some("b-1:9098,b-2:9098"), Some("b-1:9094"), None, &aws);
         assert_eq!(
             iam,
             Some(KafkaEndpoint {
                 brokers: vec!["b-1:9098".into(), "b-2:9098".into()],
-                security: Security::TlsIam {
-                    region: "ap-southeast-1".into()
-                },
+                security: Security::TlsIam { aws: aws.clone() },
             })
         );
-        let tls = choose_msk_brokers(None, Some("b-1:9094"), Some("b-1:9092"), "r").unwrap();
+        let tls = choose_msk_brokers(None, Some("b-1:9094"), Some("b-1:9092"), &aws).unwrap();
         assert_eq!(tls.security, Security::Tls);
-        let plain = choose_msk_brokers(Some(""), None, Some("b-1:9092"), "r").unwrap();
+        let plain = choose_msk_brokers(Some(""), None, Some("b-1:9092"), &aws).unwrap();
         assert_eq!(plain.security, Security::Plaintext);
-        assert_eq!(choose_msk_brokers(None, None, None, "r"), None);
+        assert_eq!(choose_msk_brokers(None, None, None, &aws), None);
     }
 }

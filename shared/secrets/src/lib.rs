@@ -17,13 +17,13 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use booking_core::config::ConfigError;
+use booking_core::config::{AwsEnvironment, ConfigError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 pub const SECRET_VARIABLE: &str = "SETTINGS_SECRET_ARN";
 
@@ -42,17 +42,11 @@ pub trait SecretSource {
     async fn secret_string(&self, secret_id: &str) -> Result<String, String>;
 }
 
-/// Secrets Manager's GetSecretValue, one signed request with the function's own credentials:
-/// Lambda puts them in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`,
-/// and the region in `AWS_REGION`. `AWS_ENDPOINT_URL_SECRETS_MANAGER` (or `AWS_ENDPOINT_URL`)
-/// points it elsewhere, as the AWS SDKs allow: plain `http://` only to a loopback address (a
-/// local stand-in), since the answer is the secret itself.
+/// Secrets Manager's GetSecretValue, one signed request with the function's own credentials
+/// and region ([`AwsEnvironment`]); `AWS_ENDPOINT_URL_SECRETS_MANAGER` points it elsewhere.
 pub struct SecretsManager {
     endpoint: hyper::Uri,
-    region: String,
-    access_key_id: String,
-    secret_access_key: SecretString,
-    session_token: Option<SecretString>,
+    aws: AwsEnvironment,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -61,49 +55,15 @@ const SECRETS_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SecretsManager {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let required = |variable: &'static str| {
-            set(variable).ok_or_else(|| ConfigError {
-                variable,
-                problem: format!("is required to read {SECRET_VARIABLE} (Lambda sets it)"),
-            })
-        };
-        let region = set("AWS_REGION")
-            .or_else(|| set("AWS_DEFAULT_REGION"))
-            .ok_or_else(|| ConfigError {
-                variable: "AWS_REGION",
-                problem: format!("is required to read {SECRET_VARIABLE} (Lambda sets it)"),
-            })?;
-        let (variable, endpoint) = match (
-            set("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
-            set("AWS_ENDPOINT_URL"),
-        ) {
-            (Some(url), _) => ("AWS_ENDPOINT_URL_SECRETS_MANAGER", url),
-            (None, Some(url)) => ("AWS_ENDPOINT_URL", url),
-            (None, None) => (
-                "AWS_REGION",
-                format!("https://secretsmanager.{region}.amazonaws.com"),
-            ),
-        };
-        let endpoint: hyper::Uri = endpoint.parse().map_err(|_| ConfigError {
-            variable,
+        let aws = AwsEnvironment::from_lookup(&lookup, SECRET_VARIABLE)?;
+        let endpoint = aws.endpoint(&lookup, "SECRETS_MANAGER", "secretsmanager")?;
+        let endpoint = format!("{endpoint}/").parse().map_err(|_| ConfigError {
+            variable: "AWS_ENDPOINT_URL_SECRETS_MANAGER",
             problem: format!("is not a URL: {endpoint:?}"),
         })?;
-        let loopback = matches!(endpoint.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if !(endpoint.scheme_str() == Some("https")
-            || endpoint.scheme_str() == Some("http") && loopback)
-        {
-            return Err(ConfigError {
-                variable,
-                problem: "must be https:// (http:// only to a loopback address)".into(),
-            });
-        }
         Ok(Self {
             endpoint,
-            region,
-            access_key_id: required("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: required("AWS_SECRET_ACCESS_KEY")?.into(),
-            session_token: set("AWS_SESSION_TOKEN").map(Into::into),
+            aws,
             client: Client::builder(TokioExecutor::new()).build(https_connector()),
         })
     }
@@ -126,9 +86,10 @@ impl SecretsManager {
             ("x-amz-target", "secretsmanager.GetSecretValue"),
         ];
         let identity: Identity = Credentials::new(
-            &self.access_key_id,
-            self.secret_access_key.expose_secret(),
-            self.session_token
+            &self.aws.access_key_id,
+            self.aws.secret_access_key.expose_secret(),
+            self.aws
+                .session_token
                 .as_ref()
                 .map(|token| token.expose_secret().to_owned()),
             None,
@@ -137,7 +98,7 @@ impl SecretsManager {
         .into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.region)
+            .region(&self.aws.region)
             .name("secretsmanager")
             .time(now)
             .settings(SigningSettings::default())

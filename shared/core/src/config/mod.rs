@@ -46,8 +46,10 @@ pub fn bounded_number(
         }),
     }
 }
+pub mod aws;
 pub mod references;
 pub mod waiting_room;
 
+pub use aws::AwsEnvironment;
 pub use references::ReferenceKey;
 pub use waiting_room::{WaitingRoomConfig, inlet_settings};
