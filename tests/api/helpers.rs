@@ -945,3 +945,13 @@ pub async fn stand_in(
     });
     (url, task)
 }
+
+/// The `n`th test person's MyKad number, distinct for every `n`: a real birth date (from
+/// 1 January 1990, a new date every 10,000 people), the Kuala Lumpur birthplace code 14, and
+/// `n` in the last four digits. IDs must be real MyKad numbers (or the passport form), so tests
+/// make them here rather than typing made-up ones.
+pub fn person_id(n: u32) -> String {
+    let born = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
+        + chrono::Duration::days(i64::from(n / 10_000));
+    format!("{}14{:04}", born.format("%y%m%d"), n % 10_000)
+}
