@@ -42,10 +42,10 @@ bench-rush:
 bench-events:
 	./scripts/bench-events.sh
 
-## Release binaries for Lambda: target/lambda/<function>/bootstrap for every function.
+## Release binaries for Lambda: target/lambda/<function>/bootstrap for every function, built in
+## groups of like dependencies (scripts/lib.sh), so each links what sam build would link.
 build:
-	source scripts/lib.sh && ensure_cargo_lambda && cargo lambda build --release $(ARCH_FLAG) \
-	  --workspace --exclude lambda-bench --exclude hello-lambda --exclude local-api --exclude rush
+	source scripts/lib.sh && ensure_cargo_lambda && build_functions_apart cargo lambda build --release $(ARCH_FLAG)
 	@ls -l target/lambda/*/bootstrap
 
 ## Build with SAM (cargo lambda per function) and deploy to your AWS account, asking for the

@@ -129,6 +129,23 @@ ensure_hey() {
   command -v hey >/dev/null || { log "installing hey"; apt_install hey; }
 }
 
+# The functions in builds of like dependencies: cargo unifies features across one build, so a
+# reader built beside a publisher would link the publisher's HTTP/2 and more. sam build builds
+# each function alone; this keeps the figures and `make build` the same as what it deploys,
+# with the links of one group still running in parallel.
+FUNCTION_GROUPS=(
+  "api-docs route-fallback"
+  "get-station healthz get-booking queue-join queue-status queue-inlet seed"
+  "create-booking cancel-booking outbox-relay"
+)
+build_functions_apart() { # command... (e.g. cargo build --release): once per group
+  local group
+  for group in "${FUNCTION_GROUPS[@]}"; do
+    # shellcheck disable=SC2046
+    "$@" $(printf -- '-p %s ' $group)
+  done
+}
+
 docker_engine_answers() {
   command -v docker >/dev/null && docker info >/dev/null 2>&1
 }

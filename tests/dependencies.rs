@@ -96,3 +96,21 @@ fn functions_without_redis_link_no_redis_client_or_secret_client() {
         }
     }
 }
+
+/// `make build` and `make bench-cold` build the functions in groups (scripts/lib.sh) so that no
+/// function shares a build with one of other dependencies: every function must be in one.
+#[test]
+fn every_function_is_built_in_exactly_one_group() {
+    let lib = std::fs::read_to_string(workspace().join("scripts/lib.sh")).unwrap();
+    let groups = lib
+        .split_once("FUNCTION_GROUPS=(")
+        .and_then(|(_, rest)| rest.split_once("\n)"))
+        .expect("FUNCTION_GROUPS in scripts/lib.sh")
+        .0;
+    let mut grouped: Vec<&str> = groups
+        .split_whitespace()
+        .map(|name| name.trim_matches('"'))
+        .collect();
+    grouped.sort_unstable();
+    assert_eq!(grouped, functions());
+}

@@ -946,12 +946,14 @@ pub async fn stand_in(
     (url, task)
 }
 
-/// The `n`th test person's MyKad number, distinct for every `n`: a real birth date (from
-/// 1 January 1990, a new date every 10,000 people), the Kuala Lumpur birthplace code 14, and
-/// `n` in the last four digits. IDs must be real MyKad numbers (or the passport form), so tests
-/// make them here rather than typing made-up ones.
+/// The `n`th test person's MyKad number, distinct for every `n`: a real birth date (a new one
+/// every 10,000 people: day 1-28 of a month of a year from 1990), the Kuala Lumpur birthplace
+/// code 14, and `n` in the last four digits. IDs must be real MyKad numbers (or the passport
+/// form), so tests make them here rather than typing made-up ones. The load tools make theirs
+/// the same way (tools/lambda-bench, tools/rush, scripts/bench).
+#[allow(dead_code)] // Until the suite has moved from made-up IDs (issue 23).
 pub fn person_id(n: u32) -> String {
-    let born = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()
-        + chrono::Duration::days(i64::from(n / 10_000));
-    format!("{}14{:04}", born.format("%y%m%d"), n % 10_000)
+    let date = n / 10_000;
+    let (year, month, day) = ((90 + date / 336) % 100, 1 + (date / 28) % 12, 1 + date % 28);
+    format!("{year:02}{month:02}{day:02}14{:04}", n % 10_000)
 }

@@ -8,7 +8,8 @@
 //!
 //! Usage: `lambda-bench NAME BINARY INVOCATIONS EVENT`, where EVENT is raw JSON (`{...}`) or an
 //! HTTP request `METHOD PATH [BODY]` wrapped in an API Gateway HTTP API (payload 2.0) event. In
-//! either, `{n}` becomes the invocation's number, so every booking can be a new person. The
+//! either, `{n}` becomes the invocation's number and `{id}` the n-th person's MyKad number, so
+//! every booking can be a new person. The
 //! environment (REDIS_URL, KAFKA_BROKERS) is passed on. Prints one JSON line.
 //!
 //! Booking references: with `BENCH_REFERENCES=FILE`, the `bookingReference` of each answer is
@@ -200,6 +201,7 @@ impl Run {
         let event = Bytes::from(
             event
                 .replace("{n}", &n.to_string())
+                .replace("{id}", &person_id(n))
                 .replace("{reference}", reference),
         );
         let begun = Instant::now();
@@ -406,4 +408,12 @@ async fn main() {
             "last_error": last_error,
         })
     );
+}
+
+/// The n-th person's MyKad number: a real birth date (a new one every 10,000 people), the
+/// birthplace code 14 and n in the last four digits; the scheme the tests' `person_id` uses.
+fn person_id(n: usize) -> String {
+    let date = n / 10_000;
+    let (year, month, day) = ((90 + date / 336) % 100, 1 + (date / 28) % 12, 1 + date % 28);
+    format!("{year:02}{month:02}{day:02}14{:04}", n % 10_000)
 }
