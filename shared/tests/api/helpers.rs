@@ -464,6 +464,28 @@ pub async fn spawn_app_in(mode: RedisMode) -> TestApp {
 }
 
 pub async fn spawn_app_on(mode: RedisMode, publish: PublishSettings) -> TestApp {
+    spawn_app_timed(mode, publish, TEST_TIMEOUTS).await
+}
+
+/// An app for a test that sends `concurrent` requests at once: its Redis timeouts are sized
+/// for them (see [`timeouts_for`]).
+pub async fn spawn_app_for(mode: RedisMode, concurrent: usize) -> TestApp {
+    spawn_app_timed(
+        mode,
+        PublishSettings {
+            timeout: Duration::from_millis(1000),
+            cool_down: Duration::from_millis(200),
+        },
+        timeouts_for(concurrent),
+    )
+    .await
+}
+
+async fn spawn_app_timed(
+    mode: RedisMode,
+    publish: PublishSettings,
+    timeouts: RedisTimeouts,
+) -> TestApp {
     let (redis, cluster) = match mode {
         RedisMode::Single => (ServerProcess::redis(), None),
         RedisMode::Cluster => (ServerProcess::not_started(), Some(RedisCluster::start())),
@@ -473,10 +495,6 @@ pub async fn spawn_app_on(mode: RedisMode, publish: PublishSettings) -> TestApp 
         .map_or_else(|| redis.url(), RedisCluster::url);
     let broker = ServerProcess::broker();
     create_topic(&broker).await;
-    let timeouts = RedisTimeouts {
-        connect: Duration::from_millis(500),
-        response: Duration::from_millis(1000),
-    };
     let clock = Arc::new(TestClock(Mutex::new(SystemTime::now())));
     let store = RedisStore::connect_with(
         &url,
@@ -745,6 +763,24 @@ pub const TEST_TIMEOUTS: RedisTimeouts = RedisTimeouts {
     connect: Duration::from_millis(500),
     response: Duration::from_millis(1000),
 };
+
+/// What one request may cost the client beside its round trip when many are sent at once: the
+/// encoding, decoding and handler work of a debug build on a loaded 2-core machine, with a wide
+/// margin (measured well under 1 ms).
+const CLIENT_WORK_PER_REQUEST: Duration = Duration::from_millis(10);
+
+/// Redis timeouts for a test that sends `concurrent` requests at once through one store. A
+/// request's response timeout runs from the moment it is queued on the shared connection, so
+/// it also covers every request queued ahead of it: with [`TEST_TIMEOUTS`] a rush of hundreds
+/// timed out, and answered 503, whenever the machine was busy. The response timeout grows by
+/// [`CLIENT_WORK_PER_REQUEST`] for each of them; a stalled Redis still fails the test, later.
+pub fn timeouts_for(concurrent: usize) -> RedisTimeouts {
+    let queued = u32::try_from(concurrent).unwrap_or(u32::MAX);
+    RedisTimeouts {
+        connect: TEST_TIMEOUTS.connect,
+        response: TEST_TIMEOUTS.response + CLIENT_WORK_PER_REQUEST * queued,
+    }
+}
 
 /// A seed of `days` dates from `start_date` for one station.
 pub fn one_station_seed(
