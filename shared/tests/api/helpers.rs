@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -414,6 +415,10 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     /// The last booking reference `POST /booking` gave for each ID: what its booker holds.
     pub issued: Mutex<HashMap<String, String>>,
+    /// The store's Redis timeouts.
+    pub timeouts: RedisTimeouts,
+    /// `POST /booking`s answered so far, whatever the answer: what a test paces steps by.
+    pub bookings_answered: AtomicU64,
 }
 
 pub struct TestResponse {
@@ -521,6 +526,8 @@ async fn spawn_app_timed(
         .with_clock(clock.clone()),
         clock,
         issued: Mutex::new(HashMap::new()),
+        timeouts,
+        bookings_answered: AtomicU64::new(0),
         seeder: SeedService::new(store.clone()),
         store,
         redis,
@@ -642,6 +649,7 @@ impl TestApp {
         let response: TestResponse = shared::http::create_booking(&self.bookings, request)
             .await
             .into();
+        self.bookings_answered.fetch_add(1, Ordering::SeqCst);
         if let (Some(id), Some(reference)) = (
             response.body["mysejahteraId"].as_str(),
             response.body["bookingReference"].as_str(),
@@ -698,6 +706,33 @@ impl TestApp {
 
     pub async fn book(&self, id: &str, location: &str, date: &str) -> TestResponse {
         self.post_booking(booking_json(id, location, date)).await
+    }
+
+    /// `POST /booking` as a patient client: a 503 or `booking_in_progress` is retried with the
+    /// identical request (both are safe to repeat) until the booking is decided. Returns the
+    /// final reply and how many 503s it met: after one, a 200 means the attempt that met it was
+    /// stored. Gives up (panics) only after far longer than a store's timeouts could explain.
+    pub async fn book_patiently(
+        &self,
+        id: &str,
+        location: &str,
+        date: &str,
+    ) -> (TestResponse, u32) {
+        let patience = Duration::from_secs(60) + 20 * self.timeouts.response;
+        let give_up = tokio::time::Instant::now() + patience;
+        let mut unavailable = 0;
+        let mut last = None;
+        while tokio::time::Instant::now() < give_up {
+            let reply = self.book(id, location, date).await;
+            last = Some(reply.body.clone());
+            match (reply.status, reply.error_code()) {
+                (StatusCode::SERVICE_UNAVAILABLE, _) => unavailable += 1,
+                (StatusCode::CONFLICT, "booking_in_progress") => {}
+                _ => return (reply, unavailable),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{id} at {location}: still not decided after {patience:?} of retries: {last:?}");
     }
 
     /// Seeds `days` dates from 20210516 for each (location, daily capacity).

@@ -16,7 +16,8 @@ use shared::waiting_room::{
 };
 
 use crate::helpers::{
-    TestApp, TestResponse, booking_json, publisher, request, spawn_app, test_references,
+    RedisMode, TestApp, TestResponse, booking_json, publisher, request, spawn_app, spawn_app_for,
+    test_references,
 };
 
 /// Time the tests move by hand: token expiry and the inlet's rate without sleeping.
@@ -38,7 +39,12 @@ struct Room {
 }
 
 async fn spawn_room(people_per_minute: u64) -> Room {
-    let app = spawn_app().await;
+    spawn_room_for(people_per_minute, 1).await
+}
+
+/// A room for a test that sends `concurrent` requests at once: Redis timeouts sized for them.
+async fn spawn_room_for(people_per_minute: u64, concurrent: usize) -> Room {
+    let app = spawn_app_for(RedisMode::Single, concurrent).await;
     let clock = Arc::new(ManualClock(AtomicU64::new(START_MS)));
     let room = WaitingRoom::new(
         Arc::new(app.store.clone()),
@@ -130,12 +136,14 @@ fn position(response: &TestResponse) -> u64 {
 
 #[tokio::test]
 async fn each_person_holds_one_place_however_often_they_join() {
-    let room = &spawn_room(60).await;
+    const PEOPLE: usize = 40;
+    const TABS: usize = 5;
+    let room = &spawn_room_for(60, PEOPLE * TABS).await;
     // 40 people, each joining 5 times at once (tabs, retries).
-    let people: Vec<String> = (0..40).map(|i| format!("9001270155{i:02}")).collect();
+    let people: Vec<String> = (0..PEOPLE).map(|i| format!("9001270155{i:02}")).collect();
     let joins = people
         .iter()
-        .flat_map(|id| std::iter::repeat_n(id.as_str(), 5))
+        .flat_map(|id| std::iter::repeat_n(id.as_str(), TABS))
         .map(|id| async move { (id, room.join(id).await) });
     let replies = futures::future::join_all(joins).await;
     let mut places = std::collections::HashMap::new();
