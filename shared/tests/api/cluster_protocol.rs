@@ -674,22 +674,22 @@ async fn replicas_acknowledge_each_step_on_the_shard_that_took_it() {
     let cluster = RedisCluster::start_with_replicas(1);
     let broker = ServerProcess::broker();
     create_topic(&broker).await;
-    let store_waiting_for = |replicas| {
+    let store_waiting_for = |replicas, timeout| {
         RedisStore::connect_with(
             &cluster.url(),
             RedisOptions {
                 timeouts: TEST_TIMEOUTS,
                 cluster: true,
-                wait: ReplicaWait {
-                    replicas,
-                    timeout: Duration::from_millis(500),
-                },
+                wait: ReplicaWait { replicas, timeout },
                 ..RedisOptions::default()
             },
         )
         .unwrap()
     };
-    let store = store_waiting_for(1);
+    // WAIT answers as soon as the replica acknowledged: a long timeout for what must be
+    // confirmed costs nothing, and a busy machine cannot turn it into a 503. What can never
+    // be acknowledged costs its (short) timeout.
+    let store = store_waiting_for(1, Duration::from_secs(10));
     SeedService::new(store.clone())
         .seed(one_station_seed(DATE, 1, "PWTC", 10, false))
         .await
@@ -702,8 +702,12 @@ async fn replicas_acknowledge_each_step_on_the_shard_that_took_it() {
         replicated.body
     );
 
-    let unreplicated =
-        post_booking_to(&bookings_on(&store_waiting_for(2), &broker), "W2", DATE).await;
+    let unreplicated = post_booking_to(
+        &bookings_on(&store_waiting_for(2, Duration::from_millis(500)), &broker),
+        "W2",
+        DATE,
+    )
+    .await;
     assert_eq!(unreplicated.status, StatusCode::SERVICE_UNAVAILABLE);
     let stored: bool = store
         .connection()

@@ -848,11 +848,11 @@ pub fn bookings_on(store: &RedisStore, broker: &ServerProcess) -> Bookings {
 }
 
 /// `POST /booking` of the test booking for `id` at PWTC on `date`, bounded in time: a store
-/// that stops answering must cost its timeouts, never a hang.
+/// that stops answering must cost its timeouts (at most about 11 s here), never a hang.
 pub async fn post_booking_to(bookings: &Bookings, id: &str, date: &str) -> TestResponse {
     let body = booking_json(id, "PWTC", date);
     tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         shared::http::create_booking(bookings, request(Method::POST, "/booking", body)),
     )
     .await
