@@ -445,12 +445,19 @@ impl TestResponse {
     }
 }
 
+/// The test app's publishing. A publish to the local broker takes milliseconds; its timeout
+/// is far above that, so a busy machine cannot leave in the outbox an event a test expects
+/// published. A broker that was never reached costs a fresh publisher its connect deadline
+/// (2 s) when stopped, one it was connected to the whole timeout (rskafka retries the
+/// produce), so the timeout is not longer still. After a failure the breaker stays open a
+/// short while.
+pub const TEST_PUBLISH: PublishSettings = PublishSettings {
+    timeout: Duration::from_secs(5),
+    cool_down: Duration::from_millis(200),
+};
+
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(PublishSettings {
-        timeout: Duration::from_millis(1000),
-        cool_down: Duration::from_millis(200),
-    })
-    .await
+    spawn_app_with(TEST_PUBLISH).await
 }
 
 pub async fn spawn_app_with(publish: PublishSettings) -> TestApp {
@@ -458,14 +465,7 @@ pub async fn spawn_app_with(publish: PublishSettings) -> TestApp {
 }
 
 pub async fn spawn_app_in(mode: RedisMode) -> TestApp {
-    spawn_app_on(
-        mode,
-        PublishSettings {
-            timeout: Duration::from_millis(1000),
-            cool_down: Duration::from_millis(200),
-        },
-    )
-    .await
+    spawn_app_on(mode, TEST_PUBLISH).await
 }
 
 pub async fn spawn_app_on(mode: RedisMode, publish: PublishSettings) -> TestApp {
@@ -475,15 +475,7 @@ pub async fn spawn_app_on(mode: RedisMode, publish: PublishSettings) -> TestApp 
 /// An app for a test that sends `concurrent` requests at once: its Redis timeouts are sized
 /// for them (see [`timeouts_for`]).
 pub async fn spawn_app_for(mode: RedisMode, concurrent: usize) -> TestApp {
-    spawn_app_timed(
-        mode,
-        PublishSettings {
-            timeout: Duration::from_millis(1000),
-            cool_down: Duration::from_millis(200),
-        },
-        timeouts_for(concurrent),
-    )
-    .await
+    spawn_app_timed(mode, TEST_PUBLISH, timeouts_for(concurrent)).await
 }
 
 async fn spawn_app_timed(
