@@ -125,7 +125,10 @@ async fn assert_conserved(app: &TestApp, capacity: i64) {
 
 async fn racing_cancels_and_bookings_on_a_full_date_conserve_slots(mode: RedisMode) {
     const CAPACITY: u32 = 50;
-    let app = Arc::new(spawn_app_with(AppOptions::on(mode)).await);
+    // Two cancels per holder, 300 newcomers and the watcher at once: timeouts sized for them.
+    let app = Arc::new(
+        spawn_app_with(AppOptions::on(mode).concurrent(2 * CAPACITY as usize + 300 + 1)).await,
+    );
     app.seed(1, &[("PWTC", CAPACITY)]).await;
     for i in 0..CAPACITY {
         let response = app.book(&format!("H{i:03}"), "PWTC", "20210516").await;

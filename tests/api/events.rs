@@ -317,9 +317,11 @@ in_both_modes!(a_relay_lease_is_renewed_only_by_its_holder);
 async fn events_ordered_by_sequence_tell_each_persons_final_state_after_a_cancel_rebook_race(
     mode: RedisMode,
 ) {
-    let app = spawn_app_with(AppOptions::on(mode)).await;
+    const PEOPLE: usize = 24;
+    // Each person cancels and books at once: timeouts sized for them all.
+    let app = spawn_app_with(AppOptions::on(mode).concurrent(2 * PEOPLE)).await;
     app.seed(2, &[("PWTC", 100)]).await;
-    let people = book_people(&app, "R", 24).await;
+    let people = book_people(&app, "R", PEOPLE).await;
     // Both scripts loaded first: a script's first run costs extra round trips, which would
     // decide the race rather than the order of sending.
     book_people(&app, "W", 1).await;

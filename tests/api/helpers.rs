@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -427,6 +428,10 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     /// The last booking reference `POST /booking` gave for each ID: what its booker holds.
     pub issued: Mutex<HashMap<String, String>>,
+    /// The store's Redis timeouts.
+    pub timeouts: RedisTimeouts,
+    /// `POST /booking`s answered so far, whatever the answer: what a test paces steps by.
+    pub bookings_answered: AtomicU64,
 }
 
 pub struct TestResponse {
@@ -453,22 +458,32 @@ impl TestResponse {
     }
 }
 
-/// How a test's app differs from the default: which Redis, how bookings publish.
+/// The test app's publishing. A publish to the local broker takes milliseconds; its timeout
+/// is far above that, so a busy machine cannot leave in the outbox an event a test expects
+/// published. A broker that was never reached costs a fresh publisher its connect deadline
+/// (2 s) when stopped, one it was connected to the whole timeout (rskafka retries the
+/// produce), so the timeout is not longer still. After a failure the breaker stays open a
+/// short while, so tests that restart the broker see publishing resume soon.
+pub const TEST_PUBLISH: PublishSettings = PublishSettings {
+    timeout: Duration::from_secs(5),
+    cool_down: Duration::from_millis(200),
+};
+
+/// How a test's app differs from the default: which Redis, how bookings publish, how long the
+/// store waits for Redis.
 #[derive(Debug, Clone, Copy)]
 pub struct AppOptions {
     pub mode: RedisMode,
     pub publish: PublishSettings,
+    pub timeouts: RedisTimeouts,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
         Self {
             mode: RedisMode::Single,
-            // A short cool-down, so tests that restart the broker see publishing resume soon.
-            publish: PublishSettings {
-                timeout: Duration::from_millis(1000),
-                cool_down: Duration::from_millis(200),
-            },
+            publish: TEST_PUBLISH,
+            timeouts: TEST_TIMEOUTS,
         }
     }
 }
@@ -478,6 +493,15 @@ impl AppOptions {
         Self {
             mode,
             ..Self::default()
+        }
+    }
+
+    /// For a test that sends `concurrent` requests at once: Redis timeouts sized for them (see
+    /// [`timeouts_for`]).
+    pub fn concurrent(self, concurrent: usize) -> Self {
+        Self {
+            timeouts: timeouts_for(concurrent),
+            ..self
         }
     }
 }
@@ -518,7 +542,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let environment = test_environment(&url, cluster.is_some(), &broker);
     let redis_config = || {
         let mut config = RedisConfig::from_lookup(&environment).expect("test settings");
-        config.timeouts = TEST_TIMEOUTS;
+        config.timeouts = options.timeouts;
         config
     };
     let clock = Arc::new(TestClock(Mutex::new(SystemTime::now())));
@@ -563,6 +587,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         cancel_booking,
         clock,
         issued: Mutex::new(HashMap::new()),
+        timeouts: options.timeouts,
+        bookings_answered: AtomicU64::new(0),
         store,
         redis,
         broker,
@@ -694,6 +720,7 @@ impl TestApp {
     pub async fn post_booking(&self, body: impl Into<Body>) -> TestResponse {
         let request = request(Method::POST, "/booking", body);
         let response: TestResponse = self.create_booking.handle(request).await.into();
+        self.bookings_answered.fetch_add(1, Ordering::SeqCst);
         if let (Some(id), Some(reference)) = (
             response.body["mysejahteraId"].as_str(),
             response.body["bookingReference"].as_str(),
@@ -744,6 +771,33 @@ impl TestApp {
 
     pub async fn book(&self, id: &str, location: &str, date: &str) -> TestResponse {
         self.post_booking(booking_json(id, location, date)).await
+    }
+
+    /// `POST /booking` as a patient client: a 503 or `booking_in_progress` is retried with the
+    /// identical request (both are safe to repeat) until the booking is decided. Returns the
+    /// final reply and how many 503s it met: after one, a 200 means the attempt that met it was
+    /// stored. Gives up (panics) only after far longer than a store's timeouts could explain.
+    pub async fn book_patiently(
+        &self,
+        id: &str,
+        location: &str,
+        date: &str,
+    ) -> (TestResponse, u32) {
+        let patience = Duration::from_secs(60) + 20 * self.timeouts.response;
+        let give_up = tokio::time::Instant::now() + patience;
+        let mut unavailable = 0;
+        let mut last = None;
+        while tokio::time::Instant::now() < give_up {
+            let reply = self.book(id, location, date).await;
+            last = Some(reply.body.clone());
+            match (reply.status, reply.error_code()) {
+                (StatusCode::SERVICE_UNAVAILABLE, _) => unavailable += 1,
+                (StatusCode::CONFLICT, "booking_in_progress") => {}
+                _ => return (reply, unavailable),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{id} at {location}: still not decided after {patience:?} of retries: {last:?}");
     }
 
     /// Seeds `days` dates from 20210516 for each (location, daily capacity).
@@ -812,6 +866,24 @@ pub const TEST_TIMEOUTS: RedisTimeouts = RedisTimeouts {
     response: Duration::from_millis(1000),
 };
 
+/// What one request may cost the client beside its round trip when many are sent at once: the
+/// encoding, decoding and handler work of a debug build on a loaded 2-core machine, with a wide
+/// margin (measured well under 1 ms).
+const CLIENT_WORK_PER_REQUEST: Duration = Duration::from_millis(10);
+
+/// Redis timeouts for a test that sends `concurrent` requests at once through one store. A
+/// request's response timeout runs from the moment it is queued on the shared connection, so
+/// it also covers every request queued ahead of it: with [`TEST_TIMEOUTS`] a rush of hundreds
+/// timed out, and answered 503, whenever the machine was busy. The response timeout grows by
+/// [`CLIENT_WORK_PER_REQUEST`] for each of them; a stalled Redis still fails the test, later.
+pub fn timeouts_for(concurrent: usize) -> RedisTimeouts {
+    let queued = u32::try_from(concurrent).unwrap_or(u32::MAX);
+    RedisTimeouts {
+        connect: TEST_TIMEOUTS.connect,
+        response: TEST_TIMEOUTS.response + CLIENT_WORK_PER_REQUEST * queued,
+    }
+}
+
 /// A seed of `days` dates from `start_date` for one station.
 pub fn one_station_seed(
     start_date: &str,
@@ -843,11 +915,11 @@ pub fn bookings_on(store: &RedisStore, broker: &ServerProcess) -> Bookings {
 }
 
 /// `POST /booking` of the test booking for `id` at PWTC on `date`, bounded in time: a store
-/// that stops answering must cost its timeouts, never a hang.
+/// that stops answering must cost its timeouts (at most about 11 s here), never a hang.
 pub async fn post_booking_to(bookings: &Bookings, id: &str, date: &str) -> TestResponse {
     let body = booking_json(id, "PWTC", date);
     tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         booking_http::create_booking(bookings, request(Method::POST, "/booking", body)),
     )
     .await

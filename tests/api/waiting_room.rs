@@ -16,7 +16,8 @@ use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
 
 use crate::helpers::{
-    TestApp, TestResponse, booking_json, publisher, request, spawn_app, test_references,
+    AppOptions, RedisMode, TestApp, TestResponse, booking_json, publisher, request, spawn_app,
+    spawn_app_with, test_references,
 };
 
 /// Time the tests move by hand: token expiry and the inlet's rate without sleeping.
@@ -38,7 +39,12 @@ struct Room {
 }
 
 async fn spawn_room(people_per_minute: u64) -> Room {
-    let app = spawn_app().await;
+    spawn_room_for(people_per_minute, 1).await
+}
+
+/// A room for a test that sends `concurrent` requests at once: Redis timeouts sized for them.
+async fn spawn_room_for(people_per_minute: u64, concurrent: usize) -> Room {
+    let app = spawn_app_with(AppOptions::on(RedisMode::Single).concurrent(concurrent)).await;
     let clock = Arc::new(ManualClock(AtomicU64::new(START_MS)));
     let room = WaitingRoom::new(
         Arc::new(app.store.clone()),
@@ -130,12 +136,14 @@ fn position(response: &TestResponse) -> u64 {
 
 #[tokio::test]
 async fn each_person_holds_one_place_however_often_they_join() {
-    let room = &spawn_room(60).await;
+    const PEOPLE: usize = 40;
+    const TABS: usize = 5;
+    let room = &spawn_room_for(60, PEOPLE * TABS).await;
     // 40 people, each joining 5 times at once (tabs, retries).
-    let people: Vec<String> = (0..40).map(|i| format!("9001270155{i:02}")).collect();
+    let people: Vec<String> = (0..PEOPLE).map(|i| format!("9001270155{i:02}")).collect();
     let joins = people
         .iter()
-        .flat_map(|id| std::iter::repeat_n(id.as_str(), 5))
+        .flat_map(|id| std::iter::repeat_n(id.as_str(), TABS))
         .map(|id| async move { (id, room.join(id).await) });
     let replies = futures::future::join_all(joins).await;
     let mut places = std::collections::HashMap::new();
@@ -398,9 +406,10 @@ async fn forged_or_altered_tickets_are_not_found() {
 #[tokio::test]
 async fn past_the_in_flight_bound_requests_get_429_at_once() {
     let app = spawn_app().await;
+    // Nothing here waits on a timeout: a stopped Redis holds the request until it resumes.
     let timeouts = RedisTimeouts {
-        connect: Duration::from_millis(500),
-        response: Duration::from_millis(3000),
+        connect: Duration::from_secs(10),
+        response: Duration::from_secs(10),
     };
     let store = RedisStore::connect(&app.redis.url(), timeouts).unwrap();
     let api = Api::new(
@@ -418,37 +427,20 @@ async fn past_the_in_flight_bound_requests_get_429_at_once() {
             .status(),
         200
     );
-    let mut admin = app.connection.clone();
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(2000)
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    let held_done = std::sync::atomic::AtomicBool::new(false);
-    let held = async {
-        let response = api
-            .handle(request(Method::GET, "/healthz", Body::Empty))
-            .await;
-        held_done.store(true, Ordering::SeqCst);
-        response
-    };
-    let shed = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let response = api
-            .handle(request(Method::GET, "/healthz", Body::Empty))
-            .await;
-        // Answered while the first request still waits on Redis: shed, not queued behind it.
-        (response, held_done.load(Ordering::SeqCst))
-    };
-    let (held, (shed, held_was_done)) = tokio::join!(held, shed);
+    app.redis.signal("STOP");
+    let mut held = std::pin::pin!(api.handle(request(Method::GET, "/healthz", Body::Empty)));
+    // Its first step takes the one place and sends its PING, which the stopped Redis leaves
+    // unanswered: in flight for as long as Redis is stopped, not for a guessed while.
+    assert!(futures::poll!(held.as_mut()).is_pending());
+    // Answered while the first request still waits on Redis: shed, not queued behind it.
+    let shed = api
+        .handle(request(Method::GET, "/healthz", Body::Empty))
+        .await;
+    app.redis.signal("CONT");
+    let held = held.await;
     assert_eq!(held.status(), 200, "the request in flight is served");
     assert_eq!(shed.status(), 429);
     assert_eq!(shed.headers()["retry-after"], "1");
-    assert!(
-        !held_was_done,
-        "the 429 came before the request in flight finished"
-    );
     let shed = TestResponse::from(shed);
     assert_eq!(shed.error_code(), "too_many_requests");
     // The place is given back.
