@@ -8,29 +8,42 @@ use super::ApiError;
 use super::openapi::openapi_document;
 use super::page::booking_page;
 use super::request::require_method;
+use super::security::page_policy;
+use std::sync::LazyLock;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{HtmlSchema, OpenApiDocumentSchema};
 
 const DOCS_PAGE: &str = include_str!("docs.html");
 
-/// A static document, answered to GET only.
+/// A static document, answered to GET only; a page with its policy (see [`page_policy`]).
 pub(super) fn get_document(
     request: &Request,
     content_type: &'static str,
     body: &'static str,
+    policy: Option<&'static str>,
 ) -> Response<Body> {
     match require_method(request, "GET") {
-        Ok(()) => document(content_type, body),
+        Ok(()) => document(content_type, body, policy),
         Err(error) => error.into_response(),
     }
 }
 
-fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
+fn document(
+    content_type: &'static str,
+    body: &'static str,
+    policy: Option<&'static str>,
+) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_owned()));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(policy) = policy {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
     // Changes only with a deployment.
     headers.insert(
         header::CACHE_CONTROL,
@@ -48,7 +61,7 @@ fn document(content_type: &'static str, body: &'static str) -> Response<Body> {
     responses((status = 200, description = "This OpenAPI 3.1 document", body = OpenApiDocumentSchema)),
 )]
 pub async fn openapi_json(request: Request) -> Response<Body> {
-    get_document(&request, "application/json", openapi_document())
+    get_document(&request, "application/json", openapi_document(), None)
 }
 
 /// An interactive page that renders the OpenAPI document and sends requests from the browser.
@@ -60,7 +73,13 @@ pub async fn openapi_json(request: Request) -> Response<Body> {
     responses((status = 200, description = "The interactive API page", body = HtmlSchema, content_type = "text/html")),
 )]
 pub async fn docs_page(request: Request) -> Response<Body> {
-    get_document(&request, "text/html; charset=utf-8", DOCS_PAGE)
+    static POLICY: LazyLock<String> = LazyLock::new(|| page_policy(DOCS_PAGE));
+    get_document(
+        &request,
+        "text/html; charset=utf-8",
+        DOCS_PAGE,
+        Some(&POLICY),
+    )
 }
 
 /// The `api-docs` function: every static document (the two documentation paths, and the booking

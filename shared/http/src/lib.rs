@@ -14,6 +14,7 @@ mod page;
 mod queue;
 mod request;
 mod router;
+pub mod security;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod server_settings;
@@ -44,7 +45,11 @@ where
     booking_runtime::run(lambda_http::Adapter::from(lambda_http::service_fn(
         |request| {
             let response = handler(request);
-            async move { Ok::<_, lambda_http::Error>(response.await) }
+            async move {
+                let mut response = response.await;
+                security::add_security_headers(response.headers_mut());
+                Ok::<_, lambda_http::Error>(response)
+            }
         },
     )))
     .await

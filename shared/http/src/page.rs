@@ -3,7 +3,10 @@
 //! root.
 use lambda_http::{Body, Request, Response};
 
+use std::sync::LazyLock;
+
 use super::docs::get_document;
+use super::security::page_policy;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::HtmlSchema;
@@ -19,7 +22,13 @@ const BOOKING_PAGE: &str = include_str!("page.html");
     responses((status = 200, description = "The booking page (Malay, switchable to English)", body = HtmlSchema, content_type = "text/html")),
 )]
 pub async fn booking_page(request: Request) -> Response<Body> {
-    get_document(&request, "text/html; charset=utf-8", BOOKING_PAGE)
+    static POLICY: LazyLock<String> = LazyLock::new(|| page_policy(BOOKING_PAGE));
+    get_document(
+        &request,
+        "text/html; charset=utf-8",
+        BOOKING_PAGE,
+        Some(&POLICY),
+    )
 }
 
 #[cfg(test)]
@@ -41,5 +50,24 @@ mod tests {
         assert!(!BOOKING_PAGE.contains("<script src"));
         assert!(!BOOKING_PAGE.contains("<link"));
         assert!(BOOKING_PAGE.starts_with("<!doctype html>\n<html lang=\"ms\">"));
+    }
+
+    /// The page's policy admits its script and style blocks by hash, which covers neither
+    /// inline handlers (`onclick=`) nor style attributes: a page with them would break.
+    #[test]
+    fn the_pages_have_nothing_inline_that_their_policy_would_block() {
+        for page in [BOOKING_PAGE, include_str!("docs.html")] {
+            for forbidden in [
+                " style=\"",
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " oninput=",
+                " onchange=",
+                "javascript:",
+            ] {
+                assert!(!page.contains(forbidden), "{forbidden}");
+            }
+        }
     }
 }

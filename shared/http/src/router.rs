@@ -87,7 +87,14 @@ impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
 }
 
 impl<S: ApiStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
+    /// The answer of the endpoint the request is for, with the headers every answer carries.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        let mut response = self.route(request).await;
+        crate::security::add_security_headers(response.headers_mut());
+        response
+    }
+
+    async fn route(&self, request: Request) -> Response<Body> {
         let _in_flight = match self.in_flight.as_ref().map(InFlightLimit::try_acquire) {
             Some(None) => return too_many_requests(),
             place => place,
