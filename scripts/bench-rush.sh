@@ -59,6 +59,7 @@ reset_data() {
 start_api() { # waiting room on|off
   ADMISSION_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" WAITING_ROOM="$1" \
     QUEUE_INLET_RATE="$INLET_RATE" MAX_IN_FLIGHT="$MAX_IN_FLIGHT" \
+    CLIENT_WRITES_PER_MINUTE=0 \
     MAX_CONNECTIONS=$((CONNECTIONS + 64)) METRICS_PORT="$(free_port)" \
     REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
     PORT="$api_port" RUST_LOG="${RUST_LOG:-warn}" "$BIN_DIR/local-api" >>"$OUT/rush-local-api.log" 2>&1 &

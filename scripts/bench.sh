@@ -70,7 +70,7 @@ done
 start_api() { # brokers [events per produce request: KAFKA_BATCH_MAX]; BENCH_REDIS_URL and
   # BENCH_REDIS_CLUSTER point it at another Redis (the cluster row)
   REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:$redis_port}" KAFKA_BROKERS="$1" KAFKA_BATCH_MAX="${2:-}" \
-    REDIS_CLUSTER="${BENCH_REDIS_CLUSTER:-false}" \
+    REDIS_CLUSTER="${BENCH_REDIS_CLUSTER:-false}" CLIENT_WRITES_PER_MINUTE=0 \
     PORT="$api_port" METRICS_PORT="$(free_port)" RUST_LOG="${RUST_LOG:-warn}" "$BIN" >>"$OUT/local-api.log" 2>&1 &
   api_pid=$!
   wait_for_port 127.0.0.1 "$api_port" 30

@@ -224,13 +224,15 @@ start_test_stack() {
 
 # local-api (debug build) on the stack's Redis and broker, on STACK_API_PORT (logging to
 # local-api.log) or on port $1 (local-api-$1.log) with the NAME=VALUE settings that follow;
-# its pid in STACK_API_PID, its operator (GET /metrics) port in STACK_METRICS_PORT.
+# its pid in STACK_API_PID, its operator (GET /metrics) port in STACK_METRICS_PORT. One test
+# client plays every person from 127.0.0.1, so the per-client write limit is off
+# (CLIENT_WRITES_PER_MINUTE=0; the integration tests check the limit itself).
 start_stack_api() {
   local port="${1:-$STACK_API_PORT}" log="$STACK_WORK/local-api.log"
   [ $# -gt 0 ] && shift && log="$STACK_WORK/local-api-$port.log"
   STACK_METRICS_PORT="$(free_port)"
   env REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" KAFKA_BROKERS="127.0.0.1:$STACK_BROKER_PORT" \
-    PORT="$port" METRICS_PORT="$STACK_METRICS_PORT" RUST_LOG=warn "$@" \
+    PORT="$port" METRICS_PORT="$STACK_METRICS_PORT" RUST_LOG=warn CLIENT_WRITES_PER_MINUTE=0 "$@" \
     "${CARGO_TARGET_DIR:-$ROOT/target}/debug/local-api" >"$log" 2>&1 &
   STACK_API_PID=$!
   STACK_API_PIDS+=("$STACK_API_PID")

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use booking_core::booking::PublishSettings;
 use booking_http::Api;
-use booking_http::server_settings::ServerLimits;
+use booking_http::server_settings::{ClientRate, ServerLimits};
 use booking_redis::{RedisStore, RedisTimeouts};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    TestApp, booking_json, publisher, read_http_message, spawn_app, test_references,
+    TestApp, booking_json, person_id, publisher, read_http_message, spawn_app, test_references,
 };
 
 type LocalApi = Api<RedisStore, RedisStore, booking_kafka::KafkaPublisher>;
@@ -26,8 +26,9 @@ struct Server {
 }
 
 impl Server {
+    /// With the per-client write limit off: these tests play many clients from one address.
     async fn start(app: &TestApp) -> Self {
-        Self::start_with(app, ServerLimits::default()).await
+        Self::start_with(app, unlimited_writes()).await
     }
 
     async fn start_with(app: &TestApp, limits: ServerLimits) -> Self {
@@ -352,7 +353,7 @@ async fn a_trickling_request_is_cut_off_and_changes_nothing() {
     app.seed(1, &[("PWTC", 5)]).await;
     let limits = ServerLimits {
         request_timeout: Duration::from_secs(1),
-        ..ServerLimits::default()
+        ..unlimited_writes()
     };
     let server = Server::start_with(&app, limits).await;
     let before = app.snapshot().await;
@@ -411,6 +412,7 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     let limits = ServerLimits {
         max_connections: 2,
         request_timeout: Duration::from_secs(60),
+        ..unlimited_writes()
     };
     let server = Server::start_with(&app, limits).await;
 
@@ -443,5 +445,116 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     assert_eq!(status, 200);
     drop(first);
     drop(third);
+    server.stop().await;
+}
+
+fn unlimited_writes() -> ServerLimits {
+    ServerLimits {
+        client_rate: ClientRate {
+            writes_per_minute: 0,
+            ..ServerLimits::default().client_rate
+        },
+        ..ServerLimits::default()
+    }
+}
+
+/// A client that pipelines requests and never reads the answers: its connection is closed once
+/// the server's write has waited `write_timeout`, so the slot it held serves someone else.
+#[tokio::test]
+async fn a_client_that_stops_reading_loses_its_connection_and_others_are_served() {
+    let app = spawn_app().await;
+    let limits = ServerLimits {
+        max_connections: 2,
+        request_timeout: Duration::from_secs(60),
+        write_timeout: Duration::from_secs(2),
+        ..unlimited_writes()
+    };
+    let server = Server::start_with(&app, limits).await;
+
+    // A small receive buffer, so the answers it never reads fill it soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(server.address).await.unwrap();
+    let pipelined = "GET /openapi.json HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n".repeat(200);
+    stalled.write_all(pipelined.as_bytes()).await.unwrap();
+    // The other slot serves someone else meanwhile.
+    let mut other = TcpStream::connect(server.address).await.unwrap();
+    send_get(&mut other, "/healthz").await;
+    assert_eq!(read_reply(&mut other).await.0, 200);
+
+    // A third waits in the kernel's backlog until the stalled connection gives its slot up.
+    let mut third = TcpStream::connect(server.address).await.unwrap();
+    send_get(&mut third, "/healthz").await;
+    let (status, _) = tokio::time::timeout(Duration::from_secs(60), read_reply(&mut third))
+        .await
+        .expect("the stalled client's slot is given back (write timeout)");
+    assert_eq!(status, 200);
+    // And the stalled connection is closed: reading it drains what was sent, then ends.
+    let mut sink = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), stalled.read_to_end(&mut sink)).await;
+    assert!(ended.is_ok(), "the stalled connection was closed");
+    drop((other, third));
+    server.stop().await;
+}
+
+/// One address writing past its allowance gets 429 with Retry-After; its reads, and other
+/// addresses' writes, go on.
+#[tokio::test]
+async fn one_address_past_its_write_allowance_gets_429_with_retry_after() {
+    let app = spawn_app().await;
+    app.seed(1, &[("PWTC", 10)]).await;
+    let limits = ServerLimits {
+        client_rate: ClientRate {
+            writes_per_minute: 6,
+            burst: 2,
+            trusted_proxy_hops: 1,
+        },
+        ..ServerLimits::default()
+    };
+    let server = Server::start_with(&app, limits).await;
+    let post = |forwarded_for: &str, id: &str| {
+        let body = booking_json(id, "PWTC", "20210516");
+        format!(
+            "POST /booking HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
+             x-forwarded-for: {forwarded_for}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    for n in 0..2 {
+        let (status, _, _) = server
+            .send(post("203.0.113.7", &person_id(n)).as_bytes())
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (status, head, body) = server
+        .send(post("203.0.113.7", &person_id(2)).as_bytes())
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "too_many_requests");
+    let wait: u64 = head
+        .lines()
+        .find_map(|line| line.strip_prefix("retry-after: "))
+        .expect("Retry-After")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+    assert_eq!(
+        app.remaining("PWTC", "20210516").await,
+        Some(8),
+        "the refused one booked nothing"
+    );
+    // A forged first entry does not make another client: the proxy's entry is what counts.
+    let (status, _, _) = server
+        .send(post("1.2.3.4, 203.0.113.7", &person_id(3)).as_bytes())
+        .await;
+    assert_eq!(status, 429);
+    let (status, _, _) = server
+        .send(post("198.51.100.2", &person_id(4)).as_bytes())
+        .await;
+    assert_eq!(status, 201, "another address writes on");
+    let (status, _, _) = server.call("GET", "/stations/PWTC", "").await;
+    assert_eq!(status, 200, "reads are not limited");
     server.stop().await;
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use booking_core::config::references::BOOKING_REFERENCE_KEY;
+use booking_core::config::waiting_room::LOCAL_ADMISSION_KEY;
 use booking_core::config::{ConfigError, WaitingRoomConfig};
 use booking_core::ports::StoreError;
 use booking_core::station::STATION_CACHE_MAX_AGE;
@@ -32,8 +34,10 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Refuses to listen beyond this machine on the public development keys: anyone could
+    /// then make references and admission tokens for any ID.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self {
+        let settings = Self {
             bookings: BookingSettings::from_lookup(&lookup)?,
             room: WaitingRoomConfig::from_lookup(&lookup)?,
             batch: KafkaBatchConfig::from_lookup(&lookup)?,
@@ -41,7 +45,27 @@ impl Settings {
             metrics_address: metrics_address(&lookup)?,
             limits: ServerLimits::from_lookup(&lookup)?,
             max_in_flight: max_in_flight(&lookup)?,
-        })
+        };
+        if !settings.address.ip().is_loopback() {
+            let public_key = if settings.bookings.references.development {
+                Some(BOOKING_REFERENCE_KEY)
+            } else if settings.room.admission_key == LOCAL_ADMISSION_KEY.as_bytes() {
+                Some("ADMISSION_KEY")
+            } else {
+                None
+            };
+            if let Some(variable) = public_key {
+                return Err(ConfigError {
+                    variable,
+                    problem: format!(
+                        "must be set to a secret of your own when HOST ({}) is not a loopback \
+                         address: the development key is public",
+                        settings.address.ip()
+                    ),
+                });
+            }
+        }
+        Ok(settings)
     }
 }
 
@@ -115,5 +139,42 @@ pub fn render_metrics(handle: PrometheusHandle) -> impl Fn() -> String + Clone +
     move || {
         handle.run_upkeep();
         handle.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use booking_core::config::fixed_lookup;
+
+    use super::*;
+
+    #[test]
+    fn beyond_loopback_it_refuses_the_public_development_keys() {
+        let base = [("KAFKA_BROKERS", "127.0.0.1:9092")];
+        let key = "k".repeat(32);
+        let with = |extra: &[(&str, &str)]| {
+            let pairs: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+            Settings::from_lookup(fixed_lookup(&pairs)).map(drop)
+        };
+        assert!(with(&[]).is_ok(), "on 127.0.0.1 the development keys serve");
+        assert_eq!(
+            with(&[("HOST", "0.0.0.0")]).unwrap_err().variable,
+            BOOKING_REFERENCE_KEY
+        );
+        assert_eq!(
+            with(&[("HOST", "0.0.0.0"), (BOOKING_REFERENCE_KEY, &key)])
+                .unwrap_err()
+                .variable,
+            "ADMISSION_KEY"
+        );
+        assert!(
+            with(&[
+                ("HOST", "0.0.0.0"),
+                (BOOKING_REFERENCE_KEY, &key),
+                ("ADMISSION_KEY", &key)
+            ])
+            .is_ok()
+        );
+        assert!(with(&[("HOST", "::1")]).is_ok());
     }
 }

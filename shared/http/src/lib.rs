@@ -1,6 +1,8 @@
 //! The HTTP API: request parsing, the handlers every HTTP function (and local-api) runs over
 //! the use cases, the error-to-status mapping and the JSON error body of the contract, the
 //! OpenAPI document and the pages. Generic over the ports, so no backend is linked here.
+#[cfg(feature = "server")]
+mod client_rate;
 mod conditional;
 mod docs;
 mod error;
@@ -18,6 +20,8 @@ pub mod security;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod server_settings;
+#[cfg(feature = "server")]
+mod write_deadline;
 
 pub use docs::{api_docs, docs_page, openapi_json};
 pub use error::ApiError;

@@ -17,7 +17,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::{Api, ApiError, MAX_BODY_BYTES};
+use crate::client_rate::ClientLimit;
+use crate::security::add_security_headers;
 use crate::server_settings::ServerLimits;
+use crate::write_deadline::WriteDeadline;
 use booking_core::ports::{EventPublisher, Outbox};
 
 use crate::router::ApiStore;
@@ -43,7 +46,8 @@ pub async fn serve<S, O, P>(
 
 /// [`serve`] with the limits one client may hold: a connection that does not send its headers
 /// within `request_timeout` is dropped (slowloris), a body not complete within as long again
-/// gets 408, and at most `max_connections` are open at once.
+/// gets 408, a connection whose answers are not read within `write_timeout` is closed, one IP
+/// writes at most at `client_rate`, and at most `max_connections` are open at once.
 pub async fn serve_with<S, O, P>(
     listener: TcpListener,
     api: Api<S, O, P>,
@@ -55,6 +59,10 @@ pub async fn serve_with<S, O, P>(
     P: EventPublisher + 'static,
 {
     let api = Arc::new(api);
+    let client_limit = ClientLimit::new(limits.client_rate).map(Arc::new);
+    if let Some(limit) = &client_limit {
+        tokio::spawn(forget_idle_clients(Arc::downgrade(limit)));
+    }
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
@@ -67,7 +75,7 @@ pub async fn serve_with<S, O, P>(
             }
             () = &mut shutdown => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(connection) => connection,
                 Err(error) => {
@@ -80,17 +88,33 @@ pub async fn serve_with<S, O, P>(
             () = &mut shutdown => break,
         };
         let api = Arc::clone(&api);
+        let client_limit = client_limit.clone();
         let body_timeout = limits.request_timeout;
-        let service = service_fn(move |request| {
+        let service = service_fn(move |request: Request<Incoming>| {
             let api = Arc::clone(&api);
-            async move { Ok::<_, Infallible>(respond(&api, request, body_timeout).await) }
+            let refused = client_limit.as_ref().and_then(|limit| {
+                let client = limit.client(peer.ip(), request.headers());
+                limit.check(request.method(), client)
+            });
+            async move {
+                Ok::<_, Infallible>(match refused {
+                    Some(mut refused) => {
+                        add_security_headers(refused.headers_mut());
+                        into_hyper(refused)
+                    }
+                    None => respond(&api, request, body_timeout).await,
+                })
+            }
         });
         // Also covers a kept-alive connection waiting for its next request: an idle client
         // gives its slot back after the timeout.
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.request_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(WriteDeadline::new(stream, limits.write_timeout)),
+                service,
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -105,6 +129,18 @@ pub async fn serve_with<S, O, P>(
         .is_err()
     {
         tracing::warn!("requests still open after the drain timeout");
+    }
+}
+
+/// Every minute, as long as the server runs: the limiter's memory stays with recent writers.
+async fn forget_idle_clients(limit: std::sync::Weak<ClientLimit>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        match limit.upgrade() {
+            Some(limit) => limit.forget_idle(),
+            None => return,
+        }
     }
 }
 

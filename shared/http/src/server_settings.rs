@@ -1,5 +1,6 @@
 //! local-api's settings. Variables: `HOST`, `PORT`, `METRICS_HOST`, `METRICS_PORT`,
-//! `REQUEST_TIMEOUT_SECS`, `MAX_CONNECTIONS`, `MAX_IN_FLIGHT`.
+//! `REQUEST_TIMEOUT_SECS`, `WRITE_TIMEOUT_SECS`, `MAX_CONNECTIONS`, `MAX_IN_FLIGHT`,
+//! `CLIENT_WRITES_PER_MINUTE`, `CLIENT_WRITE_BURST`, `TRUSTED_PROXY_HOPS`.
 use booking_core::config::{ConfigError, bounded_number};
 
 /// Where `local-api` listens: `HOST` (default 127.0.0.1; 0.0.0.0 in a container) and `PORT`
@@ -40,21 +41,45 @@ fn ip_address(
 }
 
 /// How much of the server one client may hold: `REQUEST_TIMEOUT_SECS` (default 10) to send a
-/// request's headers, and as long again for its body; `MAX_CONNECTIONS` (default 512) open
-/// connections at once, beyond which new ones wait in the kernel's backlog.
+/// request's headers, and as long again for its body; `WRITE_TIMEOUT_SECS` (default 10) to take
+/// an answer the server is writing (a client that stops reading gives its connection up);
+/// `MAX_CONNECTIONS` (default 512) open connections at once, beyond which new ones wait in the
+/// kernel's backlog; and how often one client may write (see [`ClientRate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
     pub request_timeout: std::time::Duration,
+    pub write_timeout: std::time::Duration,
     pub max_connections: usize,
+    pub client_rate: ClientRate,
+}
+
+/// Bookings, cancels and queue joins one client IP may send: `CLIENT_WRITES_PER_MINUTE` (default
+/// 60; 0 turns the limit off, as load tests from one machine need) with bursts of
+/// `CLIENT_WRITE_BURST` (default 20); beyond them 429 with `Retry-After`. Reads are the CDN's and
+/// the in-flight bound's to shed. Behind `TRUSTED_PROXY_HOPS` proxies (default 0: clients
+/// connect directly), the client is the address that many entries from the right of
+/// `X-Forwarded-For`, the last one a trusted proxy appended; the rest is the client's to forge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientRate {
+    pub writes_per_minute: u32,
+    pub burst: u32,
+    pub trusted_proxy_hops: u32,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             request_timeout: std::time::Duration::from_secs(10),
+            write_timeout: std::time::Duration::from_secs(10),
             // Well under the usual 1024 open files, leaving room for Redis, the broker and logs;
             // a load balancer in front needs far fewer.
             max_connections: 512,
+            client_rate: ClientRate {
+                // A person books or joins once; retries and a family on one IP stay well under.
+                writes_per_minute: 60,
+                burst: 20,
+                trusted_proxy_hops: 0,
+            },
         }
     }
 }
@@ -74,9 +99,29 @@ impl ServerLimits {
             defaults.max_connections as u64,
             1..=65_536,
         )?;
+        let write_seconds = bounded_number(
+            &lookup,
+            "WRITE_TIMEOUT_SECS",
+            defaults.write_timeout.as_secs(),
+            1..=300,
+        )?;
+        let rate = defaults.client_rate;
+        let number = |variable, default: u32, range| {
+            bounded_number(&lookup, variable, u64::from(default), range).map(|n| n as u32)
+        };
         Ok(Self {
             request_timeout: std::time::Duration::from_secs(seconds),
+            write_timeout: std::time::Duration::from_secs(write_seconds),
             max_connections: max_connections as usize,
+            client_rate: ClientRate {
+                writes_per_minute: number(
+                    "CLIENT_WRITES_PER_MINUTE",
+                    rate.writes_per_minute,
+                    0..=1_000_000,
+                )?,
+                burst: number("CLIENT_WRITE_BURST", rate.burst, 1..=100_000)?,
+                trusted_proxy_hops: number("TRUSTED_PROXY_HOPS", rate.trusted_proxy_hops, 0..=10)?,
+            },
         })
     }
 }
@@ -156,11 +201,24 @@ mod tests {
         );
         let set = ServerLimits::from_lookup(lookup(&[
             ("REQUEST_TIMEOUT_SECS", "3"),
+            ("WRITE_TIMEOUT_SECS", "4"),
             ("MAX_CONNECTIONS", "64"),
+            ("CLIENT_WRITES_PER_MINUTE", "0"),
+            ("CLIENT_WRITE_BURST", "5"),
+            ("TRUSTED_PROXY_HOPS", "1"),
         ]))
         .unwrap();
         assert_eq!(set.request_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(set.write_timeout, std::time::Duration::from_secs(4));
         assert_eq!(set.max_connections, 64);
+        assert_eq!(
+            set.client_rate,
+            ClientRate {
+                writes_per_minute: 0,
+                burst: 5,
+                trusted_proxy_hops: 1
+            }
+        );
         for (settings, variable) in [
             (
                 &[("REQUEST_TIMEOUT_SECS", "0")] as Settings,
@@ -169,6 +227,9 @@ mod tests {
             (&[("REQUEST_TIMEOUT_SECS", "ten")], "REQUEST_TIMEOUT_SECS"),
             (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
             (&[("MAX_CONNECTIONS", "1e9")], "MAX_CONNECTIONS"),
+            (&[("WRITE_TIMEOUT_SECS", "0")], "WRITE_TIMEOUT_SECS"),
+            (&[("CLIENT_WRITE_BURST", "0")], "CLIENT_WRITE_BURST"),
+            (&[("TRUSTED_PROXY_HOPS", "11")], "TRUSTED_PROXY_HOPS"),
         ] {
             assert_eq!(
                 ServerLimits::from_lookup(lookup(settings))
