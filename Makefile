@@ -10,7 +10,7 @@ BOOKING_BODY := {"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil"
 ARCH ?= x86_64
 ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 
-.PHONY: run test fuzz build deploy bench bench-cold bench-events bench-rush inlet seed redis-cli events relay topics load-test lint stop openapi
+.PHONY: run test fuzz build deploy bench bench-cold bench-events bench-rush inlet seed room redis-cli events relay topics load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded. CLUSTER=1: on a
 ## local 3-primary Redis Cluster (REDIS_CLUSTER=true).
@@ -92,6 +92,14 @@ INLET_SECONDS ?= 55
 inlet:
 	source scripts/lib.sh && ensure_cargo_lambda && \
 	cargo lambda invoke queue-inlet --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) --data-ascii '{"seconds":$(INLET_SECONDS)}'
+
+## Open or close the waiting room's epoch on the running system: ROOM=open (events/room-open.json)
+## or ROOM=close. In AWS, invoke the seed function with the same events.
+ROOM ?= open
+room:
+	source scripts/lib.sh && ensure_cargo_lambda && \
+	cargo lambda invoke seed --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
+	  --data-file events/room-$(ROOM).json
 
 ## Create the booking topic on the local broker (make run does it).
 topics:

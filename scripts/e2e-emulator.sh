@@ -263,6 +263,12 @@ check "the relay finds nothing left" '{"deadlineReached":false,"published":0,"re
 
 echo "e2e: the waiting room (off here: the bookings above needed no token)"
 request POST /queue '{"mysejahteraId":"900127015527"}' "$FIRST_CALL_SECONDS"
+check "no room open yet: POST /queue refused" 409 "$status"
+check "... as room_not_open" room_not_open "$(field error <<<"$body")"
+room_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-file events/room-open.json 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "the operator opens the room (seed event)" open "$(field room <<<"$room_reply")"
+request POST /queue '{"mysejahteraId":"900127015527"}' "$CALL_SECONDS"
 check "POST /queue (router) status" 201 "$status"
 check "the first to join is position 1" 1 "$(field position <<<"$body")"
 ticket="$(field ticket <<<"$body")"
@@ -289,6 +295,14 @@ inlet_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke queue-inlet --invoke-
 check "no slot left: the inlet closes the room" '{"open":false,"serving":1,"slotsLeft":0,"ticks":1}' "$(canon <<<"$inlet_reply")"
 request GET /queue
 check "GET /queue says closed" closed "$(field status <<<"$body")"
+room_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
+  --invoke-port "$watch_port" --data-file events/room-close.json 2>"$work/invoke.err" || cat "$work/invoke.err")"
+check "the operator closes the room (seed event)" closed "$(field room <<<"$room_reply")"
+request GET "/queue/$ticket"
+check "the closed room's ticket is gone" 404 "$status"
+check "the epoch's counters are gone" 0 "$(rcli EXISTS 'queue:{room}:epoch' 'queue:{room}:seq' 'queue:{room}:serving')"
+person_key="$(rcli --scan --pattern 'queue:{room}:person:*' | head -1)"
+check "the places left behind expire with the room" yes "$([ "$(rcli PTTL "$person_key")" -gt 0 ] && echo yes || echo no)"
 
 echo "e2e: seeding again keeps live counters"
 seed_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \

@@ -11,7 +11,7 @@ use booking_core::domain::{
     Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp, EventType,
     MySejahteraId, ReferenceNonce,
 };
-use booking_core::ports::{BookingStore, QueueStore};
+use booking_core::ports::{BookingStore, QueueJoin, QueueStore};
 use booking_redis::protocol::{CLAIM_TTL, Claimed, Held};
 use lambda_http::http::StatusCode;
 use redis::AsyncCommands;
@@ -737,7 +737,12 @@ async fn the_waiting_room_counts_slots_over_every_shard() {
         QueueStore::slots_left(&app.store).await.unwrap(),
         3 * 2 * 4 - 1
     );
-    let place = QueueStore::join(&app.store, "pseudonym").await.unwrap();
+    QueueStore::open_room(&app.store, crate::helpers::unix_ms_now(), 3_600_000, 100)
+        .await
+        .unwrap();
+    let QueueJoin::Placed(place) = QueueStore::join(&app.store, "pseudonym").await.unwrap() else {
+        panic!("the room is open");
+    };
     assert_eq!(place.position, 1);
     let progress = QueueStore::advance(&app.store, 60_000, 60, 10, false)
         .await

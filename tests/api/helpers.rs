@@ -1029,3 +1029,11 @@ pub fn person_id(n: u32) -> String {
     let (year, month, day) = ((90 + date / 336) % 100, 1 + (date / 28) % 12, 1 + date % 28);
     format!("{year:02}{month:02}{day:02}14{:04}", n % 10_000)
 }
+
+/// Milliseconds since the Unix epoch, now: what Redis expiry times are compared with.
+pub fn unix_ms_now() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970");
+    u64::try_from(since.as_millis()).expect("ms fit in u64")
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use booking_core::booking::PublishSettings;
 use booking_core::waiting_room::{
-    ADMISSION_TOKEN_TTL, AdmissionKeys, Clock, Inlet, InletMode, InletSettings, WaitingRoom,
+    ADMISSION_TOKEN_TTL, AdmissionKeys, Clock, DEFAULT_ROOM_HOURS, DEFAULT_ROOM_SIZE, Inlet,
+    InletMode, InletSettings, RoomAdmin, WaitingRoom,
 };
 use booking_http::{ADMISSION_TOKEN_HEADER, Api};
 use booking_redis::{RedisStore, RedisTimeouts};
@@ -16,8 +17,8 @@ use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
 
 use crate::helpers::{
-    AppOptions, RedisMode, TestApp, TestResponse, booking_json, publisher, request, spawn_app,
-    spawn_app_with, test_references,
+    AppOptions, RedisMode, TestApp, TestResponse, booking_json, person_id, publisher, request,
+    spawn_app, spawn_app_with, test_references,
 };
 
 /// Time the tests move by hand: token expiry and the inlet's rate without sleeping.
@@ -29,7 +30,10 @@ impl Clock for ManualClock {
     }
 }
 
-const START_MS: u64 = 1_700_000_000_000;
+/// Now, as the tests' clock starts: the room's keys expire by it, so it must not be the past.
+fn start_ms() -> u64 {
+    crate::helpers::unix_ms_now()
+}
 
 struct Room {
     app: TestApp,
@@ -45,12 +49,16 @@ async fn spawn_room(people_per_minute: u64) -> Room {
 /// A room for a test that sends `concurrent` requests at once: Redis timeouts sized for them.
 async fn spawn_room_for(people_per_minute: u64, concurrent: usize) -> Room {
     let app = spawn_app_with(AppOptions::on(RedisMode::Single).concurrent(concurrent)).await;
-    let clock = Arc::new(ManualClock(AtomicU64::new(START_MS)));
+    let clock = Arc::new(ManualClock(AtomicU64::new(start_ms())));
     let room = WaitingRoom::new(
         Arc::new(app.store.clone()),
         AdmissionKeys::new(b"integration test admission key, 32+ bytes"),
         clock.clone(),
     );
+    RoomAdmin::new(Arc::new(app.store.clone()), clock.clone())
+        .open(DEFAULT_ROOM_HOURS, DEFAULT_ROOM_SIZE)
+        .await
+        .expect("the room opens");
     Room {
         app,
         room,
@@ -377,7 +385,8 @@ async fn forged_or_altered_tickets_are_not_found() {
     let joined = room.join("900127015527").await;
     assert_eq!(position(&joined), 2);
     let real = ticket(&joined);
-    let moved_forward = format!("1{}", &real[real.find('.').unwrap()..]);
+    let moved_forward = real.replacen(".2.", ".1.", 1);
+    assert_ne!(moved_forward, real);
     for forged in [
         moved_forward.as_str(),
         "1.00.00",
@@ -539,4 +548,133 @@ async fn with_redis_down_the_queue_answers_503_and_tokens_still_verify() {
         "{:?}",
         booked.body
     );
+}
+
+/// The room's expiry as Redis holds it for `key`, in ms from now (-1: none, -2: no key).
+async fn ttl_ms(app: &TestApp, key: &str) -> i64 {
+    let mut connection = app.connection.clone();
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+/// A flood of made-up people cannot take more than the room's places, and every key a join
+/// writes leaves with the room.
+#[tokio::test]
+async fn a_flood_stops_at_the_rooms_size_and_its_keys_expire_with_the_room() {
+    let room = spawn_room(60).await;
+    let admin = RoomAdmin::new(Arc::new(room.app.store.clone()), room.clock.clone());
+    let epoch = admin.open(2, 50).await.unwrap();
+    assert_eq!(epoch.max_size, 50);
+    for n in 0..50 {
+        assert_eq!(room.join(&person_id(n)).await.status, StatusCode::CREATED);
+    }
+    let refused = room.join(&person_id(50)).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.error_code(), "queue_full");
+    // A person already queued still gets their place back.
+    assert_eq!(room.join(&person_id(7)).await.status, StatusCode::OK);
+    assert_eq!(room.app.count_keys("queue:{room}:person:*").await, 50);
+
+    let two_hours = 2 * 3_600_000;
+    let mut connection = room.app.connection.clone();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("queue:*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for key in keys {
+        let ttl = ttl_ms(&room.app, &key).await;
+        if key == booking_redis::queue::QUEUE_EPOCHS_KEY {
+            assert_eq!(ttl, -1, "the epoch counter stays, so epochs never repeat");
+            continue;
+        }
+        assert!(
+            (two_hours - 60_000..=two_hours).contains(&ttl),
+            "{key} expires with the room: {ttl} ms"
+        );
+    }
+}
+
+/// Tickets and tokens of an earlier opening (a rehearsal) are refused in the next one, and
+/// nobody shares a position with an old ticket.
+#[tokio::test]
+async fn an_earlier_openings_ticket_and_token_are_refused() {
+    let room = spawn_room(60).await;
+    room.app.seed(1, &[("PWTC", 10)]).await;
+    let rehearsal_ticket = ticket(&room.join(&person_id(1)).await);
+    let rehearsal_token = room.admitted_token(&person_id(1)).await;
+    assert_eq!(
+        room.status(&rehearsal_ticket).await.body["status"],
+        "admitted"
+    );
+
+    let admin = RoomAdmin::new(Arc::new(room.app.store.clone()), room.clock.clone());
+    let closed = admin.close().await.unwrap().expect("a room was open");
+    let reopened = admin.open(12, 1000).await.unwrap();
+    assert!(reopened.id > closed.id);
+
+    let old = room.status(&rehearsal_ticket).await;
+    assert_eq!(old.status, StatusCode::NOT_FOUND);
+    assert_eq!(old.error_code(), "ticket_not_found");
+    // The gate reads the epoch again after its cache's second.
+    room.advance_clock(Duration::from_secs(2));
+    let booking = room.book(&person_id(1), Some(&rehearsal_token), true).await;
+    assert_eq!(booking.status, StatusCode::FORBIDDEN, "{:?}", booking.body);
+    assert_eq!(booking.error_code(), "not_admitted");
+    // Whoever joins first now stands at 1, in the new epoch; the rehearsal's place is gone.
+    let first = room.join(&person_id(2)).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(position(&first), 1);
+    let again = room.join(&person_id(1)).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CREATED,
+        "a new place, not the old one"
+    );
+    assert_eq!(position(&again), 2);
+}
+
+#[tokio::test]
+async fn with_no_room_open_joins_are_refused_and_nobody_is_admitted() {
+    let room = spawn_room(60).await;
+    RoomAdmin::new(Arc::new(room.app.store.clone()), room.clock.clone())
+        .close()
+        .await
+        .unwrap();
+    let refused = room.join(&person_id(1)).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.error_code(), "room_not_open");
+    assert_eq!(room.progress().await.body["status"], "closed");
+    assert_eq!(
+        room.app.count_keys("queue:{room}:*").await,
+        1,
+        "only the epoch counter"
+    );
+}
+
+/// The operator's commands, through the seed function as deployed.
+#[tokio::test]
+async fn the_seed_function_opens_and_closes_the_room_and_says_what_it_did() {
+    let app = spawn_app().await;
+    let open: booking_core::seed::SeedEvent =
+        serde_json::from_str(r#"{"room": "open", "hours": 3, "maxSize": 1000}"#).unwrap();
+    let reply = app.seed_function.handle(open).await.unwrap();
+    assert_eq!(reply["room"], "open");
+    assert_eq!(reply["epoch"]["maxSize"], 1000);
+    let epoch = reply["epoch"]["id"].as_u64().unwrap();
+    let opened = reply["epoch"]["openedAt"].as_u64().unwrap();
+    assert_eq!(
+        reply["epoch"]["expiresAt"].as_u64().unwrap(),
+        opened + 3 * 3_600_000
+    );
+    let close: booking_core::seed::SeedEvent =
+        serde_json::from_str(r#"{"room": "close"}"#).unwrap();
+    let reply = app.seed_function.handle(close.clone()).await.unwrap();
+    assert_eq!(reply["room"], "closed");
+    assert_eq!(reply["epoch"]["id"], epoch);
+    let reply = app.seed_function.handle(close).await.unwrap();
+    assert!(reply["epoch"].is_null(), "nothing was open: {reply}");
 }

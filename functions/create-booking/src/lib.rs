@@ -1,5 +1,7 @@
 //! POST /booking: book one slot for one person and publish its event; while the waiting room
 //! is on, only for a person with a valid admission token.
+use std::sync::Arc;
+
 use booking_core::config::{ConfigError, WaitingRoomConfig};
 use booking_core::ports::StoreError;
 use booking_core::waiting_room::AdmissionGate;
@@ -28,9 +30,12 @@ pub struct CreateBooking {
 
 impl CreateBooking {
     pub async fn build(settings: Settings) -> Result<Self, StoreError> {
+        let bookings = settings.bookings.bookings().await?;
+        // The gate reads the room's epoch from the same Redis, on the same connection.
+        let queue = Arc::new(bookings.store().clone());
         Ok(Self {
-            gate: AdmissionGate::configured(&settings.room),
-            bookings: settings.bookings.bookings().await?,
+            gate: AdmissionGate::configured(queue, &settings.room),
+            bookings,
         })
     }
 

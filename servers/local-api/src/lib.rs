@@ -11,7 +11,7 @@ use booking_core::config::waiting_room::LOCAL_ADMISSION_KEY;
 use booking_core::config::{ConfigError, WaitingRoomConfig};
 use booking_core::ports::StoreError;
 use booking_core::station::STATION_CACHE_MAX_AGE;
-use booking_core::waiting_room::{Inlet, SystemClock, WaitingRoom};
+use booking_core::waiting_room::{Inlet, RoomAdmin, SystemClock, WaitingRoom};
 use booking_http::Api;
 use booking_http::server_settings::{ServerLimits, listen_address, max_in_flight, metrics_address};
 use booking_kafka::config::KafkaBatchConfig;
@@ -73,6 +73,9 @@ impl Settings {
 pub struct LocalApi {
     pub api: Api<RedisStore, RedisStore, BatchingPublisher<KafkaPublisher>>,
     pub inlet: Inlet,
+    /// What an operator does in AWS (the seed function's room events), local-api does for a
+    /// room that is on: `open_room` opens one unless one is open.
+    pub room_admin: Option<RoomAdmin>,
 }
 
 impl LocalApi {
@@ -91,12 +94,20 @@ impl LocalApi {
             settings.room.inlet,
             Arc::new(SystemClock),
         );
+        let room_admin = settings
+            .room
+            .room_on
+            .then(|| RoomAdmin::new(Arc::new(store.clone()), Arc::new(SystemClock)));
         let bookings = settings.bookings.bookings_with(store, publisher);
         let api = Api::from_bookings(bookings)
             .with_station_cache(STATION_CACHE_MAX_AGE)
             .with_waiting_room(room, settings.room.room_on)
             .with_in_flight_limit(settings.max_in_flight);
-        Ok(Self { api, inlet })
+        Ok(Self {
+            api,
+            inlet,
+            room_admin,
+        })
     }
 }
 

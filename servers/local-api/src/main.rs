@@ -17,7 +17,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         (settings.address, settings.metrics_address, settings.limits);
     tracing::info!(%address, %metrics_address, ?limits, room_on = settings.room.room_on, batch = ?settings.batch, "serving every endpoint, metrics apart");
     let metrics = prometheus()?;
-    let LocalApi { api, inlet } = LocalApi::build(settings).await?;
+    let LocalApi {
+        api,
+        inlet,
+        room_admin,
+    } = LocalApi::build(settings).await?;
+    if let Some(admin) = room_admin {
+        match admin.open_unless_open().await {
+            Ok(Some(epoch)) => tracing::info!(epoch = epoch.id, "waiting room opened"),
+            Ok(None) => tracing::info!("waiting room already open"),
+            Err(error) => {
+                tracing::warn!(%error, "could not open the waiting room; joins answer room_not_open")
+            }
+        }
+    }
     spawn_inlet(inlet);
     let listener = tokio::net::TcpListener::bind(address).await?;
     let metrics_listener = tokio::net::TcpListener::bind(metrics_address)

@@ -234,41 +234,75 @@ impl<T: EventPublisher + ?Sized> EventPublisher for std::sync::Arc<T> {
     }
 }
 
+/// One opening of the waiting room. Tickets and admission tokens carry its id, and nothing of
+/// an earlier epoch is accepted; its keys expire when it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomEpoch {
+    pub id: u64,
+    /// Unix ms, as Redis holds it (`openedAt`, `expiresAt`).
+    #[serde(rename = "openedAt")]
+    pub opened_at_ms: u64,
+    #[serde(rename = "expiresAt")]
+    pub expires_at_ms: u64,
+    /// Places the room gives out at most; joins past it are refused.
+    pub max_size: u64,
+}
+
 /// Where the waiting room stands: the highest position let in, and whether any slot is left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueProgress {
     /// Every position up to and including this one is admitted.
     pub serving: u64,
-    /// False once the inlet found no slot left anywhere: nobody should wait for nothing.
+    /// False once the inlet found no slot left anywhere (nobody should wait for nothing), and
+    /// while no room is open.
     pub open: bool,
+    /// The open room's epoch; None while no room is open.
+    pub epoch: Option<u64>,
 }
 
 /// A person's one place in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuePlace {
+    /// The room's epoch the place belongs to.
+    pub epoch: u64,
     pub position: u64,
     /// False when the person already held this place (a repeated join).
     pub newly_queued: bool,
     pub progress: QueueProgress,
 }
 
+/// What a join got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueJoin {
+    Placed(QueuePlace),
+    /// No room is open (none was, or it closed or expired).
+    NotOpen,
+    /// Every place of the room is taken.
+    Full {
+        max_size: u64,
+    },
+}
+
 /// The waiting room's counters. `person` is a keyed pseudonym, never the ID itself.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait QueueStore: Send + Sync {
-    /// The person's place, taken now or earlier, atomically: one place per person.
-    async fn join(&self, person: &str) -> Result<QueuePlace, StoreError>;
+    /// The person's place in the open room, taken now or earlier, atomically: one place per
+    /// person and epoch, at most the room's size.
+    async fn join(&self, person: &str) -> Result<QueueJoin, StoreError>;
 
-    /// The serving number and status, the same for everybody.
+    /// The serving number, status and epoch, the same for everybody.
     async fn progress(&self) -> Result<QueueProgress, StoreError>;
 
     /// Slots left over every date of every station.
     async fn slots_left(&self) -> Result<u64, StoreError>;
 
-    /// Advances the serving number atomically by what `people_per_minute` allows since the last
-    /// advance (shared by every inlet, so two running at once do not admit twice), never past
-    /// the last position taken nor by more than `max_step`; with `sold_out`, admits nobody and
-    /// closes the queue, otherwise (re)opens it.
+    /// Advances the open room's serving number atomically by what `people_per_minute` allows
+    /// since the last advance (shared by every inlet, so two running at once do not admit
+    /// twice), never past the last position taken nor by more than `max_step`; with
+    /// `sold_out`, admits nobody and closes the queue, otherwise (re)opens it. Does nothing
+    /// while no room is open.
     async fn advance(
         &self,
         now_ms: u64,
@@ -276,4 +310,17 @@ pub trait QueueStore: Send + Sync {
         max_step: u64,
         sold_out: bool,
     ) -> Result<QueueProgress, StoreError>;
+
+    /// Opens a new epoch (ending the current one, if any): an empty queue that lives
+    /// `lifetime_ms` from `now_ms` and gives out at most `max_size` places.
+    async fn open_room(
+        &self,
+        now_ms: u64,
+        lifetime_ms: u64,
+        max_size: u64,
+    ) -> Result<RoomEpoch, StoreError>;
+
+    /// Ends the open epoch: its tickets and tokens stop working at once, its keys go. The
+    /// epoch that was open, if any.
+    async fn close_room(&self) -> Result<Option<RoomEpoch>, StoreError>;
 }

@@ -53,13 +53,37 @@ fn is_zero(count: &u32) -> bool {
     *count == 0
 }
 
-/// The seed function's event: a seed, or the one-off migration `{"migrate": true}` that counts
-/// the bookings held of data written before the count existed.
+/// The seed function's event: a seed, the one-off migration `{"migrate": true}` that counts
+/// the bookings held of data written before the count existed, or an operator's command for
+/// the waiting room: `{"room": "open", "hours": 12, "maxSize": 3000000}` (both optional) or
+/// `{"room": "close"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeedEvent {
     Seed(SeedRequest),
     Migrate,
+    Room(RoomCommand),
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "room", rename_all = "camelCase")]
+pub enum RoomCommand {
+    Open(OpenRoom),
+    Close(CloseRoom),
+}
+
+/// A new epoch: it lives `hours` (default 12, at most a week) and gives out `maxSize` places
+/// (default 3,000,000).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenRoom {
+    pub hours: Option<u64>,
+    pub max_size: Option<u64>,
+}
+
+/// The open epoch ends now. A struct of no fields, so that serde refuses any it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRoom {}
 
 impl<'de> Deserialize<'de> for SeedEvent {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -67,6 +91,11 @@ impl<'de> Deserialize<'de> for SeedEvent {
         // Through a Value rather than an untagged enum, so a bad seed event keeps the error
         // that names its field.
         let value = serde_json::Value::deserialize(deserializer)?;
+        if value.get("room").is_some() {
+            return RoomCommand::deserialize(value)
+                .map(Self::Room)
+                .map_err(D::Error::custom);
+        }
         match value.get("migrate") {
             Some(serde_json::Value::Bool(true))
                 if value.as_object().is_some_and(|o| o.len() == 1) =>
@@ -383,17 +412,35 @@ mod tests {
     }
 
     #[test]
-    fn the_event_is_a_seed_or_the_migration() {
+    fn the_event_is_a_seed_the_migration_or_a_room_command() {
         let parse = |json: &str| serde_json::from_str::<SeedEvent>(json);
         assert_eq!(
             parse("{}").unwrap(),
             SeedEvent::Seed(SeedRequest::default())
         );
         assert_eq!(parse(r#"{"migrate": true}"#).unwrap(), SeedEvent::Migrate);
+        assert_eq!(
+            parse(r#"{"room": "open", "hours": 6, "maxSize": 1000}"#).unwrap(),
+            SeedEvent::Room(RoomCommand::Open(OpenRoom {
+                hours: Some(6),
+                max_size: Some(1000)
+            }))
+        );
+        assert_eq!(
+            parse(r#"{"room": "open"}"#).unwrap(),
+            SeedEvent::Room(RoomCommand::Open(OpenRoom::default()))
+        );
+        assert_eq!(
+            parse(r#"{"room": "close"}"#).unwrap(),
+            SeedEvent::Room(RoomCommand::Close(CloseRoom {}))
+        );
         for bad in [
             r#"{"migrate": false}"#,
             r#"{"migrate": true, "reset": true}"#,
             r#"{"migrate": "yes"}"#,
+            r#"{"room": "reopen"}"#,
+            r#"{"room": "open", "hourz": 1}"#,
+            r#"{"room": "close", "days": 1}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

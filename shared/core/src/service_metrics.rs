@@ -172,6 +172,7 @@ pub fn describe() {
 
 /// People who took a place in the waiting room (a repeated join is not one).
 pub const QUEUE_JOINED: &str = "queue_joined";
+pub const QUEUE_FULL: &str = "queue_full";
 /// The waiting room's serving number after an inlet tick: every position up to it is let in.
 pub const QUEUE_SERVING: &str = "queue_serving";
 /// 1 while the waiting room is open, 0 once the inlet found no slot left.
@@ -186,6 +187,11 @@ pub fn queue_joined(newly_queued: bool) {
     if newly_queued {
         counter!(QUEUE_JOINED).increment(1);
     }
+}
+
+/// A join refused because every place of the room is taken.
+pub fn queue_full() {
+    counter!(QUEUE_FULL).increment(1);
 }
 
 #[allow(clippy::cast_precision_loss)] // Gauges are f64; counts stay far below 2^53.
@@ -205,6 +211,11 @@ pub fn describe_waiting_room() {
         QUEUE_JOINED,
         Unit::Count,
         "People who took a place in the waiting room"
+    );
+    describe_counter!(
+        QUEUE_FULL,
+        Unit::Count,
+        "Joins refused because the room had given out all its places"
     );
     describe_gauge!(QUEUE_SERVING, Unit::Count, "Highest queue position let in");
     describe_gauge!(QUEUE_OPEN, Unit::Count, "1 while any slot is left, else 0");

@@ -15,7 +15,7 @@ use sha2::Sha256;
 
 use crate::config::WaitingRoomConfig;
 use crate::domain::MySejahteraId;
-use crate::ports::{QueueProgress, QueueStore, StoreError};
+use crate::ports::{QueueJoin, QueueProgress, QueueStore, RoomEpoch, StoreError};
 use crate::service_metrics;
 
 /// How long an admission token is good for: long enough to fill in the form, short enough
@@ -98,30 +98,34 @@ impl AdmissionKeys {
         self.sign("person", &[id.as_str()])
     }
 
-    /// `{position}.{pseudonym}.{signature}`: URL-safe, readable by the client (the position),
-    /// unforgeable.
-    pub fn ticket(&self, position: u64, pseudonym: &str) -> String {
-        let position = position.to_string();
-        let signature = self.sign("ticket", &[&position, pseudonym]);
-        format!("{position}.{pseudonym}.{signature}")
+    /// `{epoch}.{position}.{pseudonym}.{signature}`: URL-safe, readable by the client (the
+    /// position), unforgeable, and good only in the room's epoch it was given in.
+    pub fn ticket(&self, epoch: u64, position: u64, pseudonym: &str) -> String {
+        let (epoch, position) = (epoch.to_string(), position.to_string());
+        let signature = self.sign("ticket", &[&epoch, &position, pseudonym]);
+        format!("{epoch}.{position}.{pseudonym}.{signature}")
     }
 
-    /// The position and pseudonym of a ticket this key signed; None for anything else.
-    pub fn read_ticket<'t>(&self, ticket: &'t str) -> Option<(u64, &'t str)> {
+    /// The epoch, position and pseudonym of a ticket this key signed; None for anything else.
+    pub fn read_ticket<'t>(&self, ticket: &'t str) -> Option<(u64, u64, &'t str)> {
         let mut parts = ticket.split('.');
-        let (position, pseudonym, signature) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || !self.verify("ticket", &[position, pseudonym], signature) {
+        let (epoch, position, pseudonym, signature) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some()
+            || !self.verify("ticket", &[epoch, position, pseudonym], signature)
+        {
             return None;
         }
-        Some((position.parse().ok()?, pseudonym))
+        Some((epoch.parse().ok()?, position.parse().ok()?, pseudonym))
     }
 
-    /// `{expires_at_ms}.{signature}` over the expiry and the person's pseudonym: only useful
-    /// with that person's ID in the booking's body.
-    pub fn admission_token(&self, pseudonym: &str, expires_at_ms: u64) -> String {
-        let expires = expires_at_ms.to_string();
-        let signature = self.sign("admission", &[&expires, pseudonym]);
-        format!("{expires}.{signature}")
+    /// `{epoch}.{expires_at_ms}.{signature}` over the epoch, the expiry and the person's
+    /// pseudonym: only useful with that person's ID in the booking's body, while that epoch
+    /// is open.
+    pub fn admission_token(&self, epoch: u64, pseudonym: &str, expires_at_ms: u64) -> String {
+        let (epoch, expires) = (epoch.to_string(), expires_at_ms.to_string());
+        let signature = self.sign("admission", &[&epoch, &expires, pseudonym]);
+        format!("{epoch}.{expires}.{signature}")
     }
 }
 
@@ -136,7 +140,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Why `POST /booking` was refused while the room is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotAdmitted {
     #[error("no Admission-Token header")]
     Missing,
@@ -144,63 +148,114 @@ pub enum NotAdmitted {
     Invalid,
     #[error("the admission token has expired")]
     Expired,
+    /// Given in an epoch that is over (a rehearsal, an earlier opening).
+    #[error("the admission token is from an earlier opening of the waiting room")]
+    OtherEpoch,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// The check `POST /booking` makes while the room is on. Needs no store: the token is signed.
+/// How long the gate trusts its last read of the room's epoch: a closed epoch's tokens stop
+/// working within it, and a rush of bookings costs the store one read a second per process.
+pub const EPOCH_CACHE_MS: u64 = 1_000;
+
+/// The check `POST /booking` makes while the room is on. The token is signed, so checking it
+/// needs no store but for the room's epoch, read at most once a second.
 #[derive(Clone)]
 pub struct AdmissionGate {
     keys: AdmissionKeys,
     clock: Arc<dyn Clock>,
+    store: Arc<dyn QueueStore>,
+    epoch: Arc<Mutex<Option<EpochRead>>>,
 }
+
+/// The gate's last read of the room: when (ms), and the epoch then open.
+type EpochRead = (u64, Option<u64>);
 
 impl AdmissionGate {
     /// The check `POST /booking` makes while the room is on (`WAITING_ROOM=on`); None while
     /// it is off.
-    pub fn configured(config: &WaitingRoomConfig) -> Option<Self> {
+    pub fn configured(store: Arc<dyn QueueStore>, config: &WaitingRoomConfig) -> Option<Self> {
         config.room_on.then(|| {
             Self::new(
                 AdmissionKeys::new(&config.admission_key),
                 Arc::new(SystemClock),
+                store,
             )
         })
     }
 
-    pub fn new(keys: AdmissionKeys, clock: Arc<dyn Clock>) -> Self {
-        Self { keys, clock }
+    pub fn new(keys: AdmissionKeys, clock: Arc<dyn Clock>, store: Arc<dyn QueueStore>) -> Self {
+        Self {
+            keys,
+            clock,
+            store,
+            epoch: Arc::new(Mutex::new(None)),
+        }
     }
 
-    pub fn check(&self, token: Option<&str>, id: &MySejahteraId) -> Result<(), NotAdmitted> {
-        let result = self.verify(token, id);
+    pub async fn check(&self, token: Option<&str>, id: &MySejahteraId) -> Result<(), NotAdmitted> {
+        let result = self.verify(token, id).await;
         if let Err(refusal) = &result {
             service_metrics::admission_refused(refusal.reason());
         }
         result
     }
 
-    fn verify(&self, token: Option<&str>, id: &MySejahteraId) -> Result<(), NotAdmitted> {
+    async fn verify(&self, token: Option<&str>, id: &MySejahteraId) -> Result<(), NotAdmitted> {
         let token = token.ok_or(NotAdmitted::Missing)?;
-        let (expires, signature) = token.split_once('.').ok_or(NotAdmitted::Invalid)?;
+        let mut parts = token.split('.');
+        let (Some(epoch), Some(expires), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(NotAdmitted::Invalid);
+        };
         let pseudonym = self.keys.pseudonym(id);
         if !self
             .keys
-            .verify("admission", &[expires, &pseudonym], signature)
+            .verify("admission", &[epoch, expires, &pseudonym], signature)
         {
             return Err(NotAdmitted::Invalid);
         }
-        let expires: u64 = expires.parse().map_err(|_| NotAdmitted::Invalid)?;
+        let (epoch, expires): (u64, u64) = (
+            epoch.parse().map_err(|_| NotAdmitted::Invalid)?,
+            expires.parse().map_err(|_| NotAdmitted::Invalid)?,
+        );
         if self.clock.now_ms() >= expires {
             return Err(NotAdmitted::Expired);
         }
+        if self.open_epoch().await? != Some(epoch) {
+            return Err(NotAdmitted::OtherEpoch);
+        }
         Ok(())
+    }
+
+    async fn open_epoch(&self) -> Result<Option<u64>, StoreError> {
+        let now = self.clock.now_ms();
+        let cached = *lock(&self.epoch);
+        if let Some((read_at, epoch)) = cached
+            && now.saturating_sub(read_at) < EPOCH_CACHE_MS
+        {
+            return Ok(epoch);
+        }
+        let epoch = self.store.progress().await?.epoch;
+        *lock(&self.epoch) = Some((now, epoch));
+        Ok(epoch)
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl NotAdmitted {
-    pub fn reason(self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             Self::Missing => "missing",
             Self::Invalid => "invalid",
             Self::Expired => "expired",
+            Self::OtherEpoch => "other_epoch",
+            Self::Store(_) => "store_unavailable",
         }
     }
 }
@@ -253,11 +308,30 @@ pub struct TicketStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
-    #[error("not a ticket this service issued")]
+    /// Also a ticket of an epoch that is over: one answer, so an old ticket tells nothing.
+    #[error("not a ticket of the waiting room now open")]
     Unknown,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("the waiting room is not open")]
+    NotOpen,
+    #[error("the waiting room is full ({max_size} places)")]
+    Full { max_size: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How long a room lives when it is opened without saying, and the most it may: its keys
+/// expire then, whatever else happens.
+pub const DEFAULT_ROOM_HOURS: u64 = 12;
+pub const MAX_ROOM_HOURS: u64 = 7 * 24;
+/// Places a room gives out when opened without saying: the opening-minute scale the design
+/// plans for (3 million people), about 350 MB of Redis at ~118 bytes a place.
+pub const DEFAULT_ROOM_SIZE: u64 = 3_000_000;
 
 /// Joining and polling the queue.
 #[derive(Clone)]
@@ -281,17 +355,28 @@ impl WaitingRoom {
         )
     }
 
-    /// The gate `POST /booking` uses, with this room's key and clock.
+    /// The gate `POST /booking` uses, with this room's key, clock and store.
     pub fn gate(&self) -> AdmissionGate {
-        AdmissionGate::new(self.keys.clone(), Arc::clone(&self.clock))
+        AdmissionGate::new(
+            self.keys.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.store),
+        )
     }
 
-    pub async fn join(&self, id: &MySejahteraId) -> Result<Joined, StoreError> {
+    pub async fn join(&self, id: &MySejahteraId) -> Result<Joined, JoinError> {
         let pseudonym = self.keys.pseudonym(id);
-        let place = self.store.join(&pseudonym).await?;
+        let place = match self.store.join(&pseudonym).await? {
+            QueueJoin::Placed(place) => place,
+            QueueJoin::NotOpen => return Err(JoinError::NotOpen),
+            QueueJoin::Full { max_size } => {
+                service_metrics::queue_full();
+                return Err(JoinError::Full { max_size });
+            }
+        };
         service_metrics::queue_joined(place.newly_queued);
         Ok(Joined {
-            ticket: self.keys.ticket(place.position, &pseudonym),
+            ticket: self.keys.ticket(place.epoch, place.position, &pseudonym),
             position: place.position,
             status: QueueStatus::of(place.position, place.progress),
             newly_queued: place.newly_queued,
@@ -305,13 +390,17 @@ impl WaitingRoom {
 
     /// The ticket holder's status, with a fresh admission token once admitted.
     pub async fn ticket_status(&self, ticket: &str) -> Result<TicketStatus, TicketError> {
-        let (position, pseudonym) = self.keys.read_ticket(ticket).ok_or(TicketError::Unknown)?;
+        let (epoch, position, pseudonym) =
+            self.keys.read_ticket(ticket).ok_or(TicketError::Unknown)?;
         let progress = self.store.progress().await?;
+        if progress.epoch != Some(epoch) {
+            return Err(TicketError::Unknown);
+        }
         let status = QueueStatus::of(position, progress);
         let admission_token = (status == QueueStatus::Admitted).then(|| {
             let ttl = u64::try_from(ADMISSION_TOKEN_TTL.as_millis()).unwrap_or(u64::MAX);
             self.keys
-                .admission_token(pseudonym, self.clock.now_ms().saturating_add(ttl))
+                .admission_token(epoch, pseudonym, self.clock.now_ms().saturating_add(ttl))
         });
         Ok(TicketStatus {
             position,
@@ -319,6 +408,44 @@ impl WaitingRoom {
             status,
             admission_token,
         })
+    }
+}
+
+/// The operator's commands for the room (the seed function's `{"room": ...}` events): open an
+/// epoch before booking opens, close it after. Needs no key: it touches no ticket or token.
+pub struct RoomAdmin {
+    store: Arc<dyn QueueStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl RoomAdmin {
+    pub fn new(store: Arc<dyn QueueStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// The operator's command: a new epoch that lives `hours` and gives out `max_size`
+    /// places; whatever was open before is over.
+    pub async fn open(&self, hours: u64, max_size: u64) -> Result<RoomEpoch, StoreError> {
+        let lifetime_ms = hours.clamp(1, MAX_ROOM_HOURS) * 3_600_000;
+        self.store
+            .open_room(self.clock.now_ms(), lifetime_ms, max_size.max(1))
+            .await
+    }
+
+    /// The operator's command: the open epoch ends now.
+    pub async fn close(&self) -> Result<Option<RoomEpoch>, StoreError> {
+        self.store.close_room().await
+    }
+
+    /// For a process that plays the operator locally (local-api): opens a room with the
+    /// defaults unless one is open (then None), so a restart does not start the queue afresh.
+    pub async fn open_unless_open(&self) -> Result<Option<RoomEpoch>, StoreError> {
+        if self.store.progress().await?.epoch.is_some() {
+            return Ok(None);
+        }
+        self.open(DEFAULT_ROOM_HOURS, DEFAULT_ROOM_SIZE)
+            .await
+            .map(Some)
     }
 }
 
@@ -427,6 +554,10 @@ mod tests {
         MySejahteraId::parse(raw).unwrap()
     }
 
+    fn alice() -> MySejahteraId {
+        id("900127015527")
+    }
+
     fn keys() -> AdmissionKeys {
         AdmissionKeys::new(b"a test key that is long enough!!")
     }
@@ -436,12 +567,16 @@ mod tests {
         let keys = keys();
         let pseudonym = keys.pseudonym(&id("900127015527"));
         assert!(!pseudonym.contains("900127015527"));
-        let ticket = keys.ticket(42, &pseudonym);
-        assert_eq!(keys.read_ticket(&ticket), Some((42, pseudonym.as_str())));
-        let moved_forward = ticket.replacen("42.", "1.", 1);
+        let ticket = keys.ticket(7, 42, &pseudonym);
+        assert_eq!(keys.read_ticket(&ticket), Some((7, 42, pseudonym.as_str())));
+        let moved_forward = ticket.replacen(".42.", ".1.", 1);
+        let other_epoch = ticket.replacen("7.", "8.", 1);
+        let before_epochs = ticket.replacen("7.", "", 1);
         let other_key = AdmissionKeys::new(b"another key, also long enough!!!");
         for forged in [
             moved_forward.as_str(),
+            &other_epoch,
+            &before_epochs,
             "",
             "42",
             "42..",
@@ -453,23 +588,45 @@ mod tests {
         assert_eq!(other_key.read_ticket(&ticket), None);
     }
 
-    #[test]
-    fn tokens_admit_only_their_person_and_only_until_they_expire() {
+    /// A store whose open room is `epoch`, counting how often it was asked.
+    fn room_at(epoch: Option<u64>, asked: Arc<AtomicU64>) -> Arc<dyn QueueStore> {
+        let mut store = MockQueueStore::new();
+        store.expect_progress().returning(move || {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Ok(QueueProgress {
+                serving: 0,
+                open: epoch.is_some(),
+                epoch,
+            })
+        });
+        Arc::new(store)
+    }
+
+    #[tokio::test]
+    async fn tokens_admit_only_their_person_in_their_epoch_and_only_until_they_expire() {
         let keys = keys();
         let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
-        let gate = AdmissionGate::new(keys.clone(), clock.clone());
+        let reads = Arc::new(AtomicU64::new(0));
+        let gate = AdmissionGate::new(keys.clone(), clock.clone(), room_at(Some(7), reads.clone()));
         let alice = id("900127015527");
-        let token = keys.admission_token(&keys.pseudonym(&alice), 2_000);
+        let token = keys.admission_token(7, &keys.pseudonym(&alice), 2_000);
+        let earlier_epoch = keys.admission_token(6, &keys.pseudonym(&alice), 2_000);
         type Case<'a> = (
             Option<&'a str>,
             &'a MySejahteraId,
             u64,
             Result<(), NotAdmitted>,
         );
-        let table: [Case; 7] = [
+        let table: [Case; 8] = [
             (Some(&token), &alice, 1_000, Ok(())),
             (Some(&token), &alice, 1_999, Ok(())),
             (Some(&token), &alice, 2_000, Err(NotAdmitted::Expired)),
+            (
+                Some(&earlier_epoch),
+                &alice,
+                1_000,
+                Err(NotAdmitted::OtherEpoch),
+            ),
             (
                 Some(&token),
                 &id("900127015528"),
@@ -478,7 +635,7 @@ mod tests {
             ),
             (None, &alice, 1_000, Err(NotAdmitted::Missing)),
             (
-                Some("9999999999999.00"),
+                Some("7.9999999999999.00"),
                 &alice,
                 1_000,
                 Err(NotAdmitted::Invalid),
@@ -487,14 +644,53 @@ mod tests {
         ];
         for (token, person, now, expected) in table {
             clock.0.store(now, Ordering::SeqCst);
-            assert_eq!(gate.check(token, person), expected, "{token:?} at {now}");
+            assert_eq!(
+                gate.check(token, person).await,
+                expected,
+                "{token:?} at {now}"
+            );
         }
-        // A later expiry written into the token breaks its signature.
-        let stretched = token.replacen("2000.", "9000.", 1);
+        // A later expiry or another epoch written into the token breaks its signature.
         clock.0.store(1_000, Ordering::SeqCst);
+        for altered in [
+            token.replacen(".2000.", ".9000.", 1),
+            token.replacen("7.", "8.", 1),
+        ] {
+            assert_eq!(
+                gate.check(Some(&altered), &alice).await,
+                Err(NotAdmitted::Invalid)
+            );
+        }
+        assert!(
+            reads.load(Ordering::SeqCst) <= 2,
+            "the epoch is read at most once a second, not per booking"
+        );
+    }
+
+    #[tokio::test]
+    async fn once_the_room_closes_its_tokens_stop_working_within_the_epoch_cache() {
+        let keys = keys();
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut store = MockQueueStore::new();
+        let state = Arc::clone(&open);
+        store.expect_progress().returning(move || {
+            let open = state.load(Ordering::SeqCst);
+            Ok(QueueProgress {
+                serving: 0,
+                open,
+                epoch: open.then_some(3),
+            })
+        });
+        let gate = AdmissionGate::new(keys.clone(), clock.clone(), Arc::new(store));
+        let alice = id("900127015527");
+        let token = keys.admission_token(3, &keys.pseudonym(&alice), 60_000);
+        assert_eq!(gate.check(Some(&token), &alice).await, Ok(()));
+        open.store(false, Ordering::SeqCst);
+        clock.0.store(1_000 + EPOCH_CACHE_MS, Ordering::SeqCst);
         assert_eq!(
-            gate.check(Some(&stretched), &alice),
-            Err(NotAdmitted::Invalid)
+            gate.check(Some(&token), &alice).await,
+            Err(NotAdmitted::OtherEpoch)
         );
     }
 
@@ -506,6 +702,7 @@ mod tests {
                 QueueProgress {
                     serving: 4,
                     open: true,
+                    epoch: Some(1),
                 },
                 QueueStatus::Waiting,
             ),
@@ -514,6 +711,7 @@ mod tests {
                 QueueProgress {
                     serving: 5,
                     open: true,
+                    epoch: Some(1),
                 },
                 QueueStatus::Admitted,
             ),
@@ -522,6 +720,7 @@ mod tests {
                 QueueProgress {
                     serving: 9,
                     open: false,
+                    epoch: Some(1),
                 },
                 QueueStatus::Closed,
             ),
@@ -530,6 +729,7 @@ mod tests {
                 QueueProgress {
                     serving: 0,
                     open: false,
+                    epoch: Some(1),
                 },
                 QueueStatus::Closed,
             ),
@@ -538,7 +738,7 @@ mod tests {
             let mut store = MockQueueStore::new();
             store.expect_progress().returning(move || Ok(progress));
             let keys = keys();
-            let ticket = keys.ticket(position, &keys.pseudonym(&id("1")));
+            let ticket = keys.ticket(1, position, &keys.pseudonym(&alice()));
             let clock = Arc::new(ManualClock(AtomicU64::new(0)));
             let room = WaitingRoom::new(Arc::new(store), keys, clock);
             let status = room.ticket_status(&ticket).await.unwrap();
@@ -549,11 +749,35 @@ mod tests {
             );
             assert!(
                 room.gate()
-                    .check(status.admission_token.as_deref(), &id("1"))
+                    .check(status.admission_token.as_deref(), &alice())
+                    .await
                     .is_ok()
                     == (expected == QueueStatus::Admitted)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_ticket_of_an_earlier_epoch_is_unknown_and_gets_no_token() {
+        let keys = keys();
+        let mut store = MockQueueStore::new();
+        store.expect_progress().returning(|| {
+            Ok(QueueProgress {
+                serving: 1_000,
+                open: true,
+                epoch: Some(2),
+            })
+        });
+        let room = WaitingRoom::new(
+            Arc::new(store),
+            keys.clone(),
+            Arc::new(ManualClock(AtomicU64::new(0))),
+        );
+        let rehearsal = keys.ticket(1, 1, &keys.pseudonym(&alice()));
+        assert_eq!(
+            room.ticket_status(&rehearsal).await,
+            Err(TicketError::Unknown)
+        );
     }
 
     #[tokio::test]
@@ -583,6 +807,7 @@ mod tests {
                     Ok(QueueProgress {
                         serving: max_step,
                         open: true,
+                        epoch: Some(1),
                     })
                 });
         }
@@ -614,6 +839,7 @@ mod tests {
                 Ok(QueueProgress {
                     serving: 3,
                     open: false,
+                    epoch: Some(1),
                 })
             });
         let inlet = Inlet::new(

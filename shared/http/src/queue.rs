@@ -13,7 +13,7 @@ use booking_core::domain::MySejahteraId;
 use booking_core::ports::{BookingStore, EventPublisher, Outbox, QueueProgress};
 use booking_core::pseudonym;
 use booking_core::waiting_room::{
-    AdmissionGate, NotAdmitted, QueueStatus, TicketError, WaitingRoom,
+    AdmissionGate, JoinError, NotAdmitted, QueueStatus, TicketError, WaitingRoom,
 };
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
@@ -134,6 +134,8 @@ const PRIVATE: &str = "no-store";
             example = json!({"error": "payload_too_large", "message": "The body must be at most 16384 bytes."})),
         (status = 415, description = "`unsupported_media_type`", body = ErrorSchema,
             example = json!({"error": "unsupported_media_type", "message": "Send the body as application/json."})),
+        (status = 409, description = "`room_not_open`: no opening of the waiting room is under way; `queue_full`: every place of this opening is taken",
+            body = ErrorSchema, example = json!({"error": "queue_full", "message": "The waiting room has given out all its 3000000 places."})),
         (status = 503, description = "`store_unavailable`: retry; the place is the same either way", body = ErrorSchema,
             example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
     )
@@ -188,7 +190,7 @@ pub async fn queue_progress(room: &WaitingRoom, request: Request) -> Response<Bo
     }
     .await;
     match result {
-        Ok(QueueProgress { serving, open }) => {
+        Ok(QueueProgress { serving, open, .. }) => {
             let status = if open {
                 RoomStatus::Open
             } else {
@@ -271,7 +273,7 @@ pub async fn create_admitted_booking<S: BookingStore, O: Outbox, P: EventPublish
     request: Request,
 ) -> Response<Body> {
     if let Some(gate) = gate
-        && let Err(refusal) = admission(gate, &request)
+        && let Err(refusal) = admission(gate, &request).await
     {
         tracing::info!(reason = refusal.reason(), "booking refused: not admitted");
         return ApiError::from(refusal).into_response();
@@ -281,7 +283,7 @@ pub async fn create_admitted_booking<S: BookingStore, O: Outbox, P: EventPublish
 
 /// Ok also when the body names no valid person: `create_booking` then refuses it with 400,
 /// before anything reaches the store.
-fn admission(gate: &AdmissionGate, request: &Request) -> Result<(), NotAdmitted> {
+async fn admission(gate: &AdmissionGate, request: &Request) -> Result<(), NotAdmitted> {
     let Ok(body) = json_object(request) else {
         return Ok(());
     };
@@ -296,7 +298,7 @@ fn admission(gate: &AdmissionGate, request: &Request) -> Result<(), NotAdmitted>
         .headers()
         .get(ADMISSION_TOKEN_HEADER)
         .map(|value| value.to_str().unwrap_or(""));
-    let result = gate.check(token, &id);
+    let result = gate.check(token, &id).await;
     if result.is_err() {
         tracing::debug!(person = %pseudonym::person(&id), "admission token refused");
     }
@@ -306,6 +308,11 @@ fn admission(gate: &AdmissionGate, request: &Request) -> Result<(), NotAdmitted>
 impl From<NotAdmitted> for ApiError {
     fn from(refusal: NotAdmitted) -> Self {
         let message = match refusal {
+            NotAdmitted::Store(error) => return error.into(),
+            NotAdmitted::OtherEpoch => {
+                "The Admission-Token is from an earlier opening of the waiting room; join the \
+                 room now open (POST /queue)."
+            }
             NotAdmitted::Missing => {
                 "The waiting room is on: join it (POST /queue) and book with the Admission-Token \
                  your ticket gives once admitted."
@@ -323,13 +330,32 @@ impl From<NotAdmitted> for ApiError {
     }
 }
 
+impl From<JoinError> for ApiError {
+    fn from(error: JoinError) -> Self {
+        match error {
+            JoinError::NotOpen => Self::new(
+                StatusCode::CONFLICT,
+                "room_not_open",
+                "The waiting room is not open; booking opens with it (see GET /queue).",
+            ),
+            JoinError::Full { max_size } => Self::new(
+                StatusCode::CONFLICT,
+                "queue_full",
+                format!("The waiting room has given out all its {max_size} places."),
+            ),
+            JoinError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<TicketError> for ApiError {
     fn from(error: TicketError) -> Self {
         match error {
             TicketError::Unknown => Self::new(
                 StatusCode::NOT_FOUND,
                 "ticket_not_found",
-                "This is not a ticket the waiting room issued.",
+                "This is not a ticket of the waiting room now open (an earlier opening's \
+                 tickets end with it).",
             ),
             TicketError::Store(error) => error.into(),
         }
