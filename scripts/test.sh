@@ -14,7 +14,9 @@ ensure_template_tools
 # cfn-lint exits non-zero on warnings too, so an unjustified warning fails the run; a justified
 # one is silenced in template.yaml next to its reason.
 log "template: cfn-lint $CFN_LINT_VERSION"
-cfn-lint template.yaml
+cfn-lint template.yaml waf.yaml
+log "template: what cfn-lint cannot know (personal data in logs, secrets per function, throttles)"
+"$VENV/bin/python" scripts/template_checks.py template.yaml
 # Offline and without credentials: it needs only a region to expand pseudo parameters (a dummy
 # one here, so a developer's own AWS settings play no part).
 log "template: sam validate --lint"

@@ -208,42 +208,49 @@ pub async fn load_settings() -> Result<(), ConfigError> {
 }
 
 /// The secret settings `env` points to, fetched from `source`: empty when `SETTINGS_SECRET_ARN`
-/// is unset. Refuses what would leave a setting ambiguous or wrong, naming the key.
+/// is unset. It may name several secrets, comma-separated (the template gives each function
+/// only the ones it needs: Redis's, the signing keys'); each is read once, and a key held by
+/// two of them, or by one and the environment, is refused. Refuses what would leave a setting
+/// ambiguous or wrong, naming the key.
 pub async fn resolve(
     env: impl Fn(&str) -> Option<String>,
     source: &impl SecretSource,
 ) -> Result<HashMap<String, String>, ConfigError> {
-    let Some(secret_id) = env(SECRET_VARIABLE).filter(|id| !id.trim().is_empty()) else {
-        return Ok(HashMap::new());
-    };
+    let ids = env(SECRET_VARIABLE).unwrap_or_default();
     let problem = |problem: String| ConfigError {
         variable: SECRET_VARIABLE,
         problem,
     };
-    let text = source
-        .secret_string(&secret_id)
-        .await
-        .map_err(|error| problem(format!("could not be read: {error}")))?;
-    // serde_json's messages quote no input, so a broken secret is not echoed to the logs.
-    let object: HashMap<String, serde_json::Value> = serde_json::from_str(&text)
-        .map_err(|_| problem("is not a JSON object of string values".into()))?;
     let mut settings = HashMap::new();
-    for (key, value) in object {
-        if !SECRET_SETTINGS.contains(&key.as_str()) {
-            return Err(problem(format!(
-                "holds {key:?}; a secret may hold only {}",
-                SECRET_SETTINGS.join(", ")
-            )));
+    for secret_id in ids.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let text = source
+            .secret_string(secret_id)
+            .await
+            .map_err(|error| problem(format!("{secret_id} could not be read: {error}")))?;
+        // serde_json's messages quote no input, so a broken secret is not echoed to the logs.
+        let object: HashMap<String, serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|_| problem(format!("{secret_id} is not a JSON object of string values")))?;
+        for (key, value) in object {
+            if !SECRET_SETTINGS.contains(&key.as_str()) {
+                return Err(problem(format!(
+                    "{secret_id} holds {key:?}; a secret may hold only {}",
+                    SECRET_SETTINGS.join(", ")
+                )));
+            }
+            let serde_json::Value::String(value) = value else {
+                return Err(problem(format!("{secret_id} holds {key} as a non-string")));
+            };
+            if env(&key).is_some_and(|v| !v.is_empty()) {
+                return Err(problem(format!(
+                    "{secret_id} holds {key}, which the environment sets too: keep one"
+                )));
+            }
+            if settings.insert(key.clone(), value).is_some() {
+                return Err(problem(format!(
+                    "names two secrets that both hold {key}: keep one"
+                )));
+            }
         }
-        let serde_json::Value::String(value) = value else {
-            return Err(problem(format!("holds {key} as a non-string")));
-        };
-        if env(&key).is_some_and(|v| !v.is_empty()) {
-            return Err(problem(format!(
-                "holds {key}, which the environment sets too: keep one"
-            )));
-        }
-        settings.insert(key, value);
     }
     Ok(settings)
 }
@@ -313,6 +320,69 @@ mod tests {
         assert_eq!(settings["LOG_HASH_KEY"], "k1");
         assert_eq!(settings.len(), 2);
         assert_eq!(*source.asked.lock().unwrap(), vec![ARN.to_owned()]);
+    }
+
+    /// A secret per id.
+    struct Secrets(&'static [(&'static str, &'static str)]);
+
+    #[async_trait]
+    impl SecretSource for Secrets {
+        async fn secret_string(&self, secret_id: &str) -> Result<String, String> {
+            self.0
+                .iter()
+                .find(|(id, _)| *id == secret_id)
+                .map(|(_, text)| (*text).to_owned())
+                .ok_or_else(|| "ResourceNotFoundException".to_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn several_secrets_each_supply_their_own_settings_and_may_not_overlap() {
+        const REDIS: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:redis-Ab";
+        const KEYS: &str = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:keys-Cd";
+        let both = env(&[(
+            SECRET_VARIABLE,
+            concat!(
+                "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:redis-Ab, ",
+                "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:keys-Cd"
+            ),
+        )]);
+        let settings = resolve(
+            &both,
+            &Secrets(&[
+                (REDIS, r#"{"REDIS_URL":"rediss://:tok@cache:6379"}"#),
+                (
+                    KEYS,
+                    r#"{"BOOKING_REFERENCE_KEY":"k1","ADMISSION_KEY":"k2"}"#,
+                ),
+            ]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(settings.len(), 3);
+        assert_eq!(settings["ADMISSION_KEY"], "k2");
+        let overlap = resolve(
+            &both,
+            &Secrets(&[
+                (REDIS, r#"{"REDIS_URL":"rediss://a"}"#),
+                (KEYS, r#"{"REDIS_URL":"rediss://b"}"#),
+            ]),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            overlap.problem.contains("both hold REDIS_URL"),
+            "{}",
+            overlap.problem
+        );
+        let missing = resolve(&both, &Secrets(&[(REDIS, "{}")]))
+            .await
+            .unwrap_err();
+        assert!(
+            missing.problem.contains("keys-Cd"),
+            "names the secret: {}",
+            missing.problem
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,106 @@
+"""What cfn-lint cannot know about template.yaml, checked by `make test`:
+- the API's access log holds no personal data: the route, never the path (it carries IDs), and
+  neither the client's IP nor its user agent;
+- each function may read only the settings secrets it needs, and is told exactly those;
+- every route but the regional default has a throttle below the regional quota, and the CDN
+  sends every answer through the security headers policy.
+Run with the template venv's Python (PyYAML): python3 scripts/template_checks.py template.yaml
+"""
+import sys
+
+import yaml
+
+REGIONAL_QUOTA = 10_000
+# Functions that sign or check references, tickets or tokens get the keys secret too.
+KEYED = {"CreateBookingFunction", "GetBookingFunction", "CancelBookingFunction",
+         "QueueJoinFunction", "QueueStatusFunction"}
+NO_REDIS = {"ApiDocsFunction", "RouteFallbackFunction"}
+
+
+class Tagged:
+    """A CloudFormation intrinsic (!Ref, !Sub, ...), kept as tag and value."""
+
+    def __init__(self, tag, value):
+        self.tag, self.value = tag, value
+
+    def __eq__(self, other):
+        return isinstance(other, Tagged) and (self.tag, self.value) == (other.tag, other.value)
+
+    def __repr__(self):
+        return f"{self.tag} {self.value!r}"
+
+
+class Loader(yaml.SafeLoader):
+    pass
+
+
+def intrinsic(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return Tagged("!" + suffix, value)
+
+
+Loader.add_multi_constructor("!", intrinsic)
+
+
+def main(path):
+    template = yaml.load(open(path, encoding="utf-8"), Loader=Loader)
+    resources = template["Resources"]
+    parameters = template["Parameters"]
+    failures = []
+
+    api = resources["BookingApi"]["Properties"]
+    log_format = api["AccessLogSettings"]["Format"]
+    for personal in ["$context.path", "$context.identity.sourceIp", "$context.identity.userAgent"]:
+        if personal in log_format:
+            failures.append(f"the access log records {personal}")
+    if "$context.routeKey" not in log_format:
+        failures.append("the access log lost $context.routeKey")
+
+    def default(value):
+        return parameters[value.value]["Default"] if isinstance(value, Tagged) else value
+
+    throttles = [("default", api["DefaultRouteSettings"])] + list(api["RouteSettings"].items())
+    for route, settings in throttles:
+        rate = default(settings["ThrottlingRateLimit"])
+        if rate >= REGIONAL_QUOTA:
+            failures.append(f"{route} may take the whole regional quota ({rate}/s)")
+
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        allowed = [policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]
+                   for policy in props.get("Policies", [])
+                   if isinstance(policy, dict) and "AWSSecretsManagerGetSecretValuePolicy" in policy]
+        told = props.get("Environment", {}).get("Variables", {}).get("SETTINGS_SECRET_ARN")
+        if name in NO_REDIS:
+            expected, expected_told = [], None
+        elif name in KEYED:
+            expected = [Tagged("!Ref", "RedisSecretArn"), Tagged("!Ref", "KeysSecretArn")]
+            expected_told = Tagged("!Sub", "${RedisSecretArn},${KeysSecretArn}")
+        else:
+            expected = [Tagged("!Ref", "RedisSecretArn")]
+            expected_told = Tagged("!Ref", "RedisSecretArn")
+        if allowed != expected:
+            failures.append(f"{name} may read {allowed}, not {expected}")
+        if told != expected_told:
+            failures.append(f"{name} is told SETTINGS_SECRET_ARN={told}, not {expected_told}")
+
+    behaviours = resources["Cdn"]["Properties"]["DistributionConfig"]
+    for behaviour in behaviours["CacheBehaviors"] + [behaviours["DefaultCacheBehavior"]]:
+        if behaviour.get("ResponseHeadersPolicyId") != Tagged("!Ref", "SecurityHeadersPolicy"):
+            failures.append(f"CDN path {behaviour.get('PathPattern', 'default')} lacks the headers policy")
+
+    for failure in failures:
+        print(f"template: {failure}", file=sys.stderr)
+    print(f"template checks: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
