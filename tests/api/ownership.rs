@@ -69,9 +69,14 @@ async fn a_booking_is_read_and_cancelled_only_with_its_reference(mode: RedisMode
     let created = app.book(ID, "PWTC", "20210516").await;
     assert_eq!(created.status, StatusCode::CREATED);
     let reference = reference_of(&created);
+    assert_eq!(
+        reference.len(),
+        BookingReference::GROUPED_LEN,
+        "{reference}"
+    );
     assert!(
         BookingReference::parse(&reference).is_some(),
-        "43 URL-safe characters, 256 bits: {reference}"
+        "six groups of four Crockford symbols, 120 bits: {reference}"
     );
     let other = reference_of(&app.book(OTHER, "PWTC", "20210516").await);
     let before = app.snapshot().await;
@@ -233,15 +238,25 @@ async fn everything_in_redis(app: &TestApp) -> Vec<(String, String)> {
     values
 }
 
+/// What a reference proves: the bytes of the MAC it stands for.
+fn proof(reference: &str) -> Vec<u8> {
+    BookingReference::parse(reference)
+        .expect("an issued reference")
+        .proof()
+        .to_vec()
+}
+
 /// Forms a reference could be written in.
 fn encodings(reference: &str) -> Vec<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(reference).unwrap();
+    let bytes = proof(reference);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     vec![
         reference.to_owned(),
+        reference.replace('-', ""),
         hex.clone(),
         hex.to_uppercase(),
         STANDARD.encode(&bytes),
+        URL_SAFE_NO_PAD.encode(&bytes),
     ]
 }
 
@@ -253,7 +268,7 @@ async fn redis_holds_nothing_that_gives_or_checks_a_reference_without_the_key(mo
     let created = app.book(ID, "PWTC", "20210516").await;
     assert_eq!(created.status, StatusCode::CREATED);
     let reference = reference_of(&created);
-    let reference_bytes = URL_SAFE_NO_PAD.decode(&reference).unwrap();
+    let reference_bytes = proof(&reference);
 
     let stored = everything_in_redis(&app).await;
     let keys: Vec<&str> = stored.iter().map(|(key, _)| key.as_str()).collect();

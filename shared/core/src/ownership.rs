@@ -59,7 +59,7 @@ impl BookingReferences {
     }
 
     pub fn reference(&self, id: &MySejahteraId, nonce: &ReferenceNonce) -> BookingReference {
-        BookingReference::from_bytes(&self.mac(id, nonce).finalize().into_bytes().into())
+        BookingReference::from_mac(&self.mac(id, nonce).finalize().into_bytes().into())
     }
 
     /// In constant time: how much of a guess matched never shows in the answer's timing.
@@ -69,8 +69,9 @@ impl BookingReferences {
         nonce: &ReferenceNonce,
         presented: &BookingReference,
     ) -> bool {
+        // A grouped reference proves the MAC's first 120 bits, an older one all of it.
         self.mac(id, nonce)
-            .verify_slice(&presented.to_bytes())
+            .verify_truncated_left(presented.proof())
             .is_ok()
     }
 
@@ -85,6 +86,8 @@ impl BookingReferences {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+
     use super::*;
 
     fn id(raw: &str) -> MySejahteraId {
@@ -108,8 +111,20 @@ mod tests {
         assert!(!references.verify(&id("900127015528"), &nonce, &reference));
         assert!(!references.verify(&id("900127015527"), &other_nonce, &reference));
         assert!(!other_key.verify(&id("900127015527"), &nonce, &reference));
-        let random = BookingReference::from_bytes(&[7; 32]);
+        let random = BookingReference::from_mac(&[7; 32]);
         assert!(!references.verify(&id("900127015527"), &nonce, &random));
+        // A reference issued before the grouped form: the whole MAC, still good.
+        let mac = references
+            .mac(&id("900127015527"), &nonce)
+            .finalize()
+            .into_bytes();
+        let legacy = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac);
+        let legacy = BookingReference::parse(&legacy).unwrap();
+        assert!(references.verify(&id("900127015527"), &nonce, &legacy));
+        assert!(!references.verify(&id("900127015527"), &other_nonce, &legacy));
+        // The grouped form as typed over the phone.
+        let typed = BookingReference::parse(&reference.expose().to_ascii_lowercase()).unwrap();
+        assert!(references.verify(&id("900127015527"), &nonce, &typed));
     }
 
     #[test]

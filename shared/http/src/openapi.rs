@@ -191,8 +191,10 @@ named_schema!(
     .examples([booking_example()])
 );
 
-/// What `BookingReference` produces: 32 bytes in base64url without padding.
-pub const BOOKING_REFERENCE_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+/// What `BookingReference` issues: 120 bits in Crockford base32, six groups of four. The last
+/// symbol carries no leftover bits (24 symbols are exactly 120 bits), so any symbol may end it.
+pub const BOOKING_REFERENCE_PATTERN: &str = "^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){5}$";
+const REFERENCE_EXAMPLE: &str = "K7QM-2XPA-9DFR-HT3W-ZB8N-6C4E";
 
 named_schema!(
     BookingConfirmationSchema,
@@ -205,18 +207,22 @@ named_schema!(
         ObjectBuilder::new()
             .schema_type(Type::String)
             .description(Some(
-                "Keep it: send it as `Authorization: Bearer <bookingReference>` to read or \
-                 cancel the booking. Shown on the 201, and on an identical retry within 15 \
-                 minutes of the booking; never again. Nobody can recover a lost one.",
+                "Keep it (write it down: it is made to be read aloud): send it as \
+                 `Authorization: Bearer <bookingReference>` to read, move or cancel the \
+                 booking. Six groups of four letters and digits (Crockford base32: no I, L, O \
+                 or U); typed back in any case, with or without the hyphens or with spaces, \
+                 and with O for 0 or I/L for 1. References issued before this form (43 \
+                 characters of base64url) still work. Shown on the 201, and on an identical \
+                 retry within 15 minutes of the booking; never again.",
             ))
-            .min_length(Some(BookingReference::LEN))
-            .max_length(Some(BookingReference::LEN))
+            .min_length(Some(BookingReference::GROUPED_LEN))
+            .max_length(Some(BookingReference::GROUPED_LEN))
             .pattern(Some(BOOKING_REFERENCE_PATTERN))
-            .examples([json!("q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q")]),
+            .examples([json!(REFERENCE_EXAMPLE)]),
     )
     .examples([{
         let mut example = booking_example();
-        example["bookingReference"] = json!("q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q");
+        example["bookingReference"] = json!(REFERENCE_EXAMPLE);
         example
     }])
 );
@@ -611,23 +617,21 @@ mod tests {
     #[test]
     fn the_reference_pattern_accepts_exactly_the_issued_references() {
         for byte in 0..=255u8 {
-            let issued = BookingReference::from_bytes(&[byte; 32]);
+            let issued = BookingReference::from_mac(&[byte; 32]);
             assert!(
                 matches(BOOKING_REFERENCE_PATTERN, issued.expose()),
                 "{byte}"
             );
         }
-        let example = "q2d8mW3y0o1bq0d1tYyq0m9bV4xqk2N8wz7XbC5rE0Q";
-        assert!(BookingReference::parse(example).is_some());
-        for last in ('A'..='Z')
-            .chain('a'..='z')
-            .chain('0'..='9')
-            .chain(['-', '_'])
-        {
-            let text = format!("{}{last}", &example[..42]);
+        assert!(BookingReference::parse(REFERENCE_EXAMPLE).is_some());
+        for symbol in ('A'..='Z').chain('0'..='9').chain(['-', '_', 'a']) {
+            let text = format!("{}{symbol}", &REFERENCE_EXAMPLE[..28]);
+            // The issued form only: the parser also forgives lower case and look-alikes.
             assert_eq!(
                 matches(BOOKING_REFERENCE_PATTERN, &text),
-                BookingReference::parse(&text).is_some(),
+                BookingReference::parse(&text).is_some()
+                    && !"ILOU".contains(symbol)
+                    && !symbol.is_ascii_lowercase(),
                 "{text}"
             );
         }

@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn only_a_bearer_reference_is_taken_from_authorization() {
-        let reference = BookingReference::from_bytes(&[9; 32]);
+        let reference = BookingReference::from_mac(&[9; 32]);
         let token = reference.expose();
         let with = |values: &[&str]| {
             let mut builder = http::Request::builder().uri("/booking/1");

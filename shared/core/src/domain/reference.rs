@@ -6,41 +6,138 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// An HMAC-SHA256 output as base64url without padding: 43 URL-safe characters, 256 bits.
-/// Debug never shows it, and it has no Display, so it cannot reach a log line by accident.
+/// What a booker holds to read, move or cancel their booking, derived from an HMAC-SHA256
+/// output. Issued as 120 bits of it in Crockford base32, six groups of four
+/// (`K7QM-2XPA-9DFR-HT3W-ZB8N-6C4E`): letters and digits that cannot be misread aloud or on
+/// paper, case-insensitive, with `O`/`0`, `I`/`L`/`1`, spaces and hyphens forgiven on input.
+/// References issued before (the whole 256 bits in base64url, 43 characters) still parse and
+/// are checked on all their bits. Debug never shows one, and it has no Display, so it cannot
+/// reach a log line by accident.
 #[derive(Clone, PartialEq, Eq)]
-pub struct BookingReference(String);
+pub struct BookingReference {
+    /// The canonical text: grouped Crockford, or a legacy reference as it was issued.
+    text: String,
+    proof: Proof,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Proof {
+    /// The MAC's first [`BookingReference::GROUPED_BYTES`] bytes.
+    Grouped([u8; BookingReference::GROUPED_BYTES]),
+    /// The whole MAC (references issued before the grouped form).
+    Legacy([u8; BookingReference::MAC_BYTES]),
+}
+
+/// Crockford's base32 alphabet: the digits and the letters but I, L, O and U.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 impl BookingReference {
-    pub const BYTES: usize = 32;
-    pub const LEN: usize = 43;
+    pub const MAC_BYTES: usize = 32;
+    /// 120 bits: beyond guessing (2^120 tries), and 24 symbols to read out.
+    pub const GROUPED_BYTES: usize = 15;
+    /// `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX`.
+    pub const GROUPED_LEN: usize = 29;
+    pub const LEGACY_LEN: usize = 43;
 
-    pub fn from_bytes(bytes: &[u8; Self::BYTES]) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+    /// The reference a MAC gives, in the grouped form.
+    pub fn from_mac(mac: &[u8; Self::MAC_BYTES]) -> Self {
+        let mut grouped = [0; Self::GROUPED_BYTES];
+        grouped.copy_from_slice(&mac[..Self::GROUPED_BYTES]);
+        let symbols = crockford_encode(&grouped);
+        let text = symbols
+            .as_bytes()
+            .chunks(4)
+            .map(|group| std::str::from_utf8(group).expect("ASCII"))
+            .collect::<Vec<_>>()
+            .join("-");
+        Self {
+            text,
+            proof: Proof::Grouped(grouped),
+        }
     }
 
-    /// None unless `text` is exactly what `from_bytes` produces for some 32 bytes.
+    /// A reference as a person may type it (either form); None for anything else.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != Self::LEN {
-            return None;
+        let text = text.trim();
+        if text.len() == Self::LEGACY_LEN
+            && let Ok(bytes) = URL_SAFE_NO_PAD.decode(text)
+            && let Ok(mac) = <[u8; Self::MAC_BYTES]>::try_from(bytes.as_slice())
+        {
+            return Some(Self {
+                text: text.to_owned(),
+                proof: Proof::Legacy(mac),
+            });
         }
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        (bytes.len() == Self::BYTES).then(|| Self(text.to_owned()))
+        let symbols: String = text
+            .chars()
+            .filter(|c| !matches!(c, '-' | ' '))
+            .map(|c| match c.to_ascii_uppercase() {
+                'O' => '0',
+                'I' | 'L' => '1',
+                other => other,
+            })
+            .collect();
+        let grouped = crockford_decode::<{ Self::GROUPED_BYTES }>(&symbols)?;
+        Some(Self::from_grouped(grouped))
     }
 
-    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
-        let mut bytes = [0; Self::BYTES];
-        // parse and from_bytes only ever hold canonical 32-byte encodings.
-        if let Ok(decoded) = URL_SAFE_NO_PAD.decode(&self.0) {
-            bytes.copy_from_slice(&decoded);
+    fn from_grouped(grouped: [u8; Self::GROUPED_BYTES]) -> Self {
+        let mut mac = [0; Self::MAC_BYTES];
+        mac[..Self::GROUPED_BYTES].copy_from_slice(&grouped);
+        Self::from_mac(&mac)
+    }
+
+    /// The part of the MAC this reference proves: what a check compares, in constant time.
+    pub fn proof(&self) -> &[u8] {
+        match &self.proof {
+            Proof::Grouped(bytes) => bytes,
+            Proof::Legacy(bytes) => bytes,
         }
-        bytes
     }
 
     /// The text to hand to the booker, and to nobody else.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.text
     }
+}
+
+/// `bytes` in Crockford base32, 5 bits a symbol, most significant first (15 bytes: 24 symbols).
+fn crockford_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for byte in bytes {
+        buffer = buffer << 8 | u32::from(*byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(CROCKFORD[(buffer >> bits & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(CROCKFORD[(buffer << (5 - bits) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Exactly `N` bytes from canonical Crockford symbols (upper case, no I, L, O or U), or None.
+fn crockford_decode<const N: usize>(symbols: &str) -> Option<[u8; N]> {
+    if symbols.len() != (N * 8).div_ceil(5) {
+        return None;
+    }
+    let mut out = [0; N];
+    let (mut buffer, mut bits, mut at) = (0u32, 0, 0);
+    for symbol in symbols.bytes() {
+        let value = CROCKFORD.iter().position(|c| *c == symbol)? as u32;
+        buffer = buffer << 5 | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            *out.get_mut(at)? = (buffer >> bits & 0xff) as u8;
+            at += 1;
+        }
+    }
+    // Leftover bits must be zero, so each reference has one spelling.
+    (at == N && buffer & ((1 << bits) - 1) == 0).then_some(out)
 }
 
 impl fmt::Debug for BookingReference {
@@ -95,33 +192,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_parse_only_in_their_canonical_form() {
-        let reference = BookingReference::from_bytes(&[0xfb; 32]);
-        assert_eq!(reference.expose().len(), BookingReference::LEN);
+    fn new_references_are_grouped_crockford_and_forgive_what_people_mistype() {
+        let mac = [0xfb; 32];
+        let reference = BookingReference::from_mac(&mac);
+        let text = reference.expose().to_owned();
+        assert_eq!(text.len(), BookingReference::GROUPED_LEN);
+        assert_eq!(text.split('-').count(), 6);
+        assert!(text.split('-').all(|group| group.len() == 4), "{text}");
         assert!(
-            reference
-                .expose()
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            text.bytes().all(|b| b == b'-' || CROCKFORD.contains(&b)),
+            "{text}"
         );
-        assert_eq!(
-            BookingReference::parse(reference.expose()),
-            Some(reference.clone())
-        );
-        assert_eq!(reference.to_bytes(), [0xfb; 32]);
-        let mut last_bits_set = reference.expose().to_owned();
-        last_bits_set.replace_range(42.., "_");
+        assert_eq!(reference.proof(), &mac[..15]);
+        // What a helpline hears, a phone keyboard types, or a pen writes down.
+        let spaced = text.replace('-', " ");
+        let squashed = text.replace('-', "");
+        let lower = text.to_ascii_lowercase();
+        let misread = text.replace('0', "O").replace('1', "l");
+        for typed in [
+            &text,
+            &spaced,
+            &squashed,
+            &lower,
+            &misread,
+            &format!("  {text} "),
+        ] {
+            assert_eq!(
+                BookingReference::parse(typed)
+                    .as_ref()
+                    .map(BookingReference::proof),
+                Some(&mac[..15]),
+                "{typed:?}"
+            );
+        }
         for bad in [
             "",
-            &reference.expose()[..42],
-            &format!("{}A", reference.expose()),
-            &reference.expose().replace('-', "+"),
-            &last_bits_set,
-            &"=".repeat(43),
+            &text[..text.len() - 1],
+            &format!("{text}A"),
+            &text.replacen(|c: char| c.is_ascii_alphanumeric(), "U", 1),
+            &text.replacen(|c: char| c.is_ascii_alphanumeric(), "*", 1),
         ] {
-            assert_eq!(BookingReference::parse(bad), None, "{bad:?}");
+            assert!(BookingReference::parse(bad).is_none(), "{bad:?}");
         }
         assert_eq!(format!("{reference:?}"), "BookingReference(<redacted>)");
+    }
+
+    #[test]
+    fn every_grouped_reference_has_one_spelling() {
+        // 15 bytes are 120 bits: 24 symbols, no leftover bits, so two spellings never decode
+        // to the same proof, and every proof round-trips.
+        for seed in 0..=255u8 {
+            let mac = [seed; 32];
+            let reference = BookingReference::from_mac(&mac);
+            assert_eq!(
+                BookingReference::parse(reference.expose()),
+                Some(reference.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn references_issued_before_still_parse_on_all_their_bits() {
+        let mac = [0xfb; 32];
+        let legacy = URL_SAFE_NO_PAD.encode(mac);
+        assert_eq!(legacy.len(), BookingReference::LEGACY_LEN);
+        let parsed = BookingReference::parse(&legacy).unwrap();
+        assert_eq!(parsed.proof(), &mac[..]);
+        assert_eq!(parsed.expose(), legacy);
+        let mut last_bits_set = legacy.clone();
+        last_bits_set.replace_range(42.., "_");
+        for bad in [&legacy[..42], &legacy.replace('-', "+"), &last_bits_set] {
+            assert!(BookingReference::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
