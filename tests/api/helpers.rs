@@ -388,6 +388,18 @@ pub use booking_wiring::Bookings;
 /// The server-side key the test app derives booking references with.
 pub const TEST_REFERENCE_KEY: &[u8] = b"integration tests' booking reference key";
 
+/// The Ed25519 seed the test app signs check-in codes with (hex).
+pub const TEST_CHECKIN_KEY: &str =
+    "5465737420636865636b2d696e206b65793a206e6f7420666f722075736521ab";
+
+pub fn test_check_in() -> booking_core::check_in::CheckInKey {
+    booking_core::config::check_in::check_in_key(booking_core::config::fixed_lookup(&[(
+        "CHECKIN_KEY",
+        TEST_CHECKIN_KEY,
+    )]))
+    .expect("a valid key")
+}
+
 pub fn test_references() -> BookingReferences {
     BookingReferences::new(TEST_REFERENCE_KEY)
 }
@@ -525,6 +537,7 @@ pub fn test_environment(
             "BOOKING_REFERENCE_KEY",
             std::str::from_utf8(TEST_REFERENCE_KEY).unwrap(),
         ),
+        ("CHECKIN_KEY", TEST_CHECKIN_KEY),
     ])
 }
 
@@ -567,6 +580,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let get_booking = GetBooking::build(get_booking::Settings {
         redis: redis_config(),
         references: ReferenceKey::from_lookup(&environment).expect("test settings"),
+        check_in: test_check_in(),
     })
     .expect("get-booking builds");
     let get_station = GetStation::build(get_station::Settings {

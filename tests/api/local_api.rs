@@ -12,7 +12,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{
-    TestApp, booking_json, person_id, publisher, read_http_message, spawn_app, test_references,
+    TestApp, booking_json, person_id, publisher, read_http_message, spawn_app, test_check_in,
+    test_references,
 };
 
 type LocalApi = Api<RedisStore, RedisStore, booking_kafka::KafkaPublisher>;
@@ -39,6 +40,7 @@ impl Server {
             publisher(&app.broker),
             PublishSettings::default(),
             test_references(),
+            test_check_in(),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -22,6 +22,7 @@ mod redis_replication;
 mod redis_security;
 mod secrets;
 mod seed;
+mod slip;
 mod station_reads;
 mod telemetry;
 mod waiting_room;

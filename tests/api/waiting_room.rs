@@ -18,7 +18,7 @@ use lambda_http::http::{Method, StatusCode};
 
 use crate::helpers::{
     AppOptions, RedisMode, TestApp, TestResponse, booking_json, person_id, publisher, request,
-    spawn_app, spawn_app_with, test_references,
+    spawn_app, spawn_app_with, test_check_in, test_references,
 };
 
 /// Time the tests move by hand: token expiry and the inlet's rate without sleeping.
@@ -427,6 +427,7 @@ async fn past_the_in_flight_bound_requests_get_429_at_once() {
         publisher(&app.broker),
         PublishSettings::default(),
         test_references(),
+        test_check_in(),
     )
     .with_in_flight_limit(1);
     // Warm the connection, then hold Redis still so the next request stays in flight.
@@ -470,6 +471,7 @@ async fn local_api_routes_the_queue_and_guards_bookings_while_the_room_is_on() {
         publisher(&room.app.broker),
         PublishSettings::default(),
         test_references(),
+        test_check_in(),
     )
     .with_waiting_room(room.room.clone(), true);
     let call = |method: Method, path: &str, body: String, token: Option<&str>| {

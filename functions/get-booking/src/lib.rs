@@ -1,5 +1,9 @@
-//! GET /booking/{mysejahteraId}: the person's booking, to whoever shows its reference.
+//! GET /booking/{mysejahteraId} and its slip and calendar entry (`/slip`, `/calendar`): the
+//! person's booking, to whoever shows its reference. One function for the three: they read
+//! the same record, and a slip is most often fetched right after the booking is.
 use booking_core::booking::BookingLookup;
+use booking_core::check_in::CheckInKey;
+use booking_core::config::check_in::check_in_key;
 use booking_core::config::{ConfigError, ReferenceKey};
 use booking_core::ownership::BookingReferences;
 use booking_core::ports::StoreError;
@@ -10,6 +14,8 @@ use lambda_http::{Body, Request, Response};
 pub struct Settings {
     pub redis: RedisConfig,
     pub references: ReferenceKey,
+    /// `CHECKIN_KEY`: signs the slip's check-in code.
+    pub check_in: CheckInKey,
 }
 
 impl Settings {
@@ -17,12 +23,14 @@ impl Settings {
         Ok(Self {
             redis: RedisConfig::from_lookup(&lookup)?,
             references: ReferenceKey::from_lookup(&lookup)?,
+            check_in: check_in_key(&lookup)?,
         })
     }
 }
 
 pub struct GetBooking {
     lookup: BookingLookup<RedisStore>,
+    check_in: CheckInKey,
 }
 
 impl GetBooking {
@@ -32,10 +40,18 @@ impl GetBooking {
                 RedisStore::from_config(settings.redis)?,
                 BookingReferences::configured(settings.references),
             ),
+            check_in: settings.check_in,
         })
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        booking_http::get_booking(&self.lookup, request).await
+        let path = request.uri().path().trim_end_matches('/');
+        if path.ends_with("/slip") {
+            booking_http::booking_slip(&self.lookup, &self.check_in, request).await
+        } else if path.ends_with("/calendar") {
+            booking_http::booking_calendar(&self.lookup, request).await
+        } else {
+            booking_http::get_booking(&self.lookup, request).await
+        }
     }
 }

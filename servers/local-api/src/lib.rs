@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use booking_core::check_in::CheckInKey;
+use booking_core::config::check_in::check_in_key;
 use booking_core::config::references::BOOKING_REFERENCE_KEY;
 use booking_core::config::waiting_room::LOCAL_ADMISSION_KEY;
 use booking_core::config::{ConfigError, WaitingRoomConfig};
@@ -25,6 +27,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 /// `REQUEST_TIMEOUT_SECS`, `MAX_CONNECTIONS`, `MAX_IN_FLIGHT`).
 pub struct Settings {
     pub bookings: BookingSettings,
+    /// `CHECKIN_KEY`: signs the slips' check-in codes.
+    pub check_in: CheckInKey,
     pub room: WaitingRoomConfig,
     pub batch: KafkaBatchConfig,
     pub address: SocketAddr,
@@ -39,6 +43,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let settings = Self {
             bookings: BookingSettings::from_lookup(&lookup)?,
+            check_in: check_in_key(&lookup)?,
             room: WaitingRoomConfig::from_lookup(&lookup)?,
             batch: KafkaBatchConfig::from_lookup(&lookup)?,
             address: listen_address(&lookup)?,
@@ -99,7 +104,7 @@ impl LocalApi {
             .room_on
             .then(|| RoomAdmin::new(Arc::new(store.clone()), Arc::new(SystemClock)));
         let bookings = settings.bookings.bookings_with(store, publisher);
-        let api = Api::from_bookings(bookings)
+        let api = Api::from_bookings(bookings, settings.check_in)
             .with_station_cache(STATION_CACHE_MAX_AGE)
             .with_waiting_room(room, settings.room.room_on)
             .with_in_flight_limit(settings.max_in_flight);

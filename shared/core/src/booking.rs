@@ -102,9 +102,19 @@ impl<S: BookingStore> BookingLookup<S> {
         id: &MySejahteraId,
         reference: &BookingReference,
     ) -> Result<Booking, BookingError> {
-        owned_booking(&self.store, &self.references, id, reference)
+        self.find_with_nonce(id, reference)
             .await
             .map(|(booking, _)| booking)
+    }
+
+    /// As [`Self::find`], with the nonce the booking is held under (its slip's check-in code
+    /// and booking number derive from it).
+    pub async fn find_with_nonce(
+        &self,
+        id: &MySejahteraId,
+        reference: &BookingReference,
+    ) -> Result<(Booking, ReferenceNonce), BookingError> {
+        owned_booking(&self.store, &self.references, id, reference).await
     }
 }
 

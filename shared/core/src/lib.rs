@@ -11,6 +11,7 @@
 //! - [`pseudonym`]: the keyed stand-in for a person in logs and metrics;
 //! - [`config`]: the error every setting fails with, and the core's own settings.
 pub mod booking;
+pub mod check_in;
 pub mod config;
 pub mod domain;
 pub mod outbox;

@@ -9,6 +9,7 @@ mod error;
 mod fallback;
 mod handlers;
 mod in_flight;
+pub mod locale;
 pub mod openapi;
 #[cfg(feature = "server")]
 pub mod operator;
@@ -20,6 +21,7 @@ pub mod security;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod server_settings;
+mod slip;
 #[cfg(feature = "server")]
 mod write_deadline;
 
@@ -37,6 +39,7 @@ pub use queue::{
 };
 pub use request::{MAX_BODY_BYTES, path_value};
 pub use router::Api;
+pub use slip::{SLIP_STYLE, booking_calendar, booking_slip, qr_svg};
 
 /// Runs an HTTP handler as the Lambda function's event loop, flushing its metrics after each
 /// invocation. Handlers turn every failure into a response with the JSON error body, so the

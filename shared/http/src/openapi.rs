@@ -367,6 +367,8 @@ pub fn booking_example() -> serde_json::Value {
         super::handlers::create_booking,
         super::handlers::get_booking,
         super::handlers::cancel_booking,
+        super::slip::booking_slip,
+        super::slip::booking_calendar,
         super::handlers::healthz,
         super::docs::openapi_json,
         super::docs::docs_page,

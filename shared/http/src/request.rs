@@ -35,6 +35,38 @@ pub fn path_value(request: &Request, name: &str, collection: &str) -> Result<Str
         .ok_or_else(|| ApiError::invalid_field(name, "is not valid percent-encoded UTF-8"))
 }
 
+/// [`path_value`] for a path one segment longer, `/{collection}/{value}/{document}` (the
+/// slip, the calendar): the value before the document's name.
+pub fn path_value_before(
+    request: &Request,
+    name: &str,
+    collection: &str,
+    document: &str,
+) -> Result<String, ApiError> {
+    if let Some(value) = request.path_parameters_ref().and_then(|p| p.first(name)) {
+        return Ok(value.to_owned());
+    }
+    let path = request.uri().path();
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("Expected a path ending in /{collection}/{{{name}}}/{document}."),
+        )
+    };
+    let rest = path
+        .strip_suffix(document)
+        .and_then(|rest| rest.strip_suffix('/'))
+        .ok_or_else(not_found)?;
+    let (parent, value) = rest.rsplit_once('/').ok_or_else(not_found)?;
+    if parent.rsplit('/').next() != Some(collection) {
+        return Err(not_found());
+    }
+    percent_decode(value)
+        .ok_or_else(|| ApiError::invalid_field(name, "is not valid percent-encoded UTF-8"))
+}
+
 /// None for a malformed escape or bytes that are not UTF-8.
 fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();

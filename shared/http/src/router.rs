@@ -20,12 +20,16 @@ use booking_core::ports::{EventPublisher, Outbox};
 pub trait ApiStore: StationReads + BookingStore + HealthCheck {}
 impl<S: StationReads + BookingStore + HealthCheck> ApiStore for S {}
 
+use booking_core::check_in::CheckInKey;
 use booking_core::ports::{BookingStore, HealthCheck, StationReads};
 use booking_core::station::StationService;
 use booking_core::waiting_room::{AdmissionGate, WaitingRoom};
 
+use super::slip::{booking_calendar, booking_slip};
+
 pub struct Api<S, O, P> {
     stations: StationService<S>,
+    check_in: CheckInKey,
     lookup: BookingLookup<S>,
     bookings: BookingService<S, O, P>,
     room: Option<WaitingRoom>,
@@ -36,8 +40,9 @@ pub struct Api<S, O, P> {
 
 impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     /// Every endpoint over the booking service's store.
-    pub fn from_bookings(bookings: BookingService<S, O, P>) -> Self {
+    pub fn from_bookings(bookings: BookingService<S, O, P>, check_in: CheckInKey) -> Self {
         Self {
+            check_in,
             stations: StationService::new(bookings.store().clone()),
             lookup: bookings.lookup(),
             bookings,
@@ -54,10 +59,12 @@ impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
         publisher: P,
         settings: PublishSettings,
         references: BookingReferences,
+        check_in: CheckInKey,
     ) -> Self {
-        Self::from_bookings(BookingService::new(
-            store, outbox, publisher, settings, references,
-        ))
+        Self::from_bookings(
+            BookingService::new(store, outbox, publisher, settings, references),
+            check_in,
+        )
     }
 
     /// Serves the waiting room's endpoints; with `room_on`, `POST /booking` needs an admission
@@ -123,6 +130,8 @@ impl<S: ApiStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
                 Some(room) => queue_ticket_status(room, request).await,
                 None => ApiError::route_not_found().into_response(),
             },
+            ["booking", _, "slip"] => booking_slip(&self.lookup, &self.check_in, request).await,
+            ["booking", _, "calendar"] => booking_calendar(&self.lookup, request).await,
             ["booking", _] => match *request.method() {
                 Method::GET => get_booking(&self.lookup, request).await,
                 Method::DELETE => cancel_booking(&self.bookings, request).await,

@@ -29,11 +29,12 @@ pub const SECRET_VARIABLE: &str = "SETTINGS_SECRET_ARN";
 
 /// The settings a secret may hold; any other key is refused, so a typo fails the start instead
 /// of silently leaving the setting at its local default.
-pub const SECRET_SETTINGS: [&str; 4] = [
+pub const SECRET_SETTINGS: [&str; 5] = [
     "REDIS_URL",
     "LOG_HASH_KEY",
     "BOOKING_REFERENCE_KEY",
     "ADMISSION_KEY",
+    "CHECKIN_KEY",
 ];
 
 /// Where a secret's text comes from: Secrets Manager in AWS, a fake in tests.

@@ -47,6 +47,7 @@ pub fn bounded_number(
     }
 }
 pub mod aws;
+pub mod check_in;
 pub mod references;
 pub mod waiting_room;
 
