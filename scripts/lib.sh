@@ -65,7 +65,10 @@ ensure_valkey() {
   command -v valkey-server >/dev/null && command -v valkey-cli >/dev/null && return 0
   log "installing valkey-server and valkey-tools"
   apt_update
-  if ! apt-cache policy valkey-server | grep -q 'Candidate: [0-9]'; then
+  # Read whole first: with pipefail, grep -q closing the pipe early would fail the test.
+  local policy
+  policy="$(apt-cache policy valkey-server)"
+  if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
     add_backports_suite
     APT_UPDATED="" && apt_update
   fi
@@ -258,8 +261,9 @@ start_local_redis() {
   shift
   ensure_engine
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    local running=redis
-    "$REDIS_CLI" -p "$port" INFO server 2>/dev/null | grep -q '^server_name:valkey' && running=valkey
+    local running=redis info
+    info="$("$REDIS_CLI" -p "$port" INFO server 2>/dev/null || true)"
+    grep -q '^server_name:valkey' <<<"$info" && running=valkey
     if [ "$running" != "$ENGINE" ]; then
       log "$running, not $ENGINE, listens on 127.0.0.1:$port: stop it (make stop) or pick REDIS_PORT"
       return 1
