@@ -17,6 +17,11 @@ SCHEMATHESIS_VERSION="4.32.5"
 # Its own venv too: its dependencies and the SAM CLI's pins must not meet.
 FUZZ_VENV="$LOCAL/venv-fuzz"
 SCHEMATHESIS="$FUZZ_VENV/bin/schemathesis"
+# AWS APIs in tests (Secrets Manager, SNS): moto's server mode, in a venv of its own. Only the
+# services used and the server's two web libraries, not moto[server]'s every backend (a third
+# of the size). moto routes by the SigV4 scope but checks no signature.
+MOTO_VERSION="5.2.6"
+MOTO_VENV="$LOCAL/venv-moto"
 # The booking page's browser test: Playwright drives Debian's chromium (browser downloads are not
 # available, so never `playwright install`); axe-core checks accessibility inside the page.
 PLAYWRIGHT_VERSION="1.65.2"
@@ -161,6 +166,16 @@ ensure_template_tools() {
     "$VENV/bin/python" -m pip install -q "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$AWS_SAM_CLI_VERSION"
   fi
   export PATH="$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
+}
+
+# Sets MOTO_SERVER (the tests start their own on free ports).
+ensure_moto() {
+  if ! "$MOTO_VENV/bin/python" -c "import sys, moto, flask, flask_cors; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    log "installing moto $MOTO_VERSION into $MOTO_VENV"
+    python3 -m venv "$MOTO_VENV" || { apt_install python3-venv && python3 -m venv "$MOTO_VENV"; }
+    "$MOTO_VENV/bin/pip" install -q "moto[secretsmanager,sns]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
+  fi
+  export MOTO_SERVER="$MOTO_VENV/bin/moto_server"
 }
 
 # Into a virtualenv of its own, so its many dependencies never meet the system's Python.

@@ -10,6 +10,7 @@ ensure_valkey
 ensure_engine
 ensure_openssl
 ensure_tansu
+ensure_moto
 ensure_nextest
 ensure_template_tools
 

@@ -181,6 +181,16 @@ impl ServerProcess {
         })
     }
 
+    /// moto's server (AWS APIs: Secrets Manager, SNS), from MOTO_SERVER as `make test` sets it.
+    pub fn moto() -> Self {
+        let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        Self::start(binary, |port| {
+            ["-H", "127.0.0.1", "-p", &port.to_string()]
+                .map(String::from)
+                .to_vec()
+        })
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -1062,6 +1072,39 @@ pub async fn stand_in(
         format!("{head}\r\n\r\n{body_sent}")
     });
     (url, task)
+}
+
+/// One call of an AWS JSON-protocol API (`X-Amz-Target: <target>`) to moto on `port`, as its
+/// `service` in `region`: moto routes by the SigV4 credential scope and checks no signature,
+/// so the Authorization header carries the scope and a dummy signature. Status and JSON body.
+pub async fn aws_json_call(
+    port: u16,
+    service: &str,
+    region: &str,
+    target: &str,
+    body: &Value,
+) -> (u16, Value) {
+    use tokio::io::AsyncWriteExt;
+    let body = body.to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\
+         content-type: application/x-amz-json-1.1\r\nx-amz-target: {target}\r\n\
+         authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, \
+         SignedHeaders=host;x-amz-target, Signature=00\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(request.as_bytes()).await?;
+        Ok::<_, std::io::Error>(read_http_message(&mut stream).await)
+    };
+    let (head, reply) = tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("moto answers in time")
+        .expect("moto answers");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
 }
 
 /// The `n`th test person's MyKad number, distinct for every `n`: a real birth date (a new one

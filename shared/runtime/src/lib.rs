@@ -30,8 +30,17 @@ pub fn secret_settings_installed() -> bool {
 /// A setting: from the settings secret if it holds it, else from the environment. What every
 /// function's settings are read through.
 pub fn setting(name: &str) -> Option<String> {
-    SECRET_SETTINGS
-        .get()
-        .and_then(|secret| secret.get(name).cloned())
-        .or_else(|| std::env::var(name).ok())
+    secret_first(SECRET_SETTINGS.get(), |name| std::env::var(name).ok())(name)
+}
+
+/// The lookup [`setting`] is, over a given secret and environment (tests pass their own).
+pub fn secret_first<'a>(
+    secret: Option<&'a HashMap<String, String>>,
+    env: impl Fn(&str) -> Option<String> + 'a,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        secret
+            .and_then(|secret| secret.get(name).cloned())
+            .or_else(|| env(name))
+    }
 }
