@@ -56,6 +56,13 @@ deploy:
 	sam build --parameter-overrides Architecture=$(ARCH) && \
 	sam deploy --guided --parameter-overrides Architecture=$(ARCH)
 
+## Every function's bootstrap, as `sam build` builds it (release), under the AWS Lambda Runtime
+## Interface Emulator with the template's environment and AWS-shaped events; skipped without
+## aws-lambda-rie (README, "The Lambda runtime"). make test runs it on debug builds.
+.PHONY: rie-test
+rie-test:
+	./scripts/rie-test.sh
+
 ## Only the browser step of `make test`: the booking page in headless chromium against
 ## local-api. UPDATE_SCREENSHOTS=1 also rewrites the README's docs/*.png.
 .PHONY: browser-test

@@ -33,6 +33,9 @@ ENGINE="$ENGINE" cargo nextest run --workspace --no-fail-fast
 log "the engine's tests again on $("$other_engine-server" --version | cut -d' ' -f1-3)"
 ENGINE="$other_engine" cargo nextest run --workspace --profile engine --no-fail-fast
 
+log "every function under the AWS Lambda runtime emulator (debug builds; make rie-test: release)"
+RIE_BUILD=debug "$ROOT/scripts/rie-test.sh"
+
 log "end to end: the local developer flow under cargo lambda watch"
 "$ROOT/scripts/e2e-emulator.sh"
 
