@@ -13,10 +13,11 @@ ARCH_FLAG := $(if $(filter arm64,$(ARCH)),--arm64,)
 .PHONY: run test fuzz build deploy bench bench-cold bench-events bench-rush inlet seed room redis-cli events relay topics load-test lint stop openapi
 
 ## Redis + every function under `cargo lambda watch` on $(BASE_URL), seeded. CLUSTER=1: on a
-## local 3-primary Redis Cluster (REDIS_CLUSTER=true).
+## local 3-primary Redis Cluster (REDIS_CLUSTER=true). ENGINE=valkey: on Valkey instead.
 CLUSTER ?= 0
+ENGINE ?= redis
 run:
-	CLUSTER=$(CLUSTER) ./scripts/run.sh
+	CLUSTER=$(CLUSTER) ENGINE=$(ENGINE) ./scripts/run.sh
 
 ## All tests, with the services they need started and stopped on their own ports.
 test:
@@ -55,6 +56,13 @@ deploy:
 	sam build --parameter-overrides Architecture=$(ARCH) && \
 	sam deploy --guided --parameter-overrides Architecture=$(ARCH)
 
+## Every function's bootstrap, as `sam build` builds it (release), under the AWS Lambda Runtime
+## Interface Emulator with the template's environment and AWS-shaped events; skipped without
+## aws-lambda-rie (README, "The Lambda runtime"). make test runs it on debug builds.
+.PHONY: rie-test
+rie-test:
+	./scripts/rie-test.sh
+
 ## Only the browser step of `make test`: the booking page in headless chromium against
 ## local-api. UPDATE_SCREENSHOTS=1 also rewrites the README's docs/*.png.
 .PHONY: browser-test
@@ -71,9 +79,9 @@ seed:
 	cargo lambda invoke seed --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
 	  --data-file events/seed-default.json
 
-## A shell on the local Redis.
+## A shell on the local Redis (ENGINE=valkey: valkey-cli).
 redis-cli:
-	@source scripts/lib.sh && ensure_redis && redis-cli -p $(REDIS_PORT)
+	@source scripts/lib.sh && ensure_engine && "$$REDIS_CLI" -p $(REDIS_PORT)
 
 ## Print the booking events on the local broker (one partition: PARTITION=0|1|2).
 PARTITION ?= 0

@@ -17,6 +17,11 @@ SCHEMATHESIS_VERSION="4.32.5"
 # Its own venv too: its dependencies and the SAM CLI's pins must not meet.
 FUZZ_VENV="$LOCAL/venv-fuzz"
 SCHEMATHESIS="$FUZZ_VENV/bin/schemathesis"
+# AWS APIs in tests (Secrets Manager, SNS): moto's server mode, in a venv of its own. Only the
+# services used and the server's two web libraries, not moto[server]'s every backend (a third
+# of the size). moto routes by the SigV4 scope but checks no signature.
+MOTO_VERSION="5.2.6"
+MOTO_VENV="$LOCAL/venv-moto"
 # The booking page's browser test: Playwright drives Debian's chromium (browser downloads are not
 # available, so never `playwright install`); axe-core checks accessibility inside the page.
 PLAYWRIGHT_VERSION="1.65.2"
@@ -24,16 +29,23 @@ BROWSER_VENV="$LOCAL/venv-browser"
 AXE_CORE_VERSION="4.14.1"
 AXE_JS="$LOCAL/axe-core-$AXE_CORE_VERSION/node_modules/axe-core/axe.min.js"
 
+# The Redis-compatible server of `make run`, the tests and the scripts' private servers:
+# ENGINE=redis (the default) or valkey (what ElastiCache and MemoryDB default to now).
+ENGINE="${ENGINE:-redis}"
+
 log() { printf '==> %s\n' "$*" >&2; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 APT_UPDATED=""
-apt_install() {
+apt_update() {
   if [ -z "$APT_UPDATED" ]; then
     as_root apt-get update -qq
     APT_UPDATED=1
   fi
+}
+apt_install() {
+  apt_update
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
@@ -49,6 +61,75 @@ ensure_redis() {
     log "installing redis-server"
     apt_install redis-server
   fi
+}
+
+# valkey-server and valkey-cli. Debian has them from trixie on; bookworm only in its backports
+# suite (Valkey 8.0), which is added, when missing, for the mirror apt already uses: read from
+# the system's own sources at run time, so no host name is written here.
+ensure_valkey() {
+  command -v valkey-server >/dev/null && command -v valkey-cli >/dev/null && return 0
+  log "installing valkey-server and valkey-tools"
+  apt_update
+  # Read whole first: with pipefail, grep -q closing the pipe early would fail the test.
+  local policy
+  policy="$(apt-cache policy valkey-server)"
+  if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
+    add_backports_suite
+    APT_UPDATED="" && apt_update
+  fi
+  # A version only backports has is installed without -t (its pin 100 does not block it).
+  apt_install valkey-server valkey-tools
+}
+
+# <codename>-backports from the URI of the sources entry that has the release's own suite
+# (deb822 .sources or one-line .list), with that entry's keyring.
+add_backports_suite() {
+  local codename id mirror keyring
+  codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  id="$(. /etc/os-release && echo "${ID:-}")"
+  if [ "$id" != debian ] || [ -z "$codename" ]; then
+    log "no valkey-server package here ($id $codename): install Valkey 8 and put valkey-server on PATH"
+    return 1
+  fi
+  read -r mirror keyring < <(
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v suite="$codename" '
+      BEGIN { RS = "" }
+      { uri = ""; key = "-"; found = 0
+        n = split($0, lines, "\n")
+        for (i = 1; i <= n; i++) {
+          if (lines[i] ~ /^#/) continue
+          split(lines[i], f, /[ \t]+/)
+          if (f[1] == "URIs:") uri = f[2]
+          if (f[1] == "Signed-By:") key = f[2]
+          if (f[1] == "Suites:") for (j = 2; j in f; j++) if (f[j] == suite) found = 1
+        }
+        if (found && uri != "") { print uri, key; exit } }'
+  )
+  if [ -z "${mirror:-}" ]; then
+    mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk -v suite="$codename" '$1 == "deb" { sub(/\[[^]]*\] */, ""); if ($3 == suite) { print $2; exit } }')"
+    keyring="-"
+  fi
+  [ -n "$mirror" ] || { log "no apt source for $codename to take the mirror from"; return 1; }
+  log "adding $codename-backports from the mirror of the $codename sources"
+  {
+    printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\n' "$mirror" "$codename"
+    [ "$keyring" != "-" ] && printf 'Signed-By: %s\n' "$keyring"
+  } | as_root tee "/etc/apt/sources.list.d/$codename-backports.sources" >/dev/null
+}
+
+# Sets REDIS_SERVER and REDIS_CLI to ENGINE's binaries, installing them if missing.
+ensure_engine() {
+  case "$ENGINE" in
+    redis) ensure_redis ;;
+    valkey) ensure_valkey ;;
+    *)
+      log "ENGINE=$ENGINE: must be redis or valkey"
+      return 1
+      ;;
+  esac
+  REDIS_SERVER="$ENGINE-server"
+  REDIS_CLI="$ENGINE-cli"
 }
 
 # The TLS tests make their certificates with the openssl CLI.
@@ -85,6 +166,16 @@ ensure_template_tools() {
     "$VENV/bin/python" -m pip install -q "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$AWS_SAM_CLI_VERSION"
   fi
   export PATH="$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
+}
+
+# Sets MOTO_SERVER (the tests start their own on free ports).
+ensure_moto() {
+  if ! "$MOTO_VENV/bin/python" -c "import sys, moto, flask, flask_cors; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    log "installing moto $MOTO_VERSION into $MOTO_VENV"
+    python3 -m venv "$MOTO_VENV" || { apt_install python3-venv && python3 -m venv "$MOTO_VENV"; }
+    "$MOTO_VENV/bin/pip" install -q "moto[secretsmanager,sns]==$MOTO_VERSION" "flask==3.1.3" "flask-cors==6.0.5"
+  fi
+  export MOTO_SERVER="$MOTO_VENV/bin/moto_server"
 }
 
 # Into a virtualenv of its own, so its many dependencies never meet the system's Python.
@@ -177,29 +268,37 @@ wait_for_port() { # host port seconds
   done
 }
 
-# A local redis-server on $1 (further redis-server options may follow), pid and log in .local/,
-# unless something already listens there.
+# A local server of ENGINE on $1 (further server options may follow), pid and log in .local/,
+# unless one already listens there. Its files are named after the engine: Valkey 8 writes RDB
+# version 11, which Redis 7.0 cannot load, so the two never share a data file.
 start_local_redis() {
   local port="$1"
   shift
+  ensure_engine
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    log "Redis already listens on 127.0.0.1:$port"
+    local running=redis info
+    info="$("$REDIS_CLI" -p "$port" INFO server 2>/dev/null || true)"
+    grep -q '^server_name:valkey' <<<"$info" && running=valkey
+    if [ "$running" != "$ENGINE" ]; then
+      log "$running, not $ENGINE, listens on 127.0.0.1:$port: stop it (make stop) or pick REDIS_PORT"
+      return 1
+    fi
+    log "$ENGINE already listens on 127.0.0.1:$port"
     return 0
   fi
-  ensure_redis
-  log "starting redis-server on 127.0.0.1:$port"
-  redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
-    --dir "$LOCAL" --dbfilename "redis-$port.rdb" --appendonly yes \
-    --appenddirname "redis-$port-aof" \
-    --pidfile "$LOCAL/redis-$port.pid" --logfile "$LOCAL/redis-$port.log" "$@"
+  log "starting $REDIS_SERVER on 127.0.0.1:$port"
+  "$REDIS_SERVER" --bind 127.0.0.1 --port "$port" --daemonize yes \
+    --dir "$LOCAL" --dbfilename "$ENGINE-$port.rdb" --appendonly yes \
+    --appenddirname "$ENGINE-$port-aof" \
+    --pidfile "$LOCAL/$ENGINE-$port.pid" --logfile "$LOCAL/$ENGINE-$port.log" "$@"
   wait_for_port 127.0.0.1 "$port" 10
 }
 
-# A throwaway in-memory redis-server on $1, logging to $2, as a child of the caller (who kills
-# it); its pid in PRIVATE_REDIS_PID. No persistence: benchmarks measure Redis, not the disk.
+# A throwaway in-memory server of ENGINE on $1, logging to $2, as a child of the caller (who
+# kills it); its pid in PRIVATE_REDIS_PID. No persistence: benchmarks measure Redis, not the disk.
 start_private_redis() {
-  ensure_redis
-  redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no \
+  ensure_engine
+  "$REDIS_SERVER" --bind 127.0.0.1 --port "$1" --save '' --appendonly no \
     --dir "$(dirname "$2")" --logfile "$2" &
   PRIVATE_REDIS_PID=$!
   wait_for_port 127.0.0.1 "$1" 10
@@ -249,12 +348,15 @@ stop_test_stack() {
   return 0
 }
 
+# Whichever engine `start_local_redis` started on $1.
 stop_local_redis() {
-  local pidfile="$LOCAL/redis-$1.pid"
-  if [ -f "$pidfile" ]; then
-    kill "$(cat "$pidfile")" 2>/dev/null || true
-    rm -f "$pidfile"
-  fi
+  local pidfile
+  for pidfile in "$LOCAL/redis-$1.pid" "$LOCAL/valkey-$1.pid"; do
+    if [ -f "$pidfile" ]; then
+      kill "$(cat "$pidfile")" 2>/dev/null || true
+      rm -f "$pidfile"
+    fi
+  done
 }
 
 # A person's key in Redis: `booking_key ID [kind]` prints `<kind>:{p:NNN}:ID` (kind `booking` by
@@ -268,23 +370,25 @@ booking_key() {
 # Entries in every outbox stream of the Redis on port $1 (one per person bucket, and the stream
 # of earlier releases).
 outbox_entries() {
-  redis-cli -p "$1" --scan --pattern 'outbox:*' | grep -vx 'outbox:relay-lease' |
-    while read -r key; do redis-cli -p "$1" XLEN "$key"; done |
+  local cli="${REDIS_CLI:-redis-cli}"
+  "$cli" -p "$1" --scan --pattern 'outbox:*' | grep -vx 'outbox:relay-lease' |
+    while read -r key; do "$cli" -p "$1" XLEN "$key"; done |
     awk '{ n += $1 } END { print n + 0 }'
 }
 
-# A 3-primary Redis Cluster, in memory, on free ports of 127.0.0.1: its node ports in
-# CLUSTER_PORTS, its files (configs, logs, pids) in CLUSTER_DIR; stop_redis_cluster stops it.
-# For `make run CLUSTER=1` and benchmarks; each test starts its own (tests/api/helpers.rs).
+# A 3-primary Redis (or Valkey: ENGINE) Cluster, in memory, on free ports of 127.0.0.1: its
+# node ports in CLUSTER_PORTS, its files (configs, logs, pids) in CLUSTER_DIR;
+# stop_redis_cluster stops it. For `make run CLUSTER=1` and benchmarks; each test starts its
+# own (tests/api/helpers.rs).
 start_redis_cluster() {
-  ensure_redis
+  ensure_engine
   CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/redis-cluster.XXXXXX")"
   CLUSTER_PORTS=()
   local port nodes=()
   for _ in 1 2 3; do
     port="$(free_port)"
     # The bus port is by default port + 10000, past 65535 for a high free port: pick one too.
-    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    "$REDIS_SERVER" --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
       --cluster-enabled yes --cluster-port "$(free_port)" --cluster-config-file "$CLUSTER_DIR/nodes-$port.conf" \
       --cluster-node-timeout 2000 --dir "$CLUSTER_DIR" --daemonize yes \
       --pidfile "$CLUSTER_DIR/redis-$port.pid" --logfile "$CLUSTER_DIR/redis-$port.log"
@@ -292,11 +396,11 @@ start_redis_cluster() {
     CLUSTER_PORTS+=("$port")
     nodes+=("127.0.0.1:$port")
   done
-  timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
-    >"$CLUSTER_DIR/create.log" 2>&1 || { log "redis-cli --cluster create failed"; return 1; }
+  timeout 60 "$REDIS_CLI" --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$CLUSTER_DIR/create.log" 2>&1 || { log "$REDIS_CLI --cluster create failed"; return 1; }
   local deadline=$((SECONDS + 30))
   for port in "${CLUSTER_PORTS[@]}"; do
-    until redis-cli -p "$port" cluster info | grep -q 'cluster_state:ok'; do
+    until "$REDIS_CLI" -p "$port" cluster info | grep -q 'cluster_state:ok'; do
       if [ "$SECONDS" -ge "$deadline" ]; then
         log "the Redis Cluster is not ok after 30 s (see $CLUSTER_DIR)"
         return 1
@@ -304,7 +408,7 @@ start_redis_cluster() {
       sleep 0.1
     done
   done
-  log "Redis Cluster on 127.0.0.1 ports ${CLUSTER_PORTS[*]}"
+  log "$ENGINE cluster on 127.0.0.1 ports ${CLUSTER_PORTS[*]}"
 }
 
 stop_redis_cluster() {

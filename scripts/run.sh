@@ -2,6 +2,7 @@
 # `make run`: Redis and a Kafka-compatible broker (docker compose where a Docker engine answers,
 # else a local redis-server and tansu), then every function under `cargo lambda watch` on
 # 127.0.0.1:9000, seeded with the default data. CLUSTER=1: on a local 3-primary Redis Cluster.
+# ENGINE=valkey: Valkey instead of Redis, in each of those three set-ups.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -12,8 +13,9 @@ if [ "${CLUSTER:-0}" = 1 ]; then
   export REDIS_URL="redis://127.0.0.1:${CLUSTER_PORTS[0]}" REDIS_CLUSTER=true
   start_local_broker 9092
 elif docker_engine_answers; then
-  log "starting Redis and Redpanda with docker compose"
-  docker compose up -d --wait
+  log "starting $ENGINE and Redpanda with docker compose"
+  # The valkey service has a profile of its own, so a plain `docker compose up` stays on Redis.
+  docker compose --profile "$ENGINE" up -d --wait "$ENGINE" redpanda topics
 else
   start_local_redis 6379
   start_local_broker 9092

@@ -6,8 +6,11 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_redis
+ensure_valkey
+ensure_engine
 ensure_openssl
 ensure_tansu
+ensure_moto
 ensure_nextest
 ensure_template_tools
 
@@ -23,8 +26,17 @@ log "template: sam validate --lint"
 env -u AWS_PROFILE AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
   AWS_SHARED_CREDENTIALS_FILE=/dev/null sam validate --lint
 
-log "unit and integration tests"
-cargo nextest run --workspace --no-fail-fast
+# Every test on ENGINE (Redis unless told), then the engine-relevant ones (the `engine` profile
+# in .config/nextest.toml) on the other: the same build, only the servers differ.
+other_engine=valkey
+[ "$ENGINE" = valkey ] && other_engine=redis
+log "unit and integration tests on $("$ENGINE-server" --version | cut -d' ' -f1-3)"
+ENGINE="$ENGINE" cargo nextest run --workspace --no-fail-fast
+log "the engine's tests again on $("$other_engine-server" --version | cut -d' ' -f1-3)"
+ENGINE="$other_engine" cargo nextest run --workspace --profile engine --no-fail-fast
+
+log "every function under the AWS Lambda runtime emulator (debug builds; make rie-test: release)"
+RIE_BUILD=debug "$ROOT/scripts/rie-test.sh"
 
 log "end to end: the local developer flow under cargo lambda watch"
 "$ROOT/scripts/e2e-emulator.sh"

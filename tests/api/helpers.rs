@@ -1,5 +1,6 @@
-//! Test fixtures: every test gets its own redis-server on its own port, so tests run in
-//! parallel, leave nothing behind, and can stop and restart "their" Redis.
+//! Test fixtures: every test gets its own redis-server (or valkey-server, see [`Engine`]) on
+//! its own port, so tests run in parallel, leave nothing behind, and can stop and restart
+//! "their" Redis.
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +30,44 @@ use rskafka::client::partition::UnknownTopicHandling;
 use seed::Seed;
 use serde_json::Value;
 
-/// A server child process (redis-server, the tansu broker) bound to 127.0.0.1 on a free port,
+/// Which server the suite runs on: `ENGINE=redis` (the default) or `ENGINE=valkey`, as for
+/// `make run`. ElastiCache and MemoryDB default to Valkey now, so `make test` runs the
+/// engine-relevant tests on both (the `engine` profile in .config/nextest.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Redis,
+    Valkey,
+}
+
+impl Engine {
+    /// From `ENGINE`; anything else than the two names stops the test, naming the variable.
+    pub fn current() -> Self {
+        match std::env::var("ENGINE").as_deref() {
+            Err(_) | Ok("" | "redis") => Self::Redis,
+            Ok("valkey") => Self::Valkey,
+            Ok(other) => panic!("ENGINE is {other:?}: must be redis or valkey"),
+        }
+    }
+
+    /// The server binary: `REDIS_SERVER_BIN` if set, else redis-server or valkey-server.
+    pub fn server(self) -> String {
+        std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| format!("{}-server", self.name()))
+    }
+
+    /// redis-cli or valkey-cli (each speaks to both servers; a machine may have only one).
+    pub fn cli(self) -> String {
+        format!("{}-cli", self.name())
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Valkey => "valkey",
+        }
+    }
+}
+
+/// A server child process (redis-server or valkey-server, the tansu broker) bound to 127.0.0.1 on a free port,
 /// killed on drop. `restart` brings it back on the same port, empty: nothing is persisted.
 pub struct ServerProcess {
     pub port: u16,
@@ -51,10 +89,9 @@ impl ServerProcess {
         server
     }
 
-    /// redis-server from PATH, or REDIS_SERVER_BIN.
+    /// The engine's server (redis-server or valkey-server, see [`Engine`]).
     pub fn redis() -> Self {
-        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
-        Self::start(binary, |port| {
+        Self::start(Engine::current().server(), |port| {
             [
                 "--bind",
                 "127.0.0.1",
@@ -73,7 +110,7 @@ impl ServerProcess {
     /// redis-server as `redis()` starts it, plus `extra` arguments; with `tls`, the port serves
     /// TLS only.
     pub fn redis_with(extra: &[&str], tls: bool) -> Self {
-        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let binary = Engine::current().server();
         let extra: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
         Self::start(binary, move |port| {
             let port = port.to_string();
@@ -144,6 +181,16 @@ impl ServerProcess {
         })
     }
 
+    /// moto's server (AWS APIs: Secrets Manager, SNS), from MOTO_SERVER as `make test` sets it.
+    pub fn moto() -> Self {
+        let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        Self::start(binary, |port| {
+            ["-H", "127.0.0.1", "-p", &port.to_string()]
+                .map(String::from)
+                .to_vec()
+        })
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -203,7 +250,7 @@ impl RedisCluster {
 
     /// Three primaries with `replicas` replicas each (`nodes` holds all of them).
     pub fn start_with_replicas(replicas: usize) -> Self {
-        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let binary = Engine::current().server();
         let dir = std::env::temp_dir().join(format!(
             "redis-cluster-test-{}-{}",
             std::process::id(),
@@ -244,7 +291,8 @@ impl RedisCluster {
             })
             .collect();
         let cluster = Self { nodes, dir };
-        let mut create = Command::new("redis-cli");
+        let cli = Engine::current().cli();
+        let mut create = Command::new(&cli);
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
             create.arg(node.address());
@@ -254,8 +302,8 @@ impl RedisCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .expect("redis-cli runs");
-        assert!(status.success(), "redis-cli --cluster create failed");
+            .unwrap_or_else(|e| panic!("cannot run {cli} (run `make test`): {e}"));
+        assert!(status.success(), "{cli} --cluster create failed");
         cluster.wait_until_ok();
         cluster
     }
@@ -343,13 +391,21 @@ impl Drop for RedisCluster {
     }
 }
 
-/// redis-cli's answer to one command on 127.0.0.1:`port`, bounded by its own timeout.
+/// The engine's CLI's answer to one command on 127.0.0.1:`port`, bounded by its own timeout.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
     let output = Command::new("timeout")
-        .args(["-s", "KILL", "10", "redis-cli", "-p", &port.to_string()])
+        .args(["-s", "KILL", "10", &Engine::current().cli()])
+        .args(["-p", &port.to_string()])
         .args(args)
         .output()
-        .expect("redis-cli runs");
+        .expect("timeout runs");
+    // timeout's own status when it cannot run the command.
+    assert_ne!(
+        output.status.code(),
+        Some(127),
+        "no {} (run `make test`)",
+        Engine::current().cli()
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -1030,6 +1086,39 @@ pub async fn stand_in(
         format!("{head}\r\n\r\n{body_sent}")
     });
     (url, task)
+}
+
+/// One call of an AWS JSON-protocol API (`X-Amz-Target: <target>`) to moto on `port`, as its
+/// `service` in `region`: moto routes by the SigV4 credential scope and checks no signature,
+/// so the Authorization header carries the scope and a dummy signature. Status and JSON body.
+pub async fn aws_json_call(
+    port: u16,
+    service: &str,
+    region: &str,
+    target: &str,
+    body: &Value,
+) -> (u16, Value) {
+    use tokio::io::AsyncWriteExt;
+    let body = body.to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\
+         content-type: application/x-amz-json-1.1\r\nx-amz-target: {target}\r\n\
+         authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, \
+         SignedHeaders=host;x-amz-target, Signature=00\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(request.as_bytes()).await?;
+        Ok::<_, std::io::Error>(read_http_message(&mut stream).await)
+    };
+    let (head, reply) = tokio::time::timeout(Duration::from_secs(20), exchange)
+        .await
+        .expect("moto answers in time")
+        .expect("moto answers");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
 }
 
 /// The `n`th test person's MyKad number, distinct for every `n`: a real birth date (a new one

@@ -1,4 +1,5 @@
-//! Black-box tests of the HTTP handlers and the seed use case against a real redis-server.
+//! Black-box tests of the HTTP handlers and the seed use case against a real redis-server or
+//! valkey-server (`ENGINE`, see helpers::Engine).
 #[macro_use]
 mod helpers;
 mod batched_events;
@@ -7,6 +8,7 @@ mod booking_retention;
 mod broker_faults;
 mod cluster_protocol;
 mod create_booking;
+mod engine;
 mod events;
 mod get_station;
 mod healthz;

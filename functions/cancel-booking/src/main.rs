@@ -2,8 +2,9 @@ use cancel_booking::{CancelBooking, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_secrets::load_settings().await?;
-    booking_runtime::start();
-    let function = CancelBooking::build(Settings::from_lookup(booking_runtime::setting)?).await?;
+    let function = booking_secrets::start(async |setting| {
+        Ok(CancelBooking::build(Settings::from_lookup(setting)?).await?)
+    })
+    .await?;
     booking_http::serve(|request| function.handle(request)).await
 }

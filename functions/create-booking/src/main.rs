@@ -4,8 +4,9 @@ use create_booking::{CreateBooking, Settings};
 // lower on a current-thread runtime.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_secrets::load_settings().await?;
-    booking_runtime::start();
-    let function = CreateBooking::build(Settings::from_lookup(booking_runtime::setting)?).await?;
+    let function = booking_secrets::start(async |setting| {
+        Ok(CreateBooking::build(Settings::from_lookup(setting)?).await?)
+    })
+    .await?;
     booking_http::serve(|request| function.handle(request)).await
 }

@@ -2,8 +2,9 @@ use healthz::{Healthz, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    booking_secrets::load_settings().await?;
-    booking_runtime::start();
-    let function = Healthz::build(Settings::from_lookup(booking_runtime::setting)?)?;
+    let function = booking_secrets::start(async |setting| {
+        Ok(Healthz::build(Settings::from_lookup(setting)?)?)
+    })
+    .await?;
     booking_http::serve(|request| function.handle(request)).await
 }

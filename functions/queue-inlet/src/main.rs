@@ -3,9 +3,10 @@ use queue_inlet::{QueueInlet, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    booking_secrets::load_settings().await?;
-    booking_runtime::start();
-    let function = QueueInlet::build(Settings::from_lookup(booking_runtime::setting)?)?;
+    let function = booking_secrets::start(async |setting| {
+        Ok(QueueInlet::build(Settings::from_lookup(setting)?)?)
+    })
+    .await?;
     booking_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         function.handle(event.payload)
     }))

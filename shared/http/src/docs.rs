@@ -87,7 +87,7 @@ pub async fn docs_page(request: Request) -> Response<Body> {
 /// (`/lambda-url/api-docs/...`, a stage name). One function for all three: they change only
 /// with a deployment, and one warm container serves them all.
 pub async fn api_docs(request: Request) -> Response<Body> {
-    let path = request.uri().path();
+    let path = crate::request::route_path(&request);
     let last = path.strip_suffix('/').unwrap_or(path).rsplit('/').next();
     match last {
         Some("openapi.json") => openapi_json(request).await,
@@ -146,5 +146,28 @@ mod tests {
             "the docs page loads nothing from elsewhere"
         );
         assert!(page.contains("fetch(\"openapi.json\")"));
+    }
+
+    /// A REST API stage (`Prod`) as lambda_http hands it over: the stage before the path in
+    /// the URI, the path as sent beside it. The page at the stage's root is the page.
+    #[test]
+    fn a_named_stage_serves_the_page_at_its_root() {
+        use lambda_http::RequestExt;
+        for (uri, sent, content_type) in [
+            ("/Prod/", "/", "text/html; charset=utf-8"),
+            ("/Prod/openapi.json", "/openapi.json", "application/json"),
+        ] {
+            let request = http::Request::builder()
+                .uri(uri)
+                .body(Body::Empty)
+                .unwrap()
+                .with_raw_http_path(sent);
+            let response = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(api_docs(request));
+            assert_eq!(response.status(), 200, "{uri}");
+            assert_eq!(response.headers()["content-type"], content_type, "{uri}");
+        }
     }
 }

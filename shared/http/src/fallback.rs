@@ -57,7 +57,7 @@ const HTTP_METHODS: [&str; 8] = [
 
 /// 405 with the path's methods when some endpoint has this path, else 404.
 pub fn unrouted(request: &Request) -> Response<Body> {
-    match allowed_methods(request.uri().path()) {
+    match allowed_methods(crate::request::route_path(request)) {
         Some(allow) => ApiError::method_not_allowed(allow),
         None => ApiError::route_not_found(),
     }
@@ -107,6 +107,22 @@ mod tests {
             other => panic!("a JSON body, got {other:?}"),
         };
         (response.status(), body, allow)
+    }
+
+    /// Under a REST API stage the URI starts with the stage (`/Prod/stations`); the path the
+    /// client sent is what has methods.
+    #[test]
+    fn a_named_stage_is_not_part_of_the_path() {
+        use lambda_http::RequestExt;
+        let request = lambda_http::http::Request::builder()
+            .method(Method::POST)
+            .uri("/Prod/stations")
+            .body(Body::Empty)
+            .unwrap()
+            .with_raw_http_path("/stations");
+        let response = unrouted(&request);
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "GET");
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub async fn station_reads<S: StationReads>(
         .path_parameters_ref()
         .and_then(|parameters| parameters.first("location"))
         .is_some();
-    let path = request.uri().path();
+    let path = crate::request::route_path(&request);
     let mut segments = path.strip_suffix('/').unwrap_or(path).rsplit('/');
     let is_list = segments.next() == Some("stations") && segments.next() != Some("stations");
     if is_list && !has_location {

@@ -13,6 +13,17 @@ use booking_core::domain::BookingReference;
 /// Bookings are a few hundred bytes; anything far larger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The path the client asked for, as routes are matched: without the API's stage, which
+/// lambda_http puts in front of a named stage's requests (REST API stage `Prod`: `/Prod/docs`;
+/// HTTP API's `$default` stage has none). Requests made by hand (tests, local-api) carry only
+/// their URI.
+pub fn route_path(request: &Request) -> &str {
+    match request.raw_http_path() {
+        "" => request.uri().path(),
+        raw => raw,
+    }
+}
+
 /// The value of path parameter `name` in a route `/<collection>/{name}`. API Gateway sets path
 /// parameters; function URLs and `cargo lambda watch` do not, so then it is the path's last
 /// segment, provided the one before it is `collection`. Percent-escapes are decoded.
@@ -20,7 +31,7 @@ pub fn path_value(request: &Request, name: &str, collection: &str) -> Result<Str
     if let Some(value) = request.path_parameters_ref().and_then(|p| p.first(name)) {
         return Ok(value.to_owned());
     }
-    let path = request.uri().path();
+    let path = route_path(request);
     let path = path.strip_suffix('/').unwrap_or(path);
     let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
     let parent_segment = parent.rsplit('/').next().unwrap_or("");

@@ -208,6 +208,20 @@ pub async fn load_settings() -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A function's start: the settings secret read ([`load_settings`]), logging on, then `build`
+/// from the settings (`booking_runtime::setting`). A failure at any step is reported to the
+/// Runtime API, so Lambda's answer names it (see `booking_runtime::report_init_error`), and
+/// returned, so the process exits.
+pub async fn start<T>(
+    build: impl AsyncFnOnce(fn(&str) -> Option<String>) -> Result<T, booking_runtime::Error>,
+) -> Result<T, booking_runtime::Error> {
+    if let Err(error) = load_settings().await {
+        booking_runtime::report_init_error(&error).await;
+        return Err(error.into());
+    }
+    booking_runtime::start_with(build).await
+}
+
 /// The secret settings `env` points to, fetched from `source`: empty when `SETTINGS_SECRET_ARN`
 /// is unset. It may name several secrets, comma-separated (the template gives each function
 /// only the ones it needs: Redis's, the signing keys'); each is read once, and a key held by
