@@ -41,6 +41,7 @@ mod migrate;
 mod outbox;
 pub mod protocol;
 pub mod queue;
+pub mod retention;
 mod slots;
 mod store;
 
