@@ -1,5 +1,6 @@
 //! Scheduled (every minute) or invoked by hand: publishes what the outbox still holds, then
-//! reconciles booking holds left unsettled by a crash (Redis Cluster's booking protocol).
+//! reconciles booking holds left unsettled by a crash (Redis Cluster's booking protocol), then
+//! removes the dates past retention with their holders.
 use std::time::SystemTime;
 
 use booking_core::config::ConfigError;
@@ -72,6 +73,20 @@ impl Relay {
             deadline_reached = reconciled.deadline_reached,
             "holds reconciled"
         );
+        // Retention: dates past BOOKING_RETENTION_DAYS leave with their holders (the booking
+        // records have expired by themselves).
+        let forgotten = self
+            .store
+            .forget_past_dates(deadline.map(|deadline| deadline - self.margin))
+            .await?;
+        if forgotten.dates > 0 || forgotten.deadline_reached {
+            tracing::info!(
+                dates = forgotten.dates,
+                holders = forgotten.holders,
+                deadline_reached = forgotten.deadline_reached,
+                "dates past retention forgotten"
+            );
+        }
         let report = report?;
         tracing::info!(
             published = report.published,

@@ -6,9 +6,13 @@
 -- Returns {'held', score}: this hold is in place (now or by an earlier try), with its score in
 -- unsettled; {'stale_hold', holdId|date}: the person holds a slot here under another holdId,
 -- which may be stale (the caller resolves it); or a refusal from take_slot.
+-- The caller WAITs after every call (REDIS_WAIT_REPLICAS) and goes on only with the replicas'
+-- acknowledgement, so a hold that is found already in place is written again: that WAIT then
+-- covers the earlier try's writes, whichever connection made them.
 local holder = redis.call('HGET', KEYS[4], ARGV[1])
 if holder then
   if holder == ARGV[2] .. '|' .. ARGV[3] then
+    redis.call('HSET', KEYS[4], ARGV[1], holder)
     return {'held', redis.call('ZSCORE', KEYS[5], ARGV[1]) or ''}
   end
   return {'stale_hold', holder}

@@ -81,3 +81,41 @@ pub fn person_outbox_key(id: &MySejahteraId) -> String {
 pub fn booking_owner_key(id: &MySejahteraId) -> String {
     person_key("booking-owner", id)
 }
+
+/// The hash tag Redis Cluster hashes `key` by: what lies between its first `{` and the next
+/// `}` when that is not empty, else the whole key.
+fn hash_tag(key: &str) -> &str {
+    key.split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(tag, _)| tag)
+        .filter(|tag| !tag.is_empty())
+        .unwrap_or(key)
+}
+
+/// A string in the same hash slot as `key` (any key of this layout: none has a `}` outside its
+/// tag), holding nothing anybody reads: a step that acts on
+/// what it read there (a booking, or that none is left) writes it, so the `WAIT` after the
+/// step covers every write the shard applied before, whether or not the step wrote anything
+/// else (WAIT counts a connection's own writes only).
+pub fn fence_key(key: &str) -> String {
+    format!("fence:{{{}}}", hash_tag(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fence_shares_its_keys_hash_slot() {
+        let cases = [
+            ("outbox:{p:007}", "fence:{p:007}"),
+            ("claim:{p:007}:900127015527", "fence:{p:007}"),
+            ("holders:{PWTC}", "fence:{PWTC}"),
+            // No tag: Redis hashes the whole key, and so the fence's tag.
+            (LEGACY_OUTBOX_KEY, "fence:{outbox:booking-events}"),
+        ];
+        for (key, fence) in cases {
+            assert_eq!(fence_key(key), fence, "{key}");
+        }
+    }
+}

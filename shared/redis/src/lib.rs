@@ -15,6 +15,8 @@
 //! - `claim:{p:NNN}:ID`    hash, the person's booking attempt in progress (cluster protocol)
 //! - `outbox:{p:NNN}` stream per person bucket of events not yet acknowledged by the broker
 //!   (fields `key`, `event`), appended by the same script that changes the booking
+//! - `fence:{tag}`    string, written by a step that must wait for the replicas to have what
+//!   it read in that hash slot ([`fence_key`]); holds nothing anybody reads
 //! - `stations`       set of every seeded location
 //! - `outbox:relay-lease`  string, held by the one relay that runs
 //! - `queue:{room}:...`    the waiting room (see [`queue`])
@@ -39,12 +41,13 @@ mod migrate;
 mod outbox;
 pub mod protocol;
 pub mod queue;
+pub mod retention;
 mod slots;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManagerConfig;

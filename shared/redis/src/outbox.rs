@@ -6,6 +6,8 @@ pub(crate) static RELEASE_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("release_lease.lua")));
 pub(crate) static RENEW_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("renew_lease.lua")));
+pub(crate) static REMOVE_PUBLISHED: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("remove_published.lua")));
 
 /// The outbox entry id the use cases see: the stream's name within the outbox (the bucket's
 /// three digits, or `legacy`), a slash, and the stream's own entry id.
@@ -39,6 +41,30 @@ pub(crate) fn outbox_entry_location(id: &str) -> Result<(String, &str), StoreErr
     Ok((outbox_key(bucket), stream_id))
 }
 
+/// A stream whose published entries leave it while at most this many wait is rewritten with
+/// only those (remove_published.lua): bounded work per removal; a longer backlog (a broker
+/// outage) is compacted once it has shrunk to this.
+const OUTBOX_COMPACTION_LIMIT: usize = 100;
+
+impl RedisStore {
+    /// Returns once the replicas hold every entry read so far from `streams`: one fence on a
+    /// single Redis (one node, one replication stream), one on the shard of each stream on a
+    /// cluster.
+    async fn replicated_outbox<'a>(
+        &self,
+        streams: impl Iterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
+        let mut read_from: BTreeSet<&str> = streams.collect();
+        if !self.cluster {
+            read_from = read_from.into_iter().take(1).collect();
+        }
+        let fences = read_from
+            .into_iter()
+            .map(|key| self.replicated_so_far("outbox_replicated", key));
+        futures::future::try_join_all(fences).await.map(drop)
+    }
+}
+
 /// A stream entry id (`ms-seq`) as a sortable pair.
 pub(crate) fn stream_id_order(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
@@ -49,7 +75,10 @@ pub(crate) fn stream_id_order(id: &str) -> (u64, u64) {
 impl Outbox for RedisStore {
     /// Reads every outbox stream (one per person bucket, and the legacy stream) at once and
     /// keeps the oldest `limit` entries overall. Within a stream entries stay in order, and
-    /// one person's events are always in one stream: per-person order holds.
+    /// one person's events are always in one stream: per-person order holds. Entries come back
+    /// only once the replicas hold them (a fence on the shard of every stream read from, see
+    /// [`RedisStore::replicated_so_far`]): no event goes out for a booking, or a cancel, that a
+    /// failover could still undo; short of that, an error, and the entries wait.
     async fn oldest(
         &self,
         limit: usize,
@@ -80,14 +109,14 @@ impl Outbox for RedisStore {
                     .arg(limit)
                     .query_async(&mut connection)
                     .await?;
-                Ok::<_, redis::RedisError>((stream, raw))
+                Ok::<_, redis::RedisError>((stream, key, raw))
             }
         });
         let streams = store_call("outbox_oldest", futures::future::try_join_all(reads))
             .await
             .map_err(unavailable)?;
         let mut entries = Vec::new();
-        for (stream, raw) in streams {
+        for (stream, stream_key, raw) in streams {
             for (id, mut fields) in raw {
                 let (Some(key), Some(payload)) = (fields.remove("key"), fields.remove("event"))
                 else {
@@ -97,6 +126,7 @@ impl Outbox for RedisStore {
                 };
                 entries.push((
                     stream_id_order(&id),
+                    stream_key.clone(),
                     OutboxEntry {
                         id: format!("{stream}/{id}"),
                         record: EventRecord { key, payload },
@@ -105,14 +135,15 @@ impl Outbox for RedisStore {
             }
         }
         // A stable sort by time: entries of one stream keep their order.
-        entries.sort_by_key(|(order, _)| *order);
-        Ok(entries
-            .into_iter()
-            .take(limit)
-            .map(|(_, entry)| entry)
-            .collect())
+        entries.sort_by_key(|(order, _, _)| *order);
+        entries.truncate(limit);
+        self.replicated_outbox(entries.iter().map(|(_, stream_key, _)| stream_key.as_str()))
+            .await?;
+        Ok(entries.into_iter().map(|(_, _, entry)| entry).collect())
     }
 
+    /// Removes published entries, and with them their bytes (see remove_published.lua): a
+    /// deleted entry's personal data must not stay readable in memory or in a backup.
     async fn remove(&self, ids: &[String]) -> Result<(), StoreError> {
         let mut by_stream: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for id in ids {
@@ -121,7 +152,14 @@ impl Outbox for RedisStore {
         }
         let removals = by_stream.into_iter().map(|(key, stream_ids)| {
             let mut connection = self.reconnecting();
-            async move { connection.xdel::<_, _, ()>(key, &stream_ids).await }
+            async move {
+                REMOVE_PUBLISHED
+                    .key(key)
+                    .arg(OUTBOX_COMPACTION_LIMIT)
+                    .arg(&stream_ids)
+                    .invoke_async::<i64>(&mut connection)
+                    .await
+            }
         });
         store_call("outbox_remove", futures::future::try_join_all(removals))
             .await
@@ -140,40 +178,25 @@ impl Outbox for RedisStore {
             .map_err(unavailable)
     }
 
+    /// A lease a failover loses lets a second relay run beside the first: events go out
+    /// twice under their event ids, which consumers dedupe; so it waits for no replica. What
+    /// the relay publishes is replicated by [`Outbox::oldest`].
     async fn acquire_relay_lease(&self, ttl: Duration) -> Result<Option<String>, StoreError> {
         let mut connection = self.reconnecting();
         let token = uuid::Uuid::new_v4().to_string();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(RELAY_LEASE_KEY)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        // Durability: the lease is written after every outbox entry the relay will read, and
-        // replication keeps order, so once replicas acknowledged the lease they hold those
-        // entries' bookings too: the relay never publishes a booking a failover could lose.
-        if self.wait.replicas > 0 {
-            pipe.cmd("WAIT")
-                .arg(self.wait.replicas)
-                .arg(u64::try_from(self.wait.timeout.as_millis()).unwrap_or(u64::MAX));
-        }
-        let reply: Vec<redis::Value> =
-            store_call("acquire_relay_lease", pipe.query_async(&mut connection))
-                .await
-                .map_err(unavailable)?;
-        if matches!(reply.first(), None | Some(redis::Value::Nil)) {
-            return Ok(None);
-        }
-        let acked = match reply.get(1) {
-            Some(redis::Value::Int(acked)) => Some(u32::try_from(*acked).unwrap_or(0)),
-            _ => None,
-        };
-        if let Err(error) = self.confirm_replicated(acked) {
-            self.release_relay_lease(&token).await?;
-            return Err(error);
-        }
-        Ok(Some(token))
+        let taken: Option<String> = store_call(
+            "acquire_relay_lease",
+            redis::cmd("SET")
+                .arg(RELAY_LEASE_KEY)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        Ok(taken.map(|_| token))
     }
 
     async fn release_relay_lease(&self, token: &str) -> Result<(), StoreError> {

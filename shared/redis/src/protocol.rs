@@ -14,6 +14,15 @@
 //! claim TTL: one script on the person's shard decides (and deletes a stale claim, so a late
 //! confirm fails), then the station's side follows. Steps are public so that tests can stop
 //! between any two of them.
+//!
+//! Replication (`REDIS_WAIT_REPLICAS`): a step that another step, or an answer, rests on runs
+//! with `WAIT` in the same round trip ([`RedisStore::invoke_replicated`]), and its caller goes
+//! on only once the replicas acknowledged it; a script that answers from what it read without
+//! writing writes a fence ([`fence_key`]) or its record again, so that the WAIT covers what it
+//! read. So nothing is confirmed (201/200), no slot is given back, no hold is settled and no
+//! event is published before every write it rests on is on the replicas of every shard those
+//! writes touched: a failover to a replica that lags loses only what nobody relied on. The
+//! README's table says what each step waits for.
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -34,6 +43,8 @@ static CONFIRM: LazyLock<Script> = composed_script!("record_booking.lua", "confi
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settle.lua")));
 static RELEASE: LazyLock<Script> = composed_script!("give_back_slot.lua", "release.lua");
 static RESOLVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("resolve.lua")));
+static MARK_FOR_CANCEL: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("mark_for_cancel.lua")));
 static CANCEL_PERSON: LazyLock<Script> =
     composed_script!("remove_booking.lua", "cancel_person.lua");
 static FORGET_UNSETTLED: LazyLock<Script> =
@@ -69,6 +80,17 @@ pub enum Held {
     Stale { holder: String },
     /// Fully booked, unknown station or date: nothing changed.
     Refused(BookingOutcome),
+}
+
+/// Cancel step (a)'s entry on the station's work list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelMark {
+    /// The entry's score: newer than any the person had there, so no settle decided before
+    /// the cancel removes it.
+    pub score: String,
+    /// Whether the person had no entry before: a cancel that cancels nothing takes a new entry
+    /// away again, and leaves a renewed one for the reconciler.
+    pub new: bool,
 }
 
 /// What became of the person's side of a hold.
@@ -107,6 +129,10 @@ fn station_keys<'a, 's>(
         .key(unsettled_key(location))
 }
 
+fn is_already_held(reply: &[String]) -> bool {
+    reply.first().map(String::as_str) == Some("already_held")
+}
+
 /// The person's keys every claim-reading script starts with: booking, owner record, claim.
 fn claim_keys<'a, 's>(
     invocation: &'a mut ScriptInvocation<'s>,
@@ -131,23 +157,30 @@ impl RedisStore {
         u64::try_from(self.claim_ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Step 1, on the person's shard.
+    /// Step 1, on the person's shard. A new claim needs no replica: if a failover loses it,
+    /// confirm finds it gone and the attempt answers 503. The identical request's booking
+    /// (200) does: the claim script writes the booking again and runs once more, with WAIT.
     pub async fn claim(&self, booking: &Booking) -> Result<Claimed, StoreError> {
         let id = &booking.mysejahtera_id;
+        let mut invocation = CLAIM.prepare_invoke();
+        claim_keys(&mut invocation, id)
+            .arg(booking.to_json())
+            .arg(new_hold_id())
+            .arg(booking.location.as_str())
+            .arg(booking.date.to_string())
+            .arg(self.claim_ttl_ms())
+            .arg(self.now_ms());
         let mut connection = self.reconnecting();
-        let reply: Vec<String> = store_call(
-            "claim",
-            claim_keys(&mut CLAIM.prepare_invoke(), id)
-                .arg(booking.to_json())
-                .arg(new_hold_id())
-                .arg(booking.location.as_str())
-                .arg(booking.date.to_string())
-                .arg(self.claim_ttl_ms())
-                .arg(self.now_ms())
-                .invoke_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
+        let mut reply: Vec<String> = store_call("claim", invocation.invoke_async(&mut connection))
+            .await
+            .map_err(unavailable)?;
+        if is_already_held(&reply) && self.wait.replicas > 0 {
+            let acked;
+            (reply, acked) = self.invoke_replicated("claim", &invocation).await?;
+            if is_already_held(&reply) {
+                self.confirm_replicated(acked)?;
+            }
+        }
         match reply.as_slice() {
             [outcome, hold_id] if outcome == "claimed" => Ok(Claimed::Claim {
                 hold_id: hold_id.clone(),
@@ -156,7 +189,8 @@ impl RedisStore {
         }
     }
 
-    /// Step 2, on the station's shard.
+    /// Step 2, on the station's shard: a hold goes on to confirm only once the replicas have it
+    /// (a failover could otherwise lose the slot of a booking it confirms).
     pub async fn hold(&self, booking: &Booking, hold_id: &str) -> Result<Held, StoreError> {
         let mut invocation = HOLD.prepare_invoke();
         station_keys(&mut invocation, &booking.location)
@@ -180,7 +214,9 @@ impl RedisStore {
         }
     }
 
-    /// Step 3, on the person's shard. None when the claim is no longer this hold's.
+    /// Step 3, on the person's shard. None when the claim is no longer this hold's. Every
+    /// answer waits for the replicas: a 201 (or 200) for the booking, the claim's loss before
+    /// the hold is given back.
     pub async fn confirm(
         &self,
         booking: &Booking,
@@ -193,6 +229,7 @@ impl RedisStore {
         claim_keys(&mut invocation, id)
             .key(event_sequence_key(id))
             .key(person_outbox_key(id))
+            .key(fence_key(&claim_key(id)))
             .arg(hold_id)
             .arg(booking.to_json())
             .arg(&event.key)
@@ -202,15 +239,17 @@ impl RedisStore {
             .arg(self.booking_expires_at(booking));
         let (reply, acked): (Vec<String>, _) =
             self.invoke_replicated("confirm", &invocation).await?;
+        self.confirm_replicated(acked)?;
         if reply.first().map(String::as_str) == Some("claim_lost") {
             return Ok(None);
         }
-        self.confirm_replicated(acked)?;
         booking_outcome(id, &reply, "confirm script").map(Some)
     }
 
     /// Step 4, on the station's shard: the hold leaves the work list if its entry is still
-    /// `score` (a cancel since then marked it anew, for the reconciler).
+    /// `score` (a cancel since then marked it anew, for the reconciler). Called only after
+    /// what it rests on (confirm, or the reconciler's resolve) was replicated; itself it needs
+    /// no replica: an entry a failover brings back is settled again.
     pub async fn settle(
         &self,
         location: &Location,
@@ -232,7 +271,10 @@ impl RedisStore {
     }
 
     /// On the station's shard: gives the hold's slot back if the person's hold is still
-    /// `hold_id`; true when it did.
+    /// `hold_id`; true when it did. Called only after what it rests on was replicated (the
+    /// claim's loss, a cancel's removal of the booking, with the cancel's mark); a release a
+    /// failover loses leaves the hold and its work-list entry, so the reconciler releases it
+    /// again. Its own WAIT still runs, so a hold taken after it covers it.
     pub async fn release(
         &self,
         location: &Location,
@@ -248,23 +290,22 @@ impl RedisStore {
     }
 
     /// On the person's shard: what became of the person's side of hold `hold_id`; a claim
-    /// older than the TTL is deleted here, in the same step that decides.
+    /// older than the TTL is deleted here, in the same step that decides. The answer stands
+    /// only once the replicas have what it was read from (the script writes the fence): a hold
+    /// is never settled for a booking, or released for a cancel, that a failover could undo.
     pub async fn resolve(
         &self,
         id: &MySejahteraId,
         hold_id: &str,
     ) -> Result<Resolution, StoreError> {
-        let mut connection = self.reconnecting();
-        let said: String = store_call(
-            "resolve",
-            claim_keys(&mut RESOLVE.prepare_invoke(), id)
-                .arg(hold_id)
-                .arg(self.now_ms())
-                .arg(self.claim_ttl_ms())
-                .invoke_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
+        let mut invocation = RESOLVE.prepare_invoke();
+        claim_keys(&mut invocation, id)
+            .key(fence_key(&claim_key(id)))
+            .arg(hold_id)
+            .arg(self.now_ms())
+            .arg(self.claim_ttl_ms());
+        let (said, acked): (String, _) = self.invoke_replicated("resolve", &invocation).await?;
+        self.confirm_replicated(acked)?;
         match said.as_str() {
             "booked" => Ok(Resolution::Booked),
             "in_flight" => Ok(Resolution::InFlight),
@@ -350,56 +391,66 @@ impl RedisStore {
     }
 
     /// Cancel on a cluster: (a) mark the person on the station's work list, (b) remove the
-    /// booking and write its event on the person's shard, (c) give the slot back. A crash
-    /// after (b) leaves the mark, and the reconciler frees the slot.
+    /// booking and write its event on the person's shard, (c) give the slot back. Each step
+    /// goes on only once the replicas have the one before: the mark before the booking goes
+    /// (so a cancel that stops, or whose later steps a failover loses, leaves the reconciler
+    /// its work), the removal before the slot is given back and before the 200. The reply is
+    /// cancel_person.lua's, replicated when it removed the booking.
     pub(super) async fn cancel_in_steps(
         &self,
         id: &MySejahteraId,
         booking: &Booking,
         stamp: &EventStamp,
         nonce: &ReferenceNonce,
-    ) -> Result<(Option<Vec<String>>, Option<u32>), StoreError> {
+    ) -> Result<Option<Vec<String>>, StoreError> {
         let mark = self.mark_for_cancel(&booking.location, id.as_str()).await?;
         let (reply, acked) = self.remove_booking(id, booking, stamp, nonce).await?;
-        if let (None | Some([_]), Some(score)) = (reply.as_deref(), &mark) {
-            // Nothing was cancelled (another nonce, or the booking moved): no trace of it.
-            self.settle(&booking.location, id.as_str(), score).await?;
-        }
-        if let Some([_, _, _, hold_id]) = reply.as_deref() {
-            // The cancel stands once (b) ran; a slot not given back here is the reconciler's.
-            if let Err(error) = self.release(&booking.location, id.as_str(), hold_id).await {
-                tracing::warn!(%error, "cancelled booking's slot left for the reconciler");
+        let Some([_, _, _, hold_id]) = reply.as_deref() else {
+            // Nothing was cancelled (another nonce, or the booking moved): a new entry goes
+            // again; a renewed one is left to the reconciler, which finds what it is for.
+            if mark.new {
+                self.settle(&booking.location, id.as_str(), &mark.score)
+                    .await?;
             }
+            return Ok(reply);
+        };
+        self.confirm_replicated(acked)?;
+        // The cancel stands; a slot not given back here is the reconciler's, by (a)'s mark.
+        if let Err(error) = self.release(&booking.location, id.as_str(), hold_id).await {
+            tracing::warn!(%error, "cancelled booking's slot left for the reconciler");
         }
-        Ok((reply, acked))
+        Ok(reply)
     }
 
-    /// Cancel step (a), on the station's shard: puts the person on the work list, unless
-    /// already there (an older entry is looked at sooner). The entry's score when this added it.
+    /// Cancel step (a), on the station's shard: puts the person on the work list under a new
+    /// score (see mark_for_cancel.lua), replicated before the cancel goes on.
     pub async fn mark_for_cancel(
         &self,
         location: &Location,
         person: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let mut connection = self.reconnecting();
-        let score = self.now_ms().to_string();
-        let added: i64 = store_call(
-            "cancel_mark",
-            redis::cmd("ZADD")
-                .arg(unsettled_key(location))
-                .arg("NX")
-                .arg(&score)
-                .arg(person)
-                .query_async(&mut connection),
-        )
-        .await
-        .map_err(unavailable)?;
-        Ok((added == 1).then_some(score))
+    ) -> Result<CancelMark, StoreError> {
+        let mut invocation = MARK_FOR_CANCEL.prepare_invoke();
+        invocation
+            .key(unsettled_key(location))
+            .arg(person)
+            .arg(self.now_ms());
+        let (reply, acked): (Vec<String>, _) =
+            self.invoke_replicated("cancel_mark", &invocation).await?;
+        self.confirm_replicated(acked)?;
+        match reply.as_slice() {
+            [score, added] => Ok(CancelMark {
+                score: score.clone(),
+                new: added == "new",
+            }),
+            other => Err(StoreError::UnexpectedReply(format!(
+                "cancel mark script said {other:?}"
+            ))),
+        }
     }
 
     /// Cancel step (b), on the person's shard: cancel_person.lua's reply (`[booking JSON,
     /// stream entry id, sequence, holdId]`, nil, or `[moved]`) and the replicas that
-    /// acknowledged it.
+    /// acknowledged it (the caller confirms them before it goes on).
     pub async fn remove_booking(
         &self,
         id: &MySejahteraId,

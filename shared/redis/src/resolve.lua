@@ -2,9 +2,13 @@
 -- so a late confirm and the reconciler can never both win: once this deletes the claim,
 -- confirm.lua finds it gone.
 -- KEYS[1] booking:{p:NNN}:id   KEYS[2] booking-owner:{p:NNN}:id   KEYS[3] claim:{p:NNN}:id
+-- KEYS[4] fence:{p:NNN}
 -- ARGV[1] holdId   ARGV[2] now (Unix ms)   ARGV[3] the claim TTL (ms)
 -- Returns 'booked' (the hold is the booking's), 'in_flight' (its claim is younger than the
 -- TTL: leave it), or 'gone' (nothing on the person's side will use the hold: release it).
+-- The hold is settled or released only once the WAIT after this script was acknowledged: it
+-- writes the fence, so that WAIT covers what it read (a booking, or a cancel's removal of it).
+redis.call('SET', KEYS[4], '1')
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HGET', KEYS[2], 'holdId') == ARGV[1] then
   return 'booked'
 end

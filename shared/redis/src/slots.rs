@@ -150,6 +150,45 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Cancel on a single Redis: one script removes the booking, gives its slot back and
+    /// writes its event. The slot is free on the primary before the replicas acknowledge; a
+    /// booking that takes it is confirmed only once its own WAIT covered this cancel too, so a
+    /// failover never keeps that booking and undoes the cancel. The reply as cancel.lua's,
+    /// replicated when it removed the booking.
+    async fn cancel_at_once(
+        &self,
+        id: &MySejahteraId,
+        booking: &Booking,
+        stamp: &EventStamp,
+        nonce: &ReferenceNonce,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut invocation = CANCEL.prepare_invoke();
+        invocation
+            .key(booking_key(id))
+            .key(person_outbox_key(id))
+            .key(booking_owner_key(id))
+            .key(slots_key(&booking.location))
+            .key(capacity_key(&booking.location))
+            .key(held_key(&booking.location))
+            .key(event_sequence_key(id))
+            .key(holders_key(&booking.location))
+            .key(unsettled_key(&booking.location))
+            .arg(booking.location.as_str())
+            .arg(booking.date.to_string())
+            .arg(&stamp.event_id)
+            .arg(&stamp.occurred_at)
+            .arg(id.as_str())
+            .arg(nonce.to_hex());
+        let (reply, acked): (Option<Vec<String>>, _) =
+            self.invoke_replicated("cancel", &invocation).await?;
+        if matches!(reply.as_deref(), Some([_, _, _, _])) {
+            self.confirm_replicated(acked)?;
+        }
+        Ok(reply)
+    }
+}
+
 #[async_trait]
 impl StationReads for RedisStore {
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
@@ -266,33 +305,15 @@ impl BookingStore for RedisStore {
             let Some(HeldBooking { booking, .. }) = self.find_booking(id).await? else {
                 return Ok(None);
             };
-            let (reply, acked): (Option<Vec<String>>, _) = if self.cluster {
+            let reply = if self.cluster {
                 self.cancel_in_steps(id, &booking, stamp, nonce).await?
             } else {
-                let mut invocation = CANCEL.prepare_invoke();
-                invocation
-                    .key(booking_key(id))
-                    .key(person_outbox_key(id))
-                    .key(booking_owner_key(id))
-                    .key(slots_key(&booking.location))
-                    .key(capacity_key(&booking.location))
-                    .key(held_key(&booking.location))
-                    .key(event_sequence_key(id))
-                    .key(holders_key(&booking.location))
-                    .key(unsettled_key(&booking.location))
-                    .arg(booking.location.as_str())
-                    .arg(booking.date.to_string())
-                    .arg(&stamp.event_id)
-                    .arg(&stamp.occurred_at)
-                    .arg(id.as_str())
-                    .arg(nonce.to_hex());
-                self.invoke_replicated("cancel", &invocation).await?
+                self.cancel_at_once(id, &booking, stamp, nonce).await?
             };
             match reply.as_deref() {
                 None => return Ok(None),
                 Some([moved]) if moved == "moved" => continue,
                 Some([held, stream_id, sequence, _hold_id]) => {
-                    self.confirm_replicated(acked)?;
                     return Ok(Some(Cancelled {
                         booking: stored_booking(held)?,
                         outbox_id: outbox_entry_id(person_bucket(id), stream_id),

@@ -250,6 +250,35 @@ impl RedisStore {
         Ok((reply, Some(acked)))
     }
 
+    /// Waits until the replicas asked for hold every write the shard of `key` applied so far:
+    /// writes `key`'s fence ([`fence_key`]) and WAITs, in one round trip. For a step that acts
+    /// on what it read there without having written it (the relay's outbox entries).
+    pub(crate) async fn replicated_so_far(
+        &self,
+        operation: &'static str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        if self.wait.replicas == 0 {
+            return Ok(());
+        }
+        let mut connection = self.reconnecting();
+        let (acked,): (u32,) = store_call(
+            operation,
+            redis::pipe()
+                .cmd("SET")
+                .arg(fence_key(key))
+                .arg("1")
+                .ignore()
+                .cmd("WAIT")
+                .arg(self.wait.replicas)
+                .arg(u64::try_from(self.wait.timeout.as_millis()).unwrap_or(u64::MAX))
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
+        self.confirm_replicated(Some(acked))
+    }
+
     /// A change is confirmed only once the replicas asked for acknowledged it; short of that,
     /// nothing is confirmed and the identical request is safe to repeat.
     pub(crate) fn confirm_replicated(&self, acked: Option<u32>) -> Result<(), StoreError> {
@@ -267,9 +296,7 @@ impl RedisStore {
     /// written.
     pub(crate) fn booking_expires_at(&self, booking: &Booking) -> i64 {
         let retention = i64::from(self.retention_days) * 86_400;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = i64::try_from(unix_millis(self.clock.now()) / 1000).unwrap_or(i64::MAX);
         booking.date.ends_at_unix().max(now) + retention
     }
 

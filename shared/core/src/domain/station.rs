@@ -66,6 +66,11 @@ impl SlotDate {
         self.0.checked_add_days(Days::new(days.into())).map(Self)
     }
 
+    /// The date (UTC) that an instant, in seconds since the Unix epoch, falls on.
+    pub fn of_unix(seconds: i64) -> Option<Self> {
+        chrono::DateTime::from_timestamp(seconds, 0).map(|time| Self(time.date_naive()))
+    }
+
     /// When the date is over: the following midnight, UTC, in seconds since the Unix epoch.
     pub fn ends_at_unix(self) -> i64 {
         (self.0.and_time(chrono::NaiveTime::MIN) + chrono::TimeDelta::days(1))
@@ -141,6 +146,15 @@ mod tests {
         assert_eq!(b.to_string(), "20210601");
         assert!(a < b);
         assert_eq!(serde_json::to_string(&b).unwrap(), "\"20210601\"");
+    }
+
+    #[test]
+    fn an_instant_falls_on_the_date_that_ends_after_it() {
+        let date = SlotDate::parse("20210516").unwrap();
+        let end = date.ends_at_unix();
+        assert_eq!(SlotDate::of_unix(end - 1), Some(date));
+        assert_eq!(SlotDate::of_unix(end - 86_400), Some(date));
+        assert_eq!(SlotDate::of_unix(end), date.plus_days(1));
     }
 
     #[test]
