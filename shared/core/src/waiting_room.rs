@@ -538,7 +538,7 @@ mod tests {
             let mut store = MockQueueStore::new();
             store.expect_progress().returning(move || Ok(progress));
             let keys = keys();
-            let ticket = keys.ticket(position, &keys.pseudonym(&id("1")));
+            let ticket = keys.ticket(position, &keys.pseudonym(&id("900127015527")));
             let clock = Arc::new(ManualClock(AtomicU64::new(0)));
             let room = WaitingRoom::new(Arc::new(store), keys, clock);
             let status = room.ticket_status(&ticket).await.unwrap();
@@ -549,7 +549,7 @@ mod tests {
             );
             assert!(
                 room.gate()
-                    .check(status.admission_token.as_deref(), &id("1"))
+                    .check(status.admission_token.as_deref(), &id("900127015527"))
                     .is_ok()
                     == (expected == QueueStatus::Admitted)
             );
