@@ -91,14 +91,20 @@ redis_calls() {
   rcli INFO commandstats | awk -F'[:=,]' -v cmd="cmdstat_$1" '$1 == cmd { n = $3 } END { print n + 0 }'
 }
 
+# Each scenario books people of its own birth year (the year of person_id changes every 3,360,000
+# people): 90 + its number, so `booking:*:$people_year*` finds exactly its bookings.
+scenarios=0
 run_wrk() { # name mode connections [date]
+  scenarios=$((scenarios + 1))
+  people_year=$((90 + scenarios))
   log "scenario $1: wrk -t$THREADS -c$3 -d${DURATION}s ($2)"
   local api0 redis0 broker0 busy0 total0 api1 redis1 broker1 busy1 total1
   local hgetall0 smembers0
   api0="$(cpu_of "$api_pid")" redis0="$(cpu_of "$redis_pid")" broker0="$(cpu_of "$broker_pid")"
   read -r busy0 total0 < <(machine)
   hgetall0="$(redis_calls hgetall)" smembers0="$(redis_calls smembers)"
-  BENCH_MODE="$2" BENCH_PREFIX="$1" BENCH_STATION=PWTC BENCH_DATE="${4:-20210516}" \
+  BENCH_MODE="$2" BENCH_PEOPLE_FROM=$((scenarios * 3360000)) BENCH_THREADS="$THREADS" \
+    BENCH_STATION=PWTC BENCH_DATE="${4:-20210516}" \
     BENCH_ETAG="${bench_etag:-}" \
     timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$3" -d"${DURATION}s" --timeout 5s \
     -s scripts/bench/wrk.lua "$base" >"$OUT/$1.out"
@@ -132,7 +138,7 @@ run_wrk book_same same 100
 before="$(rcli HGET 'slots:{PWTC}' 20210518)"
 run_wrk book_distinct distinct 100 20210518
 after="$(rcli HGET 'slots:{PWTC}' 20210518)"
-stored="$(rcli --scan --pattern 'booking:*:book_distinct-*' | wc -l)"
+stored="$(rcli --scan --pattern "booking:*:$people_year*" | wc -l)"
 run_wrk mix mix 50 20210519
 
 # The same distinct-people bookings with each event in its own produce request (local-api's
@@ -141,7 +147,7 @@ restart_api() { # brokers [KAFKA_BATCH_MAX]
   kill "$api_pid" && wait "$api_pid" 2>/dev/null || true
   start_api "$@"
   curl -fsS -o /dev/null -H 'content-type: application/json' "$base/booking" -d \
-    '{"address":"x","date":"'"$warm_date"'","firstName":"x","lastName":"x","location":"PWTC","mysejahteraId":"warm-up-'"$warm_date"'","phoneNumber":"0123456789"}'
+    '{"address":"x","date":"'"$warm_date"'","firstName":"x","lastName":"x","location":"PWTC","mysejahteraId":"80010114'"${warm_date: -4}"'","phoneNumber":"0123456789"}'
 }
 warm_date=20210521 restart_api "127.0.0.1:$broker_port" 1
 run_wrk book_per_event distinct 100 20210521
@@ -164,7 +170,7 @@ BENCH_REDIS_URL="redis://127.0.0.1:${CLUSTER_PORTS[0]}" BENCH_REDIS_CLUSTER=true
   start_api "127.0.0.1:$broker_port"
 run_wrk book_cluster distinct 100 20210518
 cluster_stored="$(for port in "${CLUSTER_PORTS[@]}"; do
-  redis-cli -p "$port" --scan --pattern 'booking:*:book_cluster-*'; done | wc -l)"
+  redis-cli -p "$port" --scan --pattern "booking:*:$people_year*"; done | wc -l)"
 echo "{\"bookings_stored\": $cluster_stored}" >"$OUT/cluster_verify.json"
 
 # The same Redis work without HTTP: the station read, and the booking script for new people

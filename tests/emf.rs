@@ -14,7 +14,7 @@ use booking_kafka::{KafkaEndpoint, KafkaPublisher, Security};
 use booking_runtime::metrics::emf_collector;
 use serde_json::Value;
 
-use helpers::{TOPIC, booking_json, publisher, spawn_app};
+use helpers::{TOPIC, booking_json, person_id, publisher, spawn_app};
 
 /// One EMF document: its dimension names, metric names and units, and the values beside them.
 struct Document(Value);
@@ -69,17 +69,17 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
     let app = spawn_app().await;
     app.seed(1, &[("PWTC", 1), ("UM", 5)]).await;
 
-    let booked = app.book("880412105531", "PWTC", "20210516").await;
+    let booked = app.book(&person_id(1), "PWTC", "20210516").await;
     assert_eq!(booked.status, 201);
     let reference = booked.body["bookingReference"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.book("880412105531", "PWTC", "20210516").await.status,
+        app.book(&person_id(1), "PWTC", "20210516").await.status,
         200
     );
     let refusals = [
-        app.book("770101015599", "PWTC", "20210516").await,
-        app.book("880412105531", "UM", "20210516").await,
-        app.book("770101015599", "NOPE", "20210516").await,
+        app.book(&person_id(2), "PWTC", "20210516").await,
+        app.book(&person_id(1), "UM", "20210516").await,
+        app.book(&person_id(2), "NOPE", "20210516").await,
         app.post_booking("{\"mysejahteraId\":").await,
     ];
     let codes: Vec<&str> = refusals.iter().map(|r| r.error_code()).collect();
@@ -92,7 +92,7 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
             "malformed_json"
         ]
     );
-    assert_eq!(app.cancel_booking("880412105531").await.status, 200);
+    assert_eq!(app.cancel_booking(&person_id(1)).await.status, 200);
     // A broker that refuses: the event stays in the outbox for the relay, which reports it.
     let endpoint = KafkaEndpoint {
         brokers: vec![format!("127.0.0.1:{}", unused_port())],
@@ -172,7 +172,7 @@ async fn a_booking_function_prints_emf_for_every_outcome() {
     let units = |metric: &str| documents.iter().find_map(|d| d.unit(metric)).unwrap();
     assert_eq!(units(metrics::STORE_LATENCY), "Milliseconds");
     assert_eq!(units(metrics::BOOKINGS_CREATED), "Count");
-    assert!(!printed.contains("880412105531") && !printed.contains("Fadhil"));
+    assert!(!printed.contains(&person_id(1)) && !printed.contains("Fadhil"));
     assert!(
         !printed.contains(&reference),
         "no booking reference in a metric"

@@ -3,15 +3,18 @@
 --   list      GET /stations
 --   revalidate GET /stations with If-None-Match: $BENCH_ETAG (304s while nothing changes)
 --   same      POST /booking with the original server's load-test body (one person, repeated)
---   distinct  POST /booking, a new person every request (IDs unique per thread and request)
+--   distinct  POST /booking, a new person every request (person numbers from
+--             $BENCH_PEOPLE_FROM, unique per thread and request)
 --   mix       9 station reads, then 1 booking of a new person
 -- wrk cannot vary a body by itself, hence this script. It counts statuses per thread and, when
 -- done, prints one line `BENCH_JSON {...}` that scripts/bench.sh turns into the table.
 local mode = os.getenv("BENCH_MODE") or "get"
 local station = os.getenv("BENCH_STATION") or "PWTC"
 local date = os.getenv("BENCH_DATE") or "20210516"
--- New people's IDs start with this, so runs against the same Redis never collide.
-local prefix = os.getenv("BENCH_PREFIX") or mode
+-- New people's numbers start here (each scenario has its own range, so runs against the same
+-- Redis never collide); thread t of n takes every n-th number from t.
+local people_from = tonumber(os.getenv("BENCH_PEOPLE_FROM") or "0")
+local thread_count = tonumber(os.getenv("BENCH_THREADS") or "1")
 
 local threads = {}
 local next_thread = 0
@@ -37,8 +40,18 @@ function init(args)
     '{"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}')
 end
 
+-- The n-th person's MyKad number, as the tests' person_id makes it: a real birth date (a new
+-- one every 10,000 people; the year changes every 3,360,000), birthplace code 14, and n.
+local function person_id(n)
+  -- wrk runs LuaJIT (Lua 5.1): no integer division operator.
+  local date = math.floor(n / 10000)
+  local year = (90 + math.floor(date / 336)) % 100
+  local month, day = 1 + math.floor(date / 28) % 12, 1 + date % 28
+  return string.format("%02d%02d%02d14%04d", year, month, day, n % 10000)
+end
+
 local function new_person()
-  local id = prefix .. "-" .. tid .. "-" .. sent
+  local id = person_id(people_from + sent * thread_count + tid)
   return wrk.format("POST", "/booking", json, string.format(
     '{"address":"Kuala Lumpur","date":"%s","firstName":"Fadhil","lastName":"Yaacob","location":"%s","mysejahteraId":"%s","phoneNumber":"0123456789"}',
     date, station, id))

@@ -66,12 +66,21 @@ def _short_tag(loader, suffix, node):
 CloudFormationLoader.add_multi_constructor("!", _short_tag)
 
 
+# A booking reference: six groups of four Crockford base32 symbols.
+REFERENCE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){5}")
+
+
 def resolve(value, parameters, where):
     """A Variables value: a literal or a !Ref to a parameter; anything else is not expected."""
     if isinstance(value, (str, int, float, bool)):
         return str(value).lower() if isinstance(value, bool) else str(value)
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
         return parameters[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        names = re.findall(r"\$\{([A-Za-z0-9]+)\}", value["Fn::Sub"])
+        if all(name in parameters for name in names):
+            return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: parameters[m.group(1)],
+                          value["Fn::Sub"])
     raise SystemExit(f"rie-test: cannot resolve {where} = {value!r}: extend resolve()")
 
 
@@ -402,19 +411,23 @@ class Suite:
         self.reference_key = secrets.token_hex(32)
         settings = {"REDIS_URL": f"redis://127.0.0.1:{args.redis_port}",
                     "BOOKING_REFERENCE_KEY": self.reference_key,
-                    "ADMISSION_KEY": secrets.token_hex(32), "LOG_HASH_KEY": secrets.token_hex(32)}
-        self.secret = create_secret(args.moto_port, "booking/settings", settings)
-        # The same secret with Redis where nothing listens: the store-unavailable answers.
+                    "ADMISSION_KEY": secrets.token_hex(32), "LOG_HASH_KEY": secrets.token_hex(32),
+                    "CHECKIN_KEY": secrets.token_hex(32)}
+        # Two secrets, as the template has them: Redis's, and the signing keys.
+        redis = {"REDIS_URL": settings.pop("REDIS_URL")}
+        self.secret = create_secret(args.moto_port, "booking/redis", redis)
+        self.keys_secret = create_secret(args.moto_port, "booking/keys", settings)
+        # Redis where nothing listens: the store-unavailable answers.
         self.store_down_secret = create_secret(
             args.moto_port, "booking/store-down",
-            dict(settings, REDIS_URL=f"redis://127.0.0.1:{free_port()}"))
+            {"REDIS_URL": f"redis://127.0.0.1:{free_port()}"})
         self.keyless_secret = create_secret(
             args.moto_port, "booking/no-reference-key",
             {k: v for k, v in settings.items() if k != "BOOKING_REFERENCE_KEY"})
         self.functions = template_functions(self.template, self.parameters())
 
     def parameters(self, **overrides):
-        return {**self.defaults, "SettingsSecretArn": self.secret,
+        return {**self.defaults, "RedisSecretArn": self.secret, "KeysSecretArn": self.keys_secret,
                 "KafkaBrokers": self.args.brokers, **overrides}
 
     def lambda_environment(self, function, parameters, endpoint=None):
@@ -493,7 +506,7 @@ class Suite:
         return answer
 
     def store_down(self, name, method, path, **request):
-        emulator = self.start(name, f"{name}-store-down", SettingsSecretArn=self.store_down_secret)
+        emulator = self.start(name, f"{name}-store-down", RedisSecretArn=self.store_down_secret)
         try:
             self.http(emulator, name, "Redis unreachable: 503", method, path, shapes=("v2",),
                       status=503, error="store_unavailable", **request)
@@ -558,7 +571,7 @@ class Suite:
         first = self.http(e, "create-booking", "a booking: 201", "POST", "/booking",
                           shapes=("v2",), status=201,
                           has={"location": f"/booking/{IDS[0]}"},
-                          check=lambda b: len(b.get("bookingReference", "")) == 43,
+                          check=lambda b: REFERENCE.fullmatch(b.get("bookingReference", "")) is not None,
                           **booking(IDS[0]))
         bearer[IDS[0]] = (first.json or {}).get("bookingReference")
         self.http(e, "create-booking", "the identical retry: 200, same reference", "POST",
@@ -688,6 +701,10 @@ class Suite:
                            lambda a: a.get("datesSkipped") == 4 and a.get("totalSlots") == 0)
         self.function_call(e, "seed", "a bad event: a function error", {"days": 0}, "invoke",
                            lambda a: bool(a.get("errorType")) and "days" in a.get("errorMessage", ""))
+        # The waiting room opens for queue-join and queue-status below.
+        room = json.loads(Path(self.args.events, "room-open.json").read_text())
+        self.function_call(e, "seed", "events/room-open.json", room, "invoke",
+                           lambda a: a.get("room") == "open" and bool(a.get("epoch")))
         migrate = json.loads(Path(self.args.events, "seed-migrate.json").read_text())
         self.function_call(e, "seed", "events/seed-migrate.json", migrate, "invoke",
                            lambda a: "datesMigrated" in a)
@@ -739,12 +756,12 @@ class Suite:
         self.results.check(name, case, "init", answer, problems)
 
     def run_failed_starts(self):
-        wrong = self.secret.replace("booking/settings", "booking/setings")
+        wrong = self.secret.replace("booking/redis", "booking/rediss")
         self.failed_start("healthz", "a wrong secret ARN: the start fails, naming it",
                           ["SETTINGS_SECRET_ARN", "ResourceNotFoundException"],
-                          SettingsSecretArn=wrong)
+                          RedisSecretArn=wrong)
         self.failed_start("get-booking", "a secret without the reference key",
-                          ["BOOKING_REFERENCE_KEY"], SettingsSecretArn=self.keyless_secret)
+                          ["BOOKING_REFERENCE_KEY"], KeysSecretArn=self.keyless_secret)
         self.failed_start("create-booking", "Secrets Manager unreachable",
                           ["SETTINGS_SECRET_ARN", "cannot reach"],
                           endpoint=f"http://127.0.0.1:{free_port()}")

@@ -17,6 +17,7 @@ use booking_kafka::config::KafkaBatchConfig;
 use booking_kafka::{BatchingPublisher, KafkaPublisher};
 use booking_redis::RedisStore;
 
+use crate::helpers::person_id;
 use crate::helpers::{
     AppOptions, RedisMode, TestApp, TestResponse, booking_json, create_topic, outbox_key_of,
     publisher, read_topic, request, spawn_app_with, test_references,
@@ -229,8 +230,8 @@ async fn book_concurrently(
     created
 }
 
-fn people(prefix: &str, count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("{prefix}{i:04}")).collect()
+fn people(first: usize, count: usize) -> Vec<String> {
+    (first..first + count).map(person_id).collect()
 }
 
 fn event_ids(records: &[crate::helpers::Published]) -> HashSet<String> {
@@ -247,7 +248,7 @@ async fn concurrent_bookings_share_produce_requests_and_every_event_is_published
     app.seed(1, &[("PWTC", 1000)]).await;
     // local-api's defaults.
     let (bookings, calls) = batched_bookings(&app, &KafkaBatchConfig::default(), PEOPLE);
-    let ids = people("B", PEOPLE);
+    let ids = people(0, PEOPLE);
 
     let created = book_concurrently(&app, &bookings, &calls, &ids).await;
 
@@ -289,7 +290,7 @@ async fn a_failed_batch_leaves_every_one_of_its_events_in_the_outbox_for_the_rel
     // local-api's defaults: the gate, not a long linger, makes the failing batches large.
     let (bookings, calls) = batched_bookings(&app, &KafkaBatchConfig::default(), PEOPLE);
     app.broker.stop();
-    let ids = people("D", PEOPLE);
+    let ids = people(1000, PEOPLE);
 
     let created = book_concurrently(&app, &bookings, &calls, &ids).await;
 

@@ -21,6 +21,7 @@ use booking_core::seed::SeedService;
 use booking_redis::config::ReplicaWait;
 use booking_redis::{RedisOptions, RedisStore};
 
+use crate::helpers::person_id;
 use crate::helpers::{
     AppOptions, RedisCluster, RedisMode, ServerProcess, TEST_TIMEOUTS, TestApp, booking_json,
     booking_key_of, bookings_on, create_topic, one_station_seed, post_booking_to, redis_cli,
@@ -163,11 +164,11 @@ impl Crash {
 }
 
 /// An ID whose keys live on another node than the station's (computed).
-fn person_apart_from(app: &TestApp, station: &str, prefix: &str) -> String {
+fn person_apart_from(app: &TestApp, station: &str, first: usize) -> String {
     let cluster = app.cluster.as_ref().unwrap();
     let station_node = cluster.node_of(&format!("slots:{{{station}}}"));
-    (0..)
-        .map(|n| format!("{prefix}{n}"))
+    (first..)
+        .map(person_id)
         .find(|id| cluster.node_of(&booking_key_of(id)) != station_node)
         .unwrap()
 }
@@ -260,7 +261,7 @@ async fn a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(mode
         Crash::StationDownBeforeSettle,
     ];
     for (n, crash) in crashes.into_iter().enumerate() {
-        let id = person_apart_from(&app, &station, &format!("C{n}X"));
+        let id = person_apart_from(&app, &station, 1000 * (n + 1));
         let attempt = booking(&id, &station);
         run_until(&app, &attempt, crash).await;
         reconcile(&app).await;
@@ -317,7 +318,7 @@ async fn a_late_confirm_after_the_reconciler_released_the_hold_books_nothing() {
     let app = spawn_app_with(AppOptions::on(RedisMode::Cluster)).await;
     let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
     app.seed(1, &[(station.as_str(), 1)]).await;
-    let id = person_apart_from(&app, &station, "L");
+    let id = person_apart_from(&app, &station, 10_000);
     let attempt = booking(&id, &station);
     let (event, ownership) = creation(&attempt);
     let Claimed::Claim { hold_id } = app.store.claim(&attempt).await.unwrap() else {
@@ -336,7 +337,7 @@ async fn a_late_confirm_after_the_reconciler_released_the_hold_books_nothing() {
     assert_eq!(late, None, "the claim was resolved away");
     assert_invariants(&app, std::slice::from_ref(&station), true).await;
     // The released slot is someone else's now.
-    let other = person_apart_from(&app, &station, "M");
+    let other = person_apart_from(&app, &station, 11_000);
     assert_eq!(
         app.book(&other, &station, DATE).await.status,
         StatusCode::CREATED
@@ -351,7 +352,7 @@ async fn a_cancel_that_stops_before_the_station_step_frees_the_slot_on_reconcile
     let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
     let stations = [station.clone()];
     app.seed(1, &[(station.as_str(), 1)]).await;
-    let id = person_apart_from(&app, &station, "K");
+    let id = person_apart_from(&app, &station, 12_000);
     assert_eq!(
         app.book(&id, &station, DATE).await.status,
         StatusCode::CREATED
@@ -404,7 +405,7 @@ async fn a_rush_over_shards_books_every_slot_once_and_nobody_twice() {
         let tries = if person < 200 { 2 } else { 1 };
         for attempt in 0..tries {
             let app = Arc::clone(&app);
-            let id = format!("R{person:04}");
+            let id = person_id(20_000 + person);
             let station = stations[(person + attempt) % 3].clone();
             attempts.push(tokio::spawn(async move {
                 let (reply, unavailable) = app.book_patiently(&id, &station, DATE).await;
@@ -547,7 +548,7 @@ async fn bookings_go_on_while_a_busy_stations_slot_moves_to_another_primary() {
         let app = Arc::clone(&app);
         let (station, person) = (station.clone(), bookings.len());
         bookings.push(tokio::spawn(async move {
-            app.book_patiently(&format!("M{person:04}"), &station, DATE)
+            app.book_patiently(&person_id(30_000 + person), &station, DATE)
                 .await
         }));
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -577,7 +578,7 @@ async fn bookings_go_on_while_a_busy_stations_slot_moves_to_another_primary() {
     // the connection. How many depends on how fast the machine is; that the store is past
     // them does not.
     println!("503s retried while the slot moved, over {people} bookings: {unavailable}");
-    let next = app.book("N0000", &station, DATE).await;
+    let next = app.book(&person_id(41), &station, DATE).await;
     assert_eq!(next.status, StatusCode::CREATED, "{:?}", next.body);
 }
 
@@ -606,7 +607,7 @@ async fn a_retry_after_an_abandoned_attempt_resolves_its_stale_hold_inline() {
     let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
     let stations = [station.clone()];
     app.seed(1, &[(station.as_str(), 2)]).await;
-    let id = person_apart_from(&app, &station, "A");
+    let id = person_apart_from(&app, &station, 13_000);
     let attempt = booking(&id, &station);
     let Claimed::Claim { hold_id } = app.store.claim(&attempt).await.unwrap() else {
         panic!("a first attempt claims");
@@ -631,7 +632,7 @@ async fn a_second_booking_of_a_person_in_flight_is_told_to_retry() {
     let stations = app.cluster.as_ref().unwrap().stations_on_different_nodes(2);
     app.seed(1, &[(stations[0].as_str(), 5), (stations[1].as_str(), 5)])
         .await;
-    let id = person_apart_from(&app, &stations[0], "B");
+    let id = person_apart_from(&app, &stations[0], 14_000);
     let first = booking(&id, &stations[0]);
     let Claimed::Claim { .. } = app.store.claim(&first).await.unwrap() else {
         panic!("a first attempt claims");
@@ -695,7 +696,7 @@ async fn replicas_acknowledge_each_step_on_the_shard_that_took_it() {
         .seed(one_station_seed(DATE, 1, "PWTC", 10, false))
         .await
         .unwrap();
-    let replicated = post_booking_to(&bookings_on(&store, &broker), "W1", DATE).await;
+    let replicated = post_booking_to(&bookings_on(&store, &broker), &person_id(21), DATE).await;
     assert_eq!(
         replicated.status,
         StatusCode::CREATED,
@@ -705,14 +706,14 @@ async fn replicas_acknowledge_each_step_on_the_shard_that_took_it() {
 
     let unreplicated = post_booking_to(
         &bookings_on(&store_waiting_for(2, Duration::from_millis(500)), &broker),
-        "W2",
+        &person_id(22),
         DATE,
     )
     .await;
     assert_eq!(unreplicated.status, StatusCode::SERVICE_UNAVAILABLE);
     let stored: bool = store
         .connection()
-        .exists(booking_key_of("W2"))
+        .exists(booking_key_of(&person_id(22)))
         .await
         .unwrap();
     assert!(
@@ -730,7 +731,7 @@ async fn the_waiting_room_counts_slots_over_every_shard() {
     let seeded: Vec<(&str, u32)> = stations.iter().map(|s| (s.as_str(), 4)).collect();
     app.seed(2, &seeded).await;
     assert_eq!(
-        app.book("Q1", &stations[1], DATE).await.status,
+        app.book(&person_id(31), &stations[1], DATE).await.status,
         StatusCode::CREATED
     );
     assert_eq!(

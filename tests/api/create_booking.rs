@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::booking_json;
 use crate::helpers::booking_key_of;
+use crate::helpers::person_id;
 use crate::helpers::{AppOptions, RedisMode, spawn_app_with};
 
 async fn a_booking_is_stored_and_takes_one_slot(mode: RedisMode) {
@@ -47,10 +48,7 @@ async fn two_thousand_people_racing_for_a_hundred_slots(mode: RedisMode) {
             // As a client must: a 503 confirmed nothing, so the identical request is repeated
             // until it is decided (not a fixed number of times: how often the store's timeout
             // fires mid-rush depends on how busy the machine is).
-            tokio::spawn(async move {
-                app.book_patiently(&format!("P{i:05}"), "PWTC", "20210516")
-                    .await
-            })
+            tokio::spawn(async move { app.book_patiently(&person_id(i), "PWTC", "20210516").await })
         })
         .collect();
     let (mut created, mut fully_booked, mut other) = (0, 0, Vec::new());
@@ -114,12 +112,12 @@ async fn a_full_date_refuses_further_bookings(mode: RedisMode) {
     let app = spawn_app_with(AppOptions::on(mode)).await;
     app.seed(1, &[("PWTC", 1)]).await;
     assert_eq!(
-        app.book("A1", "PWTC", "20210516").await.status,
+        app.book(&person_id(1), "PWTC", "20210516").await.status,
         StatusCode::CREATED
     );
     let before = app.snapshot().await;
 
-    let response = app.book("A2", "PWTC", "20210516").await;
+    let response = app.book(&person_id(2), "PWTC", "20210516").await;
 
     assert_eq!(response.status, StatusCode::CONFLICT);
     assert_eq!(response.error_code(), "fully_booked");
@@ -133,8 +131,14 @@ async fn unknown_stations_and_dates_are_not_found(mode: RedisMode) {
     app.seed(1, &[("PWTC", 5)]).await;
     let before = app.snapshot().await;
     let cases = [
-        (booking_json("A1", "NOPE", "20210516"), "station_not_found"),
-        (booking_json("A1", "PWTC", "20210517"), "date_not_found"),
+        (
+            booking_json(&person_id(1), "NOPE", "20210516"),
+            "station_not_found",
+        ),
+        (
+            booking_json(&person_id(1), "PWTC", "20210517"),
+            "date_not_found",
+        ),
     ];
     for (body, code) in cases {
         let response = app.post_booking(body).await;
@@ -178,6 +182,25 @@ async fn invalid_requests_name_the_field_and_change_nothing(mode: RedisMode) {
         ),
         (
             with("mysejahteraId", json!(900127015527_u64)),
+            Some("mysejahteraId"),
+        ),
+        // Not a MyKad number: made up, no such birth date, no such birthplace code, a hyphen
+        // out of place; a passport of Malaysia (Malaysians book with their MyKad).
+        (with("mysejahteraId", json!("A1")), Some("mysejahteraId")),
+        (
+            with("mysejahteraId", json!("900230015527")),
+            Some("mysejahteraId"),
+        ),
+        (
+            with("mysejahteraId", json!("900127205527")),
+            Some("mysejahteraId"),
+        ),
+        (
+            with("mysejahteraId", json!("900127-015527")),
+            Some("mysejahteraId"),
+        ),
+        (
+            with("mysejahteraId", json!("P-MYS-A1234567")),
             Some("mysejahteraId"),
         ),
         (with("firstName", json!("  ")), Some("firstName")),
@@ -256,7 +279,7 @@ async fn oversized_bodies_and_other_media_types_are_refused(mode: RedisMode) {
     let mut request = crate::helpers::request(
         lambda_http::http::Method::POST,
         "/booking",
-        booking_json("A1", "PWTC", "20210516"),
+        booking_json(&person_id(1), "PWTC", "20210516"),
     );
     request
         .headers_mut()
@@ -271,7 +294,7 @@ async fn oversized_bodies_and_other_media_types_are_refused(mode: RedisMode) {
     let mut request = crate::helpers::request(
         lambda_http::http::Method::POST,
         "/booking",
-        booking_json("A1", "PWTC", "20210516"),
+        booking_json(&person_id(1), "PWTC", "20210516"),
     );
     request.headers_mut().remove("content-type");
     let response: crate::helpers::TestResponse =
@@ -306,3 +329,51 @@ async fn a_retry_normalised_differently_is_still_the_identical_booking(mode: Red
 }
 
 in_both_modes!(a_retry_normalised_differently_is_still_the_identical_booking);
+
+/// The printed MyKad form and a passport in any case are one person each: a second booking
+/// through a variant of the ID is refused, and the variant reads the one booking.
+async fn variants_of_one_id_are_one_person_with_one_booking(mode: RedisMode) {
+    let app = spawn_app_with(AppOptions::on(mode)).await;
+    app.seed(2, &[("PWTC", 10)]).await;
+    for (first, variants, stored) in [
+        (
+            "900127-01-5527",
+            ["900127015527", "900127-01-5527"],
+            "900127015527",
+        ),
+        (
+            "p-idn-a1234567",
+            ["P-IDN-A1234567", "P-idn-A1234567"],
+            "P-IDN-A1234567",
+        ),
+    ] {
+        let booked = app.book(first, "PWTC", "20210516").await;
+        assert_eq!(booked.status, StatusCode::CREATED, "{first}");
+        assert_eq!(booked.body["mysejahteraId"], stored);
+        assert_eq!(
+            booked.headers["location"],
+            format!("/booking/{stored}").as_str()
+        );
+        for variant in variants {
+            let again = app.book(variant, "PWTC", "20210516").await;
+            assert_eq!(
+                again.status,
+                StatusCode::OK,
+                "{variant}: the identical booking"
+            );
+            let other_date = app.book(variant, "PWTC", "20210517").await;
+            assert_eq!(other_date.status, StatusCode::CONFLICT, "{variant}");
+            assert_eq!(other_date.error_code(), "already_booked", "{variant}");
+            let read = app
+                .get_booking_as(variant, app.owner_authorization(stored).as_deref())
+                .await;
+            assert_eq!(read.status, StatusCode::OK, "{variant}");
+            assert_eq!(read.body["mysejahteraId"], stored);
+        }
+    }
+    assert_eq!(app.count_keys("booking:*").await, 2);
+    assert_eq!(app.remaining("PWTC", "20210516").await, Some(8));
+    assert_eq!(app.remaining("PWTC", "20210517").await, Some(10));
+}
+
+in_both_modes!(variants_of_one_id_are_one_person_with_one_booking);

@@ -235,7 +235,7 @@ async fn hostile_requests_get_a_4xx_and_change_nothing() {
     }
 
     // Raw bytes no client library would send: not UTF-8, wrong media type, a lying length.
-    let booking = booking_json("A2", "PWTC", "20210516");
+    let booking = booking_json(&person_id(2), "PWTC", "20210516");
     let raw_cases: Vec<(Vec<u8>, u16)> = vec![
         (
             b"POST /booking HTTP/1.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\n{\xff\xfe}".to_vec(),

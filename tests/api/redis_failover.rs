@@ -12,6 +12,7 @@ use lambda_http::Body;
 use lambda_http::http::{Method, StatusCode};
 
 use crate::helpers::booking_key_of;
+use crate::helpers::person_id;
 use crate::helpers::{
     ServerProcess, TEST_TIMEOUTS, TestResponse, bookings_on, create_topic, one_station_seed,
     post_booking_to, request,
@@ -70,16 +71,16 @@ async fn the_first_request_after_a_redis_restart_answers_normally() {
     let stations = StationService::new(store.clone());
     let book = async |id: &str| post_booking_to(&bookings, id, "20210516").await;
     seeder.seed(seed.clone()).await.unwrap();
-    assert_eq!(book("A1").await.status, StatusCode::CREATED);
+    assert_eq!(book(&person_id(1)).await.status, StatusCode::CREATED);
 
     // Each first request after a restart: a script (seed), the identical booking, a new
     // booking, a read.
     restart_loaded(&mut redis).await;
     assert_eq!(seeder.seed(seed).await.unwrap().dates_skipped, 1);
     restart_loaded(&mut redis).await;
-    assert_eq!(book("A1").await.status, StatusCode::OK);
+    assert_eq!(book(&person_id(1)).await.status, StatusCode::OK);
     restart_loaded(&mut redis).await;
-    assert_eq!(book("A2").await.status, StatusCode::CREATED);
+    assert_eq!(book(&person_id(2)).await.status, StatusCode::CREATED);
     restart_loaded(&mut redis).await;
     let station: TestResponse = booking_http::get_station(
         &stations,
@@ -219,14 +220,14 @@ async fn a_booking_after_a_failover_reaches_the_new_primary() {
         .unwrap();
     let bookings = bookings_on(&store, &broker);
     let book = async |id: &str| post_booking_to(&bookings, id, "20210516").await;
-    assert_eq!(book("A1").await.status, StatusCode::CREATED);
+    assert_eq!(book(&person_id(1)).await.status, StatusCode::CREATED);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut on_new: redis::aio::MultiplexedConnection = redis::Client::open(new_primary.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    while !redis::AsyncCommands::exists::<_, bool>(&mut on_new, booking_key_of("A1"))
+    while !redis::AsyncCommands::exists::<_, bool>(&mut on_new, booking_key_of(&person_id(1)))
         .await
         .unwrap()
     {
@@ -238,8 +239,8 @@ async fn a_booking_after_a_failover_reaches_the_new_primary() {
     replicaof(&old_primary, Some(new_primary.port)).await;
     endpoint.target.store(new_primary.port, Ordering::SeqCst);
 
-    assert_eq!(book("A2").await.status, StatusCode::CREATED);
-    assert_eq!(book("A1").await.status, StatusCode::OK);
+    assert_eq!(book(&person_id(2)).await.status, StatusCode::CREATED);
+    assert_eq!(book(&person_id(1)).await.status, StatusCode::OK);
     let held: i64 = redis::AsyncCommands::hget(&mut on_new, "held:{PWTC}", "20210516")
         .await
         .unwrap();

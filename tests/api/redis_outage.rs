@@ -1,5 +1,6 @@
 use lambda_http::http::StatusCode;
 
+use crate::helpers::person_id;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -10,7 +11,7 @@ async fn redis_down_gives_503_and_recovery_needs_no_restart() {
 
     app.redis.stop();
     let read = app.get_station("PWTC").await;
-    let booking = app.book("A1", "PWTC", "20210516").await;
+    let booking = app.book(&person_id(1), "PWTC", "20210516").await;
     for response in [read, booking] {
         assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.error_code(), "store_unavailable");
@@ -21,7 +22,7 @@ async fn redis_down_gives_503_and_recovery_needs_no_restart() {
     app.seed(1, &[("PWTC", 10)]).await;
     let mut recovered = false;
     for _ in 0..50 {
-        if app.book("A1", "PWTC", "20210516").await.status == StatusCode::CREATED {
+        if app.book(&person_id(1), "PWTC", "20210516").await.status == StatusCode::CREATED {
             recovered = true;
             break;
         }

@@ -11,6 +11,7 @@ use lambda_http::http::{Method, StatusCode};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
+use crate::helpers::person_id;
 use crate::helpers::{
     Bookings, ServerProcess, TEST_TIMEOUTS, TestResponse, authorized, bookings_on, create_topic,
     one_station_seed, post_booking_to, publisher,
@@ -110,32 +111,37 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
     };
     let relay = relay_on(&store);
 
-    let booked = post(&bookings_on(&patient, &broker), "A1").await;
+    let booked = post(&bookings_on(&patient, &broker), &person_id(1)).await;
     assert_eq!(booked.status, StatusCode::CREATED);
     let reference = booked.body["bookingReference"].as_str().unwrap().to_owned();
     assert_eq!(hget(&on_replica, "held:{PWTC}").await, Some(1));
 
     replica.signal("STOP");
-    let unconfirmed = post(&bookings, "B1").await;
+    let unconfirmed = post(&bookings, &person_id(11)).await;
     assert_eq!(unconfirmed.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(unconfirmed.error_code(), "store_unavailable");
     // Its event stays in the outbox, and the relay does not publish it either.
-    let outbox_depth =
-        async || -> u64 { on_primary.clone().xlen(outbox_key_of("B1")).await.unwrap() };
+    let outbox_depth = async || -> u64 {
+        on_primary
+            .clone()
+            .xlen(outbox_key_of(&person_id(11)))
+            .await
+            .unwrap()
+    };
     assert_eq!(outbox_depth().await, 1);
     assert!(relay.run().await.is_err());
     assert_eq!(outbox_depth().await, 1);
     // The identical retry is not confirmed either while the replica lags.
     assert_eq!(
-        post(&bookings, "B1").await.status,
+        post(&bookings, &person_id(11)).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    let cancel = delete(&bookings, "A1", &reference).await;
+    let cancel = delete(&bookings, &person_id(1), &reference).await;
     assert_eq!(cancel.status, StatusCode::SERVICE_UNAVAILABLE);
 
     replica.signal("CONT");
     // WAIT answers once the resumed replica has caught up.
-    let retried = post(&bookings_on(&patient, &broker), "B1").await;
+    let retried = post(&bookings_on(&patient, &broker), &person_id(11)).await;
     assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
     // B1's booking and A1's cancellation, both replicated now (the cancel was applied on the
     // primary; only its confirmation was missing).
@@ -147,6 +153,6 @@ async fn a_booking_is_confirmed_only_once_a_replica_has_it() {
         assert_eq!(hget(&node, "held:{PWTC}").await, Some(1), "{name}");
         assert_eq!(hget(&node, "slots:{PWTC}").await, Some(9), "{name}");
         let keys: Vec<String> = node.keys("booking:*").await.unwrap();
-        assert_eq!(keys, [booking_key_of("B1")], "{name}");
+        assert_eq!(keys, [booking_key_of(&person_id(11))], "{name}");
     }
 }

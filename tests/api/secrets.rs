@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{ServerProcess, aws_json_call, redis_cli, stand_in};
+use crate::helpers::{ServerProcess, TEST_CHECKIN_KEY, aws_json_call, redis_cli, stand_in};
 use booking_core::config::ConfigError;
 use booking_redis::config::RedisConfig;
 use booking_secrets::{SECRET_VARIABLE, SecretsManager, resolve};
@@ -151,7 +151,7 @@ async fn the_settings_secret_from_secrets_manager_configures_the_functions() {
     let arn = service
         .create(
             "booking/settings",
-            &serde_json::json!({"REDIS_URL": redis.url(), "BOOKING_REFERENCE_KEY": REFERENCE_KEY}),
+            &serde_json::json!({"REDIS_URL": redis.url(), "BOOKING_REFERENCE_KEY": REFERENCE_KEY, "CHECKIN_KEY": TEST_CHECKIN_KEY}),
         )
         .await;
     let environment = lambda_environment(&arn, &service.endpoint());

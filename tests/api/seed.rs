@@ -1,5 +1,6 @@
 use booking_core::seed::{SeedRequest, StationCapacity};
 
+use crate::helpers::person_id;
 use crate::helpers::{AppOptions, RedisMode, spawn_app_with};
 
 fn request(stations: &[(&str, u32)], days: u32, reset: bool) -> SeedRequest {
@@ -28,8 +29,8 @@ async fn seeding_twice_never_reopens_booked_slots(mode: RedisMode) {
         .unwrap();
     assert_eq!(first.total_slots, 30);
     assert_eq!(first.dates_skipped, 0);
-    app.book("A1", "PWTC", "20210516").await;
-    app.book("A2", "PWTC", "20210516").await;
+    app.book(&person_id(1), "PWTC", "20210516").await;
+    app.book(&person_id(2), "PWTC", "20210516").await;
 
     // Overlapping run: two known dates are skipped, one new date is created.
     let second = app
@@ -52,8 +53,8 @@ async fn a_reset_reapplies_capacity_but_keeps_bookings_booked(mode: RedisMode) {
         .seed(request(&[("PWTC", 10)], 1, false))
         .await
         .unwrap();
-    for id in ["A1", "A2", "A3"] {
-        app.book(id, "PWTC", "20210516").await;
+    for id in [1, 2, 3].map(person_id) {
+        app.book(&id, "PWTC", "20210516").await;
     }
 
     let grown = app

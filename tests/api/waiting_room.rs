@@ -147,12 +147,21 @@ async fn each_person_holds_one_place_however_often_they_join() {
     const PEOPLE: usize = 40;
     const TABS: usize = 5;
     let room = &spawn_room_for(60, PEOPLE * TABS).await;
-    // 40 people, each joining 5 times at once (tabs, retries).
-    let people: Vec<String> = (0..PEOPLE).map(|i| format!("9001270155{i:02}")).collect();
+    // 40 people, each joining 5 times at once (tabs, retries), with the ID as printed on the
+    // card (YYMMDD-PB-NNNN) in every other tab: one person all the same.
+    let people: Vec<String> = (0..PEOPLE).map(person_id).collect();
+    let printed = |id: &str| format!("{}-{}-{}", &id[..6], &id[6..8], &id[8..]);
     let joins = people
         .iter()
-        .flat_map(|id| std::iter::repeat_n(id.as_str(), TABS))
-        .map(|id| async move { (id, room.join(id).await) });
+        .flat_map(|id| (0..TABS).map(move |tab| (id.as_str(), tab)))
+        .map(|(id, tab)| async move {
+            let sent = if tab % 2 == 0 {
+                id.to_owned()
+            } else {
+                printed(id)
+            };
+            (id, room.join(&sent).await)
+        });
     let replies = futures::future::join_all(joins).await;
     let mut places = std::collections::HashMap::new();
     let mut created = 0;
@@ -196,7 +205,7 @@ async fn each_person_holds_one_place_however_often_they_join() {
 async fn admission_follows_queue_order_at_the_inlets_rate() {
     let room = spawn_room(60).await;
     room.app.seed(1, &[("PWTC", 1000)]).await;
-    let people: Vec<String> = (0..25).map(|i| format!("P{i:03}")).collect();
+    let people: Vec<String> = (100..125).map(person_id).collect();
     let joins = people.iter().map(|id| room.join(id));
     let tickets: Vec<(u64, String)> = futures::future::join_all(joins)
         .await
@@ -231,7 +240,7 @@ async fn admission_follows_queue_order_at_the_inlets_rate() {
         room.advance_clock(Duration::from_secs(5));
     }
     // Someone joining after everybody was let in still waits for the next tick.
-    let late = room.join("LATE").await;
+    let late = room.join(&person_id(51)).await;
     assert_eq!(position(&late), 26);
     assert_eq!(late.body["status"], "waiting");
     room.advance_clock(Duration::from_secs(5));
@@ -244,7 +253,7 @@ async fn inlets_running_at_once_share_one_rate() {
     let room = spawn_room(600).await;
     room.app.seed(1, &[("PWTC", 1000)]).await;
     for i in 0..100 {
-        room.join(&format!("P{i:03}")).await;
+        room.join(&person_id(100 + i)).await;
     }
     let (first, second) = (room.inlet(), room.inlet());
     first.tick().await.unwrap(); // 1 s worth at 600/min: 10
@@ -329,15 +338,17 @@ async fn without_the_room_bookings_need_no_token() {
 async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
     let room = spawn_room(6000).await;
     room.app.seed(1, &[("PWTC", 2)]).await;
-    let people = ["A1", "A2", "A3"];
+    let people = [1, 2, 3].map(person_id);
     let mut tokens = Vec::new();
-    for id in people {
+    for id in &people {
         tokens.push(room.admitted_token(id).await);
     }
-    let first = room.book("A1", Some(&tokens[0]), true).await;
+    let first = room.book(&person_id(1), Some(&tokens[0]), true).await;
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(
-        room.book("A2", Some(&tokens[1]), true).await.status,
+        room.book(&person_id(2), Some(&tokens[1]), true)
+            .await
+            .status,
         StatusCode::CREATED
     );
     assert_eq!(
@@ -349,9 +360,9 @@ async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
     assert_eq!(tick.slots_left, 0);
     assert!(!tick.progress.open);
     assert_eq!(room.progress().await.body["status"], "closed");
-    let late = room.join("B1").await;
+    let late = room.join(&person_id(11)).await;
     assert_eq!(late.body["status"], "closed", "nobody waits for nothing");
-    let third = room.status(&ticket(&room.join("A3").await)).await;
+    let third = room.status(&ticket(&room.join(&person_id(3)).await)).await;
     assert_eq!(third.body["status"], "closed");
     assert!(third.body.get("admissionToken").is_none());
     // Nobody was let in while closed.
@@ -362,7 +373,7 @@ async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
     assert_eq!(
         room.app
             .cancel_booking_as(
-                "A1",
+                &person_id(1),
                 Some(&format!(
                     "Bearer {}",
                     first.body["bookingReference"].as_str().unwrap()
@@ -381,7 +392,7 @@ async fn the_room_closes_once_every_slot_is_booked_and_reopens_on_a_cancel() {
 #[tokio::test]
 async fn forged_or_altered_tickets_are_not_found() {
     let room = spawn_room(60).await;
-    room.join("FIRST").await;
+    room.join(&person_id(52)).await;
     let joined = room.join("900127015527").await;
     assert_eq!(position(&joined), 2);
     let real = ticket(&joined);

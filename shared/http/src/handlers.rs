@@ -273,8 +273,8 @@ pub async fn create_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
     security(("bookingReference" = [])),
     responses(
         (status = 200, description = "The person's booking", body = BookingSchema),
-        (status = 400, description = "`invalid_field`: not a MySejahtera ID", body = ErrorSchema,
-            example = json!({"error": "invalid_field", "message": "mysejahteraId may contain only letters A-Z, digits, '-' and '_'", "field": "mysejahteraId"})),
+        (status = 400, description = "`invalid_field`: not a MyKad number or passport ID", body = ErrorSchema,
+            example = json!({"error": "invalid_field", "message": "mysejahteraId must have as digits 7-8 a birthplace code the National Registration Department issues", "field": "mysejahteraId"})),
         (status = 401, description = "`unauthorized`: no `Authorization: Bearer <bookingReference>`, or not a booking reference",
             body = ErrorSchema, headers(("WWW-Authenticate" = String, description = "Bearer")),
             example = json!({"error": "unauthorized", "message": "Send the booking reference from the booking's confirmation as `Authorization: Bearer <bookingReference>`."})),
@@ -314,8 +314,8 @@ pub async fn get_booking<S: BookingStore>(
     security(("bookingReference" = [])),
     responses(
         (status = 200, description = "The cancelled booking", body = BookingSchema),
-        (status = 400, description = "`invalid_field`: not a MySejahtera ID", body = ErrorSchema,
-            example = json!({"error": "invalid_field", "message": "mysejahteraId must be at most 64 characters", "field": "mysejahteraId"})),
+        (status = 400, description = "`invalid_field`: not a MyKad number or passport ID", body = ErrorSchema,
+            example = json!({"error": "invalid_field", "message": "mysejahteraId must start with the birth date YYMMDD (a MyKad number's first six digits)", "field": "mysejahteraId"})),
         (status = 401, description = "`unauthorized`: no `Authorization: Bearer <bookingReference>`, or not a booking reference",
             body = ErrorSchema, headers(("WWW-Authenticate" = String, description = "Bearer")),
             example = json!({"error": "unauthorized", "message": "Send the booking reference from the booking's confirmation as `Authorization: Bearer <bookingReference>`."})),

@@ -15,8 +15,20 @@ use booking_core::domain::{
     MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, is_hidden_format,
 };
 
-/// What `parse_identifier` accepts: IDs and locations become parts of Redis keys.
+/// What `parse_identifier` accepts: locations become parts of Redis keys.
 pub const IDENTIFIER_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// What `MySejahteraId::parse` accepts: a MyKad number (a real `YYMMDD`, 29 February in years
+/// divisible by 4; a birthplace code JPN issues), with both hyphens or none, or the passport
+/// form with any country but MYS (written without look-ahead, which Rust's regex lacks).
+pub const ID_PATTERN: &str = concat!(
+    "^(?:(?:[0-9]{2}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])",
+    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))",
+    "|(?:[02468][048]|[13579][26])0229)",
+    "(?:(?:0[1-9]|1[0-6]|2[1-9]|[3-5][0-9]|6[0-8]|7[124-9]|8[2-9]|9[0-389])[0-9]{4}",
+    "|-(?:0[1-9]|1[0-6]|2[1-9]|[3-5][0-9]|6[0-8]|7[124-9]|8[2-9]|9[0-389])-[0-9]{4})",
+    "|[Pp]-(?:[A-LN-Za-ln-z][A-Za-z]{2}|[Mm][A-XZa-xz][A-Za-z]|[Mm][Yy][A-RT-Za-rt-z])",
+    "-[A-Za-z0-9]{6,9})$"
+);
 /// A real calendar date `YYYYMMDD`, leap years included, as `SlotDate::parse` accepts.
 pub const DATE_PATTERN: &str = concat!(
     "^(?:[0-9]{4}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])",
@@ -68,9 +80,14 @@ fn string(description: &str, max_length: usize, pattern: &str, example: &str) ->
 
 fn id_schema() -> ObjectBuilder {
     string(
-        "The person's MySejahtera ID: letters A-Z, digits, '-' and '_'.",
+        "The person's ID: a MyKad number, 12 digits `YYMMDDPBNNNN` (a real birth date, a \
+         birthplace code the National Registration Department issues), also written \
+         `YYMMDD-PB-NNNN`; or, without a MyKad, a passport as `P-<country>-<number>`: the ISO \
+         3166-1 alpha-3 code of the issuing country (not MYS) and 6 to 9 letters or digits, in \
+         any case. Stored as 12 digits or in upper case, so `900127-01-5527` and `900127015527` \
+         are one person.",
         MAX_ID_LEN,
-        IDENTIFIER_PATTERN,
+        ID_PATTERN,
         "900127015527",
     )
 }
@@ -555,6 +572,21 @@ mod tests {
     fn field_patterns_agree_with_the_domain() {
         let ids = [
             "900127015527",
+            "900127-01-5527",
+            "000229145531",
+            "010229145531",
+            "960230145531",
+            "900127005527",
+            "900127735527",
+            "900127985527",
+            "900127-015527",
+            "P-IDN-A1234567",
+            "p-gbr-123456",
+            "P-MYS-A1234567",
+            "P-MYT-A1234567",
+            "P-MZS-A1234567",
+            "P-IDN-A1234",
+            "P-IDN-A123456789",
             "A-b_9",
             "",
             "a:b",
@@ -565,10 +597,39 @@ mod tests {
             "../x",
         ];
         for raw in ids {
-            let by_schema = matches(IDENTIFIER_PATTERN, raw) && raw.len() <= MAX_ID_LEN;
+            let by_schema = matches(ID_PATTERN, raw) && raw.len() <= MAX_ID_LEN;
             assert_eq!(by_schema, MySejahteraId::parse(raw).is_ok(), "{raw:?}");
             let by_schema = matches(IDENTIFIER_PATTERN, raw) && raw.len() <= MAX_LOCATION_LEN;
             assert_eq!(by_schema, Location::parse(raw).is_ok(), "{raw:?}");
+        }
+        // Every birth date and birthplace code, and every country, as each side decides them.
+        let id_pattern = Regex::new(ID_PATTERN).unwrap();
+        for year in [0, 1, 4, 96, 99] {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    for place in 0..100 {
+                        let raw = format!("{year:02}{month:02}{day:02}{place:02}5527");
+                        assert_eq!(
+                            id_pattern.is_match(&raw),
+                            MySejahteraId::parse(&raw).is_ok(),
+                            "{raw}"
+                        );
+                    }
+                }
+            }
+        }
+        let letters: Vec<char> = ('A'..='Z').chain('a'..='z').collect();
+        for a in &letters {
+            for b in &letters {
+                for c in &letters {
+                    let raw = format!("P-{a}{b}{c}-A1234567");
+                    assert_eq!(
+                        id_pattern.is_match(&raw),
+                        MySejahteraId::parse(&raw).is_ok(),
+                        "{raw}"
+                    );
+                }
+            }
         }
         let texts = [
             "Fadhil",

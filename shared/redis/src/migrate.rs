@@ -64,7 +64,7 @@ impl RedisStore {
                 let id = key
                     .strip_prefix(kind)
                     .and_then(|rest| rest.strip_prefix(':'))
-                    .and_then(|raw| MySejahteraId::parse(raw).ok())
+                    .and_then(|raw| MySejahteraId::stored_key(raw).ok())
                     .ok_or_else(|| invalid(&key))?;
                 let new_key = person_key(kind, &id);
                 let done: bool = connection

@@ -515,7 +515,7 @@ impl RedisStore {
                 report.forgotten += u64::try_from(forgotten).unwrap_or(0);
                 continue;
             };
-            let id = MySejahteraId::parse(&person).map_err(|e| {
+            let id = MySejahteraId::stored_key(&person).map_err(|e| {
                 StoreError::UnexpectedReply(format!("{}: {e}", unsettled_key(location)))
             })?;
             let hold_id = holder

@@ -183,8 +183,12 @@ impl Samples {
     }
 }
 
-fn person_id(index: usize) -> String {
-    format!("R{index:011}")
+/// The n-th person's MyKad number: a real birth date (a new one every 10,000 people), the
+/// birthplace code 14 and n in the last four digits; the scheme the tests' `person_id` uses.
+fn person_id(n: usize) -> String {
+    let date = n / 10_000;
+    let (year, month, day) = ((90 + date / 336) % 100, 1 + (date / 28) % 12, 1 + date % 28);
+    format!("{year:02}{month:02}{day:02}14{:04}", n % 10_000)
 }
 
 fn booking_body(id: &str, location: &str, date: &str) -> String {
