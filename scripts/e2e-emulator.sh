@@ -61,7 +61,7 @@ start_local_broker "$broker_port"
 log "e2e: cargo lambda watch on 127.0.0.1:$watch_port"
 # setsid: its own process group (pgid = $watch_pid), so stop_all can end all of it.
 REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
-  setsid cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
+  BOOKING_RETENTION_DAYS="$SAMPLE_RETENTION_DAYS" setsid cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
   >"$work/watch.log" 2>&1 </dev/null &
 watch_pid=$!
 wait_for_port 127.0.0.1 "$watch_port" 120

@@ -326,6 +326,11 @@ start_test_stack() {
 # its pid in STACK_API_PID, its operator (GET /metrics) port in STACK_METRICS_PORT. One test
 # client plays every person from 127.0.0.1, so the per-client write limit is off
 # (CLIENT_WRITES_PER_MINUTE=0; the integration tests check the limit itself).
+# The sample data (data/default-seed.json, the tests' events) are the original site's dates of
+# May 2021. The relay forgets dates BOOKING_RETENTION_DAYS past (30 when deployed), so the local
+# flows that run the relay keep them for the longest retention there is.
+SAMPLE_RETENTION_DAYS=3650
+
 start_stack_api() {
   local port="${1:-$STACK_API_PORT}" log="$STACK_WORK/local-api.log"
   [ $# -gt 0 ] && shift && log="$STACK_WORK/local-api-$port.log"

@@ -22,6 +22,7 @@ else
 fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+export BOOKING_RETENTION_DAYS="${BOOKING_RETENTION_DAYS:-$SAMPLE_RETENTION_DAYS}"
 ensure_cargo_lambda
 
 # Its own process group, so that stopping it also stops the cargo-lambda child and the
