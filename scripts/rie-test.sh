@@ -11,7 +11,7 @@ cd "$ROOT"
 RIE="$(command -v aws-lambda-rie || true)"
 [ -z "$RIE" ] && [ -x "$LOCAL/aws-lambda-rie" ] && RIE="$LOCAL/aws-lambda-rie"
 if [ -z "$RIE" ]; then
-  log "rie-test: skipped: no aws-lambda-rie on PATH or in .local/ (README, \"The Lambda runtime\")"
+  log "rie-test: skipped: no aws-lambda-rie on PATH or in .local/ (README, \"Engines and the Lambda runtime\")"
   exit 0
 fi
 
