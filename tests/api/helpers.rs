@@ -77,16 +77,23 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// A port is free only when asked: before this server binds it, another test's server may
+    /// take it (or one this server also needs, such as its cluster bus port). Such a start
+    /// fails, so it is tried again on other ports.
     fn start(binary: String, args: impl Fn(u16) -> Vec<String>) -> Self {
-        let port = free_port();
-        let mut server = Self {
-            port,
-            binary,
-            args: args(port),
-            child: None,
-        };
-        server.restart();
-        server
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self {
+                port,
+                binary: binary.clone(),
+                args: args(port),
+                child: None,
+            };
+            if server.try_restart() {
+                return server;
+            }
+        }
+        panic!("{binary} did not start on five free ports in a row");
     }
 
     /// The engine's server (redis-server or valkey-server, see [`Engine`]).
@@ -207,19 +214,63 @@ impl ServerProcess {
     }
 
     pub fn restart(&mut self) {
+        assert!(
+            self.try_restart(),
+            "{} did not start again on {}",
+            self.binary,
+            self.port
+        );
+    }
+
+    /// Starts the process and waits until it is what listens on the port: false if it exited
+    /// (a port taken) or, for a plain Redis, another process answers there.
+    fn try_restart(&mut self) -> bool {
         self.stop();
-        let child = Command::new(&self.binary)
+        let mut child = Command::new(&self.binary)
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} (run `make test`): {e}", self.binary));
-        self.child = Some(child);
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
             assert!(Instant::now() < deadline, "{} did not listen", self.binary);
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.child = Some(child);
+        // A server that bound its port and then failed (its cluster bus port taken) may have
+        // accepted the connect above before exiting; one that never bound it let another
+        // process accept it. A plain Redis says whose it is; a TLS one or a broker cannot be
+        // asked here, and their ports come from a single bind.
+        let tls = self
+            .args
+            .windows(2)
+            .any(|pair| pair[0] == "--tls-port" && pair[1] != "0");
+        if self.binary.ends_with("-server") && !tls {
+            let info = redis_cli(self.port, &["INFO", "server"]);
+            let answered_by = info
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("process_id:"))
+                .map(|id| id.trim().to_owned());
+            let ours = match answered_by {
+                Some(id) => id == pid.to_string(),
+                // No INFO (a server that needs AUTH, or none left): it is ours if it still runs.
+                None => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let child = self.child.as_mut().expect("just started");
+                    child.try_wait().ok().flatten().is_none()
+                }
+            };
+            if !ours {
+                self.stop();
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -299,11 +350,14 @@ impl RedisCluster {
         }
         let status = create
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .unwrap_or_else(|e| panic!("cannot run {cli} (run `make test`): {e}"));
-        assert!(status.success(), "{cli} --cluster create failed");
+        assert!(
+            status.status.success(),
+            "{cli} --cluster create failed: {}{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr)
+        );
         cluster.wait_until_ok();
         cluster
     }
