@@ -8,7 +8,7 @@ Run with the template venv's Python (PyYAML): python3 scripts/template_checks.py
 """
 import sys
 
-import yaml
+from cfn_yaml import load, ref
 
 REGIONAL_QUOTA = 10_000
 # Functions that sign or check references, tickets or tokens get the keys secret too.
@@ -17,38 +17,8 @@ KEYED = {"CreateBookingFunction", "GetBookingFunction", "CancelBookingFunction",
 NO_REDIS = {"ApiDocsFunction", "RouteFallbackFunction"}
 
 
-class Tagged:
-    """A CloudFormation intrinsic (!Ref, !Sub, ...), kept as tag and value."""
-
-    def __init__(self, tag, value):
-        self.tag, self.value = tag, value
-
-    def __eq__(self, other):
-        return isinstance(other, Tagged) and (self.tag, self.value) == (other.tag, other.value)
-
-    def __repr__(self):
-        return f"{self.tag} {self.value!r}"
-
-
-class Loader(yaml.SafeLoader):
-    pass
-
-
-def intrinsic(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return Tagged("!" + suffix, value)
-
-
-Loader.add_multi_constructor("!", intrinsic)
-
-
 def main(path):
-    template = yaml.load(open(path, encoding="utf-8"), Loader=Loader)
+    template = load(path)
     resources = template["Resources"]
     parameters = template["Parameters"]
     failures = []
@@ -62,7 +32,7 @@ def main(path):
         failures.append("the access log lost $context.routeKey")
 
     def default(value):
-        return parameters[value.value]["Default"] if isinstance(value, Tagged) else value
+        return parameters[value["Ref"]]["Default"] if isinstance(value, dict) else value
 
     throttles = [("default", api["DefaultRouteSettings"])] + list(api["RouteSettings"].items())
     for route, settings in throttles:
@@ -81,11 +51,11 @@ def main(path):
         if name in NO_REDIS:
             expected, expected_told = [], None
         elif name in KEYED:
-            expected = [Tagged("!Ref", "RedisSecretArn"), Tagged("!Ref", "KeysSecretArn")]
-            expected_told = Tagged("!Sub", "${RedisSecretArn},${KeysSecretArn}")
+            expected = [ref("RedisSecretArn"), ref("KeysSecretArn")]
+            expected_told = {"Fn::Sub": "${RedisSecretArn},${KeysSecretArn}"}
         else:
-            expected = [Tagged("!Ref", "RedisSecretArn")]
-            expected_told = Tagged("!Ref", "RedisSecretArn")
+            expected = [ref("RedisSecretArn")]
+            expected_told = ref("RedisSecretArn")
         if allowed != expected:
             failures.append(f"{name} may read {allowed}, not {expected}")
         if told != expected_told:
@@ -93,7 +63,7 @@ def main(path):
 
     behaviours = resources["Cdn"]["Properties"]["DistributionConfig"]
     for behaviour in behaviours["CacheBehaviors"] + [behaviours["DefaultCacheBehavior"]]:
-        if behaviour.get("ResponseHeadersPolicyId") != Tagged("!Ref", "SecurityHeadersPolicy"):
+        if behaviour.get("ResponseHeadersPolicyId") != ref("SecurityHeadersPolicy"):
             failures.append(f"CDN path {behaviour.get('PathPattern', 'default')} lacks the headers policy")
 
     for failure in failures:

@@ -31,7 +31,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import yaml
+# The template loader is shared with scripts/template_checks.py.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import cfn_yaml  # noqa: E402
 
 REGION = "ap-southeast-1"
 PERSON = {
@@ -48,23 +50,6 @@ IDS = ["900127015527", "850101145566", "770303035511", "660404045522", "55050505
 
 
 # ---- template.yaml ---------------------------------------------------------------------------
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """PyYAML that reads CloudFormation's short tags (!Ref, !Sub, !If, ...) as their long form."""
-
-
-def _short_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _short_tag)
-
 
 # A booking reference: six groups of four Crockford base32 symbols.
 REFERENCE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){5}")
@@ -107,7 +92,7 @@ class Function:
 
 
 def load_template(path):
-    template = yaml.load(Path(path).read_text(), Loader=CloudFormationLoader)
+    template = cfn_yaml.load(path)
     defaults = {name: str(spec["Default"]) for name, spec in template["Parameters"].items()
                 if "Default" in spec}
     return template, defaults
