@@ -28,7 +28,7 @@ test:
 bench:
 	./scripts/bench.sh
 
-## Each function's release binary against a local Lambda Runtime API: init time, per-invocation
+## Each function's bootstrap, as make build makes it, against a local Lambda Runtime API: init, per-invocation
 ## p50/p99, peak RSS, size, next to a hello-world lambda_http function.
 bench-cold:
 	./scripts/bench-cold.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench-cold`: every function's release binary (what `bootstrap` is in the zip) started by
+# `make bench-cold`: every function's bootstrap as `make build` makes it (cargo lambda, release:
+# the file that goes into the zip), next to hello-lambda built the same way, started by
 # tools/lambda-bench against a local Lambda Runtime API, with a private Redis and broker: init
 # time (exec to the first request for work), the first invocation, per-invocation p50/p99, peak
 # RSS and size, next to a hello-world lambda_http function measured the same way. Figures only.
@@ -9,17 +10,20 @@ cd "$ROOT"
 INVOCATIONS="${BENCH_INVOCATIONS:-10000}"
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/bench"
 REL="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+LAMBDA="${CARGO_TARGET_DIR:-$ROOT/target}/lambda"
 FUNCTIONS=(get-station create-booking get-booking cancel-booking healthz api-docs route-fallback
   queue-join queue-status queue-inlet seed outbox-relay)
 
 ensure_redis
 ensure_tansu
+ensure_cargo_lambda
 mkdir -p "$OUT"
 log "building the functions, hello-lambda and lambda-bench (release; minutes the first time)"
 # As sam build does, no function shares a build with a function of other dependencies: cargo
 # unifies features across one build, which would link (say) the publishers' HTTP/2 into readers.
-build_functions_apart cargo build --release -q
-cargo build --release -q -p hello-lambda -p lambda-bench
+build_functions_apart cargo lambda build --release -q
+cargo lambda build --release -q -p hello-lambda
+cargo build --release -q -p lambda-bench
 
 redis_port="$(free_port)"
 broker_port="$(free_port)"
@@ -73,7 +77,7 @@ for name in hello-lambda "${FUNCTIONS[@]}"; do
   case "$name" in get-booking | cancel-booking) authorization='Bearer {reference}' ;; *) authorization="" ;; esac
   log "$name: $n invocations"
   BENCH_AUTHORIZATION="$authorization" \
-    timeout 300 "$REL/lambda-bench" "$name" "$REL/$name" "$n" "$(event_for "$name")" >>"$results"
+    timeout 300 "$REL/lambda-bench" "$name" "$LAMBDA/$name/bootstrap" "$n" "$(event_for "$name")" >>"$results"
 done
 
 python3 - "$results" "$OUT/cold.json" <<'PY'
@@ -82,13 +86,14 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 ref = rows[0]
 print()
 print(f"{'function':16} {'size MiB':>8} {'init ms':>8} {'x ref':>6} {'1st inv ms':>10} "
-      f"{'p50 ms':>7} {'p99 ms':>7} {'peak RSS MB':>11} {'x ref':>6}  invocations: statuses")
+      f"{'p50 ms':>7} {'p99 ms':>7} {'peak RSS MiB':>12} {'x ref':>6} {'anon':>5} {'file':>5}  invocations: statuses")
 for r in rows:
     statuses = " ".join(f"{k}:{v}" for k, v in r["statuses"].items())
     print(f"{r['name']:16} {r['binary_bytes']/2**20:8.2f} {r['cold_start_ms']:8.2f} "
           f"{r['cold_start_ms']/ref['cold_start_ms']:6.2f} {r['first_invocation_ms']:10.2f} "
-          f"{r['p50_ms']:7.3f} {r['p99_ms']:7.3f} {r['peak_rss_kib']/1024:11.2f} "
-          f"{r['peak_rss_kib']/ref['peak_rss_kib']:6.2f}  {r['invocations']}: {statuses}")
+          f"{r['p50_ms']:7.3f} {r['p99_ms']:7.3f} {r['peak_rss_kib']/1024:12.2f} "
+          f"{r['peak_rss_kib']/ref['peak_rss_kib']:6.2f} {r['rss_anon_kib']/1024:5.2f} "
+          f"{r['rss_file_kib']/1024:5.2f}  {r['invocations']}: {statuses}")
     if r.get("last_error"):
         print(f"    last error: {r['last_error'][:200]}")
 gs = next(r for r in rows if r["name"] == "get-station")
@@ -106,7 +111,8 @@ goals = [
     ("get-station per-invocation p50 < 0.5 ms", gs["p50_ms"] < 0.5),
 ]
 print("\ninit: exec to the first GET .../invocation/next (median of 7 processes); 1st inv: the")
-print("invocation right after init; p50/p99 over one warm process; RSS = VmHWM after them.")
+print("invocation right after init; p50/p99 over one warm process; RSS = VmHWM after them, of")
+print("which anon (heap, stacks) and file (pages of the binary it touched) at the end, in MiB.")
 print("goals (printed, never asserted):")
 for name, met in goals:
     print(f"  [{'met' if met else 'NOT met'}] {name}")

@@ -216,12 +216,14 @@ impl Run {
         (begun.elapsed(), outcome)
     }
 
-    fn peak_rss_kib(&self) -> u64 {
+    /// A `/proc/PID/status` field in KiB: `VmHWM` (peak resident), `RssAnon` (heap, stacks:
+    /// what the function allocated) or `RssFile` (pages of the binary and libraries it touched).
+    fn status_kib(&self, field: &str) -> u64 {
         let pid = self.child.id().expect("still running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     }
@@ -387,7 +389,8 @@ async fn main() {
         };
         *statuses.entry(key).or_default() += 1;
     }
-    let peak_rss_kib = process.peak_rss_kib();
+    let peak_rss_kib = process.status_kib("VmHWM");
+    let (anon_kib, file_kib) = (process.status_kib("RssAnon"), process.status_kib("RssFile"));
     references.save();
     let _ = process.child.kill().await;
     latencies.sort();
@@ -404,6 +407,8 @@ async fn main() {
             "p50_ms": percentile(&latencies, 0.50),
             "p99_ms": percentile(&latencies, 0.99),
             "peak_rss_kib": peak_rss_kib,
+            "rss_anon_kib": anon_kib,
+            "rss_file_kib": file_kib,
             "statuses": statuses,
             "last_error": last_error,
         })
