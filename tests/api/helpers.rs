@@ -110,6 +110,7 @@ impl ServerProcess {
             .into_iter()
             .chain(["--appendonly", "no"])
             .map(String::from)
+            .chain(rdb_file(port))
             .collect()
         })
     }
@@ -130,6 +131,7 @@ impl ServerProcess {
                 .into_iter()
                 .chain(listen)
                 .map(String::from)
+                .chain(rdb_file(&port))
                 .chain(extra.iter().cloned())
                 .collect()
         })
@@ -274,9 +276,28 @@ impl ServerProcess {
     }
 }
 
+/// Nothing is saved, but a replica still writes its primary's RDB to disk before loading it:
+/// into the temp dir, one file per port, never the working directory (the source tree under
+/// cargo). Arguments after these (a test's own `--dir`) win.
+fn rdb_file(port: impl std::fmt::Display) -> [String; 4] {
+    [
+        "--dir".into(),
+        std::env::temp_dir().to_string_lossy().into_owned(),
+        "--dbfilename".into(),
+        format!("booking-test-{port}.rdb"),
+    ]
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
+        let named = |flag: &str| {
+            let at = self.args.iter().rposition(|arg| arg == flag)?;
+            self.args.get(at + 1).cloned()
+        };
+        if let (Some(dir), Some(file)) = (named("--dir"), named("--dbfilename")) {
+            let _ = std::fs::remove_file(std::path::Path::new(&dir).join(file));
+        }
     }
 }
 
