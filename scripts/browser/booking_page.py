@@ -56,6 +56,13 @@ class Run:
         self.base = args.base_url
         self.reference = None
         self.foreign_requests = []
+        self._listed = None
+
+    def listed(self):
+        """Whether this API answers GET /stations (the page then offers the centre list)."""
+        if self._listed is None:
+            self._listed = self.page.request.get(self.base + "/stations").status == 200
+        return self._listed
 
     def redis(self, *command):
         out = subprocess.run(
@@ -91,9 +98,15 @@ class Run:
         for v in violations:
             print(f"    axe ({state}), {v['impact']}: {v['id']}: {v['help']}")
 
-    def pick(self, location):
-        self.page.fill("#location", location)
-        self.page.click("#show")
+    def pick(self, location, search=None):
+        """The centre from the list (searched by `search`, else its code) where the API lists
+        stations, else typed."""
+        if self.listed():
+            self.page.fill("#centre-search", search or location)
+            self.page.locator(f"#centres input[value='{location}']").check()
+        else:
+            self.page.fill("#location", location)
+            self.page.click("#show")
         expect(self.page.locator("#dates-box")).to_be_visible()
 
     def date_label(self, date):
@@ -212,6 +225,55 @@ def station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after(run
         run.page.unroute(busy_path)
     assert len(answered) >= 2 and answered[1] - answered[0] >= 3 - 0.05, answered
     expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
+
+
+def centres_are_chosen_from_a_list_searched_by_name_or_code(run):
+    if not run.listed():
+        raise Skip("this API does not list its stations (GET /stations)")
+    run.open_page()
+    page = run.page
+    expect(page.locator("#centre-list")).to_be_visible()
+    expect(page.locator("#centre-typed")).to_be_hidden()
+    listed = page.request.get(run.base + "/stations").json()
+    expect(page.locator("#centres input[name=centre]")).to_have_count(len(listed))
+    pwtc = page.locator("#centres label:has(input[value='PWTC'])")
+    # Its name, code, the slots left over all its dates, and its address.
+    expect(pwtc).to_contain_text("Pusat Dagangan Dunia Putra")
+    expect(pwtc).to_contain_text("PWTC \u00b7 15 slot lagi")
+    expect(pwtc).to_contain_text("Jalan Tun Ismail")
+    # A station without a name is listed by its code.
+    expect(page.locator("#centres label:has(input[value='UM']) strong")).to_have_text("UM")
+    for query, shown in (("dunia putra", ["PWTC"]), ("idcc", ["IDCC"]), ("shah", ["IDCC"]), ("u", ["PWTC", "UM"])):
+        page.fill("#centre-search", query)
+        visible = page.eval_on_selector_all(
+            "#centres label", "ls => ls.filter(l => !l.hidden).map(l => l.querySelector('input').value)")
+        assert sorted(visible) == sorted(shown), (query, visible)
+    expect(page.locator("#centre-count")).to_have_text("2 pusat dijumpai")
+    page.fill("#centre-search", "nowhere")
+    expect(page.locator("#centre-count")).to_have_text("Tiada pusat yang sepadan. Cuba nama atau kod lain.")
+    # Enter in the search chooses the first centre it shows.
+    page.fill("#centre-search", "putra")
+    page.press("#centre-search", "Enter")
+    expect(page.locator("#centres input[value='PWTC']")).to_be_checked()
+    expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
+    run.axe("centre list")
+
+
+def the_centre_is_typed_where_the_list_cannot_load(run):
+    def not_here(route):
+        route.fulfill(status=404, json={"error": "route_not_found", "message": "No such route."})
+
+    run.page.route(run.base + "/stations", not_here)
+    try:
+        run.open_page()
+        expect(run.page.locator("#centre-typed")).to_be_visible()
+        expect(run.page.locator("#centre-list")).to_be_hidden()
+        run.page.fill("#location", "pwtc")
+        run.page.click("#show")
+        expect(run.date_label(DATE)).to_contain_text("slot lagi")
+        run.axe("typed centre")
+    finally:
+        run.page.unroute(run.base + "/stations")
 
 
 def bad_phone_number_shown_next_to_its_field(run):
@@ -506,14 +568,21 @@ def usable_with_the_keyboard_alone(run):
             page.keyboard.type("PWTC")
             page.keyboard.press("Enter")
             expect(page.locator("#dates-box")).to_be_visible()
+        if focused["id"] == "centre-search":
+            page.keyboard.type("putra")
+            expect(page.locator("#centres label:visible")).to_have_count(1)
+        if focused["name"] == "centre":
+            page.keyboard.press("Space")
+            expect(page.locator("#dates-box")).to_be_visible()
         if focused["name"] == "date":
             page.keyboard.press("Space")
             expect(page.locator(f"input[value='{focused['value']}']")).to_be_checked()
         if focused["id"] == "cancel":
             break
         page.keyboard.press("Tab")
-    wanted = ["lang-ms", "lang-en", "lang-zh", "lang-ta", "location", "show", "date", "mysejahteraId", "firstName", "lastName",
-              "address", "phoneNumber", "submit", "m-id", "m-ref", "view", "cancel"]
+    centre = ["centre-search", "centre"] if run.listed() else ["location", "show"]
+    wanted = ["lang-ms", "lang-en", "lang-zh", "lang-ta", *centre, "date", "mysejahteraId", "firstName",
+              "lastName", "address", "phoneNumber", "submit", "m-id", "m-ref", "view", "cancel"]
     reached = [w for w in wanted if w in order]
     assert reached == wanted and [o for o in order if o in wanted] == wanted, order
 
@@ -521,6 +590,8 @@ def usable_with_the_keyboard_alone(run):
 CHECKS = [
     served_small_and_malay_first,
     station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after,
+    centres_are_chosen_from_a_list_searched_by_name_or_code,
+    the_centre_is_typed_where_the_list_cannot_load,
     fits_a_phone,
     bad_phone_number_shown_next_to_its_field,
     books_and_confirms,
