@@ -8,6 +8,7 @@ failure stops the run, saves a screenshot and exits non-zero.
 import argparse
 import gzip
 import hashlib
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +31,28 @@ FOURTH = dict(PERSON, mysejahteraId="660404045522", firstName="Mei Ling", lastNa
 FIFTH = dict(PERSON, mysejahteraId="550505055533", firstName="Nurul", lastName="Huda")
 SIXTH = dict(PERSON, mysejahteraId="440606065544", firstName="Arjun", lastName="Singh")
 DATE = "20210516"
+# One person per language, each booking on DATE at PWTC from the list, in that language.
+IN_EACH_LANGUAGE = {
+    "ms": dict(PERSON, mysejahteraId="800808085511", firstName="Aminah", lastName="Hassan"),
+    "en": dict(PERSON, mysejahteraId="810909095522", firstName="John", lastName="Doe"),
+    "zh": dict(PERSON, mysejahteraId="820101105533", firstName="Mei Hua", lastName="Lim"),
+    "ta": dict(PERSON, mysejahteraId="830202115544", firstName="Kavitha", lastName="Raman"),
+}
+# Every visible text of the page in its language, and its aria-labels; text inside an element
+# of another language (the switch's names of the languages) is not the page's words.
+VISIBLE_TEXTS = """() => {
+  const page = document.documentElement.lang, out = [];
+  const own = el => el.closest('[lang]').lang === page;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n; (n = walker.nextNode()); ) {
+    const text = n.nodeValue.trim(), el = n.parentElement;
+    if (text && el.checkVisibility() && own(el)) out.push(text);
+  }
+  document.querySelectorAll('[aria-label]').forEach(e => {
+    if (e.checkVisibility() && own(e)) out.push(e.getAttribute('aria-label'));
+  });
+  return out;
+}"""
 # What each language calls things: the page's and the slip's own words (slip.rs).
 WORDS = {
     "ms": {"lang": "ms", "title": "Tempah slot vaksinasi", "done": "Tempahan anda disahkan",
@@ -505,6 +528,82 @@ def the_language_follows_the_browser_until_one_is_chosen(run):
             context.close()
 
 
+def books_and_shows_the_slip_in_every_language(run):
+    """In each language: chosen with the switch, the centre picked from the list, booked, the
+    slip shown, printed and its calendar entry downloaded; nothing left in another language."""
+    page = run.page
+    run.open_page()
+    # What is data, not words: the people, the stations, codes and numbers.
+    stations = page.request.get(run.base + "/stations").json() if run.listed() else []
+    data = {v for person in IN_EACH_LANGUAGE.values() for v in person.values()}
+    data |= {p["firstName"] + " " + p["lastName"] for p in IN_EACH_LANGUAGE.values()}
+    data |= {s.get(k) for s in stations for k in ("location", "name", "address")} - {None}
+    data |= {"MySejahtera", "MyKad"}
+
+    def words(texts):
+        return {t for t in texts if t not in data and re.search(r"[^\W\d_]", t)
+                and not re.fullmatch(r"[A-Z0-9:.\- ]+", t)}
+
+    for language, person in IN_EACH_LANGUAGE.items():
+        w = WORDS[language]
+        page.click(f"#lang-{language}")
+        expect(page.locator("html")).to_have_attribute("lang", w["lang"])
+        if page.locator("#again").is_visible():
+            page.click("#again")
+        run.pick("PWTC", search="Putra")
+        expect(run.date_label(DATE)).to_contain_text(w["left"])
+        run.date_label(DATE).click()
+        run.fill(person)
+        with page.expect_response(lambda r: r.url.endswith("/booking") and r.request.method == "POST") as answer:
+            page.click("#submit")
+        assert answer.value.status == 201, (language, answer.value.status)
+        reference = answer.value.json()["bookingReference"]
+        expect(page.locator("#done h2")).to_have_text(w["done"])
+        assert run.has_booking(person)
+
+        with page.expect_response(lambda r: "/slip?lang=" + language in r.url) as slip:
+            page.click("#slip-show")
+        assert slip.value.status == 200, (language, slip.value.status)
+        expect(page.locator("#slip")).to_be_visible()
+        expect(page.locator("#slip")).to_be_focused()
+        expect(page.locator("#slip-body h3")).to_have_text(w["slip"])
+        expect(page.locator("#slip-body .ref")).to_have_text(reference)
+        expect(page.locator("#slip-body svg")).to_be_visible()
+        # The README shows the Tamil one (the longest words); every one is kept here.
+        (run.screenshot if language == "ta" else run.snapshot)(f"slip-{language}.png")
+        # As printed: the slip alone.
+        page.emulate_media(media="print")
+        try:
+            expect(page.locator("#pick")).to_be_hidden()
+            expect(page.locator("#slip-body h3")).to_be_visible()
+            run.snapshot(f"slip-print-{language}.png")
+        finally:
+            page.emulate_media(media="screen")
+        with page.expect_download() as download:
+            page.click("#calendar")
+        assert download.value.suggested_filename == "vaccination.ics"
+        ics = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "BEGIN:VCALENDAR" in ics and f"DTSTART;VALUE=DATE:{DATE}" in ics, ics
+
+        texts = page.evaluate(VISIBLE_TEXTS)
+        assert not [t for t in texts if "undefined" in t or "NaN" in t], (language, texts)
+        run.axe(f"slip, {language}")
+    # One state (the last booking, its slip shown) in each language: no words in two of them,
+    # so nothing was left in Malay or English when another language was chosen.
+    seen = {}
+    for language in IN_EACH_LANGUAGE:
+        page.click(f"#lang-{language}")
+        expect(page.locator("#slip-body h3")).to_have_text(WORDS[language]["slip"])
+        seen[language] = words(page.evaluate(VISIBLE_TEXTS))
+    for a in seen:
+        for b in seen:
+            if a < b:
+                same = seen[a] & seen[b]
+                assert not same, f"the same words in {a} and {b}: {sorted(same)}"
+    page.click("#lang-ms")
+    expect(page.locator("html")).to_have_attribute("lang", "ms")
+
+
 def waiting_room_queues_then_books(run):
     """Against the second local-api, whose waiting room is on and admits a person a second."""
     room = run.args.room_url
@@ -603,6 +702,7 @@ CHECKS = [
     cancels_with_the_reference,
     every_language_has_every_key,
     the_language_follows_the_browser_until_one_is_chosen,
+    books_and_shows_the_slip_in_every_language,
     waiting_room_queues_then_books,
     usable_with_the_keyboard_alone,
     sends_its_policy_and_refuses_to_be_framed,
