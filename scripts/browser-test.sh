@@ -21,7 +21,7 @@ start_test_stack "$WORK"
 redis_port="$STACK_REDIS_PORT"
 
 # The documented keys, as the seed function writes them: PWTC with 5 slots on each of three
-# dates, and IDCC with a single slot, for the fully-booked case.
+# dates, IDCC with a single slot, for the fully-booked case, and UM.
 seed() { # location capacity dates...
   local location="$1" capacity="$2"
   shift 2
@@ -33,6 +33,12 @@ seed() { # location capacity dates...
 }
 seed PWTC 5 20210516 20210517 20210518
 seed IDCC 1 20210516
+seed UM 2 20210518
+# Names and addresses as a seed event gives them (UM has none: listed by its code).
+redis-cli -p "$redis_port" HSET "station-names:{stations}" PWTC "Pusat Dagangan Dunia Putra (PWTC)" \
+  IDCC "IDCC Shah Alam" >/dev/null
+redis-cli -p "$redis_port" HSET "station-addresses:{stations}" \
+  PWTC "41, Jalan Tun Ismail, 50480 Kuala Lumpur" IDCC "Seksyen 15, 40200 Shah Alam" >/dev/null
 
 start_stack_api
 # A second local-api on the same Redis with the waiting room on, admitting one person a second.

@@ -196,6 +196,11 @@ ensure_browser_tools() {
   fi
   CHROMIUM="$(command -v chromium)"
   export CHROMIUM
+  # The page in Chinese and Tamil: without a font for them its screenshots show boxes.
+  if [ -z "$(fc-list :lang=ta 2>/dev/null)" ] || [ -z "$(fc-list :lang=zh-cn 2>/dev/null)" ]; then
+    log "installing Tamil and Chinese fonts"
+    apt_install fonts-lohit-taml fonts-wqy-zenhei
+  fi
   if ! "$BROWSER_VENV/bin/python" -c "import playwright, sys; from importlib.metadata import version; sys.exit(version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
     log "installing playwright $PLAYWRIGHT_VERSION into $BROWSER_VENV"
     python3 -m venv "$BROWSER_VENV" || { apt_install python3-venv && python3 -m venv "$BROWSER_VENV"; }

@@ -6,7 +6,9 @@ failure stops the run, saves a screenshot and exits non-zero.
 """
 
 import argparse
+import gzip
 import hashlib
+import re
 import subprocess
 import sys
 import time
@@ -29,6 +31,40 @@ FOURTH = dict(PERSON, mysejahteraId="660404045522", firstName="Mei Ling", lastNa
 FIFTH = dict(PERSON, mysejahteraId="550505055533", firstName="Nurul", lastName="Huda")
 SIXTH = dict(PERSON, mysejahteraId="440606065544", firstName="Arjun", lastName="Singh")
 DATE = "20210516"
+# One person per language, each booking on DATE at PWTC from the list, in that language.
+IN_EACH_LANGUAGE = {
+    "ms": dict(PERSON, mysejahteraId="800808085511", firstName="Aminah", lastName="Hassan"),
+    "en": dict(PERSON, mysejahteraId="810909095522", firstName="John", lastName="Doe"),
+    "zh": dict(PERSON, mysejahteraId="820101105533", firstName="Mei Hua", lastName="Lim"),
+    "ta": dict(PERSON, mysejahteraId="830202115544", firstName="Kavitha", lastName="Raman"),
+}
+# Every visible text of the page in its language, and its aria-labels; text inside an element
+# of another language (the switch's names of the languages) is not the page's words.
+VISIBLE_TEXTS = """() => {
+  const page = document.documentElement.lang, out = [];
+  const own = el => el.closest('[lang]').lang === page;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n; (n = walker.nextNode()); ) {
+    const text = n.nodeValue.trim(), el = n.parentElement;
+    if (text && el.checkVisibility() && own(el)) out.push(text);
+  }
+  document.querySelectorAll('[aria-label]').forEach(e => {
+    if (e.checkVisibility() && own(e)) out.push(e.getAttribute('aria-label'));
+  });
+  return out;
+}"""
+# What each language calls things: the page's and the slip's own words (slip.rs).
+WORDS = {
+    "ms": {"lang": "ms", "title": "Tempah slot vaksinasi", "done": "Tempahan anda disahkan",
+           "slip": "Slip temujanji vaksinasi", "left": "slot lagi"},
+    "en": {"lang": "en", "title": "Book a vaccination slot", "done": "Your booking is confirmed",
+           "slip": "Vaccination appointment slip", "left": "slots left"},
+    "zh": {"lang": "zh-Hans", "title": "预约疫苗接种", "done": "您的预约已确认",
+           "slip": "疫苗接种预约单", "left": "个名额"},
+    "ta": {"lang": "ta", "title": "தடுப்பூசிக்கு முன்பதிவு செய்யுங்கள்",
+           "done": "உங்கள் முன்பதிவு உறுதிசெய்யப்பட்டது",
+           "slip": "தடுப்பூசி சந்திப்புச் சீட்டு", "left": "இடங்கள் உள்ளன"},
+}
 
 
 class Skip(Exception):
@@ -36,12 +72,20 @@ class Skip(Exception):
 
 
 class Run:
-    def __init__(self, args, page):
+    def __init__(self, args, page, browser):
         self.args = args
         self.page = page
+        self.browser = browser
         self.base = args.base_url
         self.reference = None
         self.foreign_requests = []
+        self._listed = None
+
+    def listed(self):
+        """Whether this API answers GET /stations (the page then offers the centre list)."""
+        if self._listed is None:
+            self._listed = self.page.request.get(self.base + "/stations").status == 200
+        return self._listed
 
     def redis(self, *command):
         out = subprocess.run(
@@ -77,9 +121,15 @@ class Run:
         for v in violations:
             print(f"    axe ({state}), {v['impact']}: {v['id']}: {v['help']}")
 
-    def pick(self, location):
-        self.page.fill("#location", location)
-        self.page.click("#show")
+    def pick(self, location, search=None):
+        """The centre from the list (searched by `search`, else its code) where the API lists
+        stations, else typed."""
+        if self.listed():
+            self.page.fill("#centre-search", search or location)
+            self.page.locator(f"#centres input[value='{location}']").check()
+        else:
+            self.page.fill("#location", location)
+            self.page.click("#show")
         expect(self.page.locator("#dates-box")).to_be_visible()
 
     def date_label(self, date):
@@ -109,7 +159,11 @@ def booking_key(person_id):
 def served_small_and_malay_first(run):
     response = run.open_page()
     size = len(response.body())
-    assert size < 50 * 1024, f"the page is {size} bytes"
+    # Four languages in one file: the budget is what a phone downloads (the CDN compresses),
+    # and a bound on the file itself.
+    assert size < 64 * 1024, f"the page is {size} bytes"
+    compressed = len(gzip.compress(response.body()))
+    assert compressed < 20 * 1024, f"the page is {compressed} bytes compressed"
     assert response.headers["content-type"].startswith("text/html")
     expect(run.page.locator("html")).to_have_attribute("lang", "ms")
     expect(run.page.locator("h1")).to_have_text("Tempah slot vaksinasi")
@@ -196,6 +250,55 @@ def station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after(run
     expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
 
 
+def centres_are_chosen_from_a_list_searched_by_name_or_code(run):
+    if not run.listed():
+        raise Skip("this API does not list its stations (GET /stations)")
+    run.open_page()
+    page = run.page
+    expect(page.locator("#centre-list")).to_be_visible()
+    expect(page.locator("#centre-typed")).to_be_hidden()
+    listed = page.request.get(run.base + "/stations").json()
+    expect(page.locator("#centres input[name=centre]")).to_have_count(len(listed))
+    pwtc = page.locator("#centres label:has(input[value='PWTC'])")
+    # Its name, code, the slots left over all its dates, and its address.
+    expect(pwtc).to_contain_text("Pusat Dagangan Dunia Putra")
+    expect(pwtc).to_contain_text("PWTC \u00b7 15 slot lagi")
+    expect(pwtc).to_contain_text("Jalan Tun Ismail")
+    # A station without a name is listed by its code.
+    expect(page.locator("#centres label:has(input[value='UM']) strong")).to_have_text("UM")
+    for query, shown in (("dunia putra", ["PWTC"]), ("idcc", ["IDCC"]), ("shah", ["IDCC"]), ("u", ["PWTC", "UM"])):
+        page.fill("#centre-search", query)
+        visible = page.eval_on_selector_all(
+            "#centres label", "ls => ls.filter(l => !l.hidden).map(l => l.querySelector('input').value)")
+        assert sorted(visible) == sorted(shown), (query, visible)
+    expect(page.locator("#centre-count")).to_have_text("2 pusat dijumpai")
+    page.fill("#centre-search", "nowhere")
+    expect(page.locator("#centre-count")).to_have_text("Tiada pusat yang sepadan. Cuba nama atau kod lain.")
+    # Enter in the search chooses the first centre it shows.
+    page.fill("#centre-search", "putra")
+    page.press("#centre-search", "Enter")
+    expect(page.locator("#centres input[value='PWTC']")).to_be_checked()
+    expect(run.date_label(DATE)).to_contain_text("5 slot lagi")
+    run.axe("centre list")
+
+
+def the_centre_is_typed_where_the_list_cannot_load(run):
+    def not_here(route):
+        route.fulfill(status=404, json={"error": "route_not_found", "message": "No such route."})
+
+    run.page.route(run.base + "/stations", not_here)
+    try:
+        run.open_page()
+        expect(run.page.locator("#centre-typed")).to_be_visible()
+        expect(run.page.locator("#centre-list")).to_be_hidden()
+        run.page.fill("#location", "pwtc")
+        run.page.click("#show")
+        expect(run.date_label(DATE)).to_contain_text("slot lagi")
+        run.axe("typed centre")
+    finally:
+        run.page.unroute(run.base + "/stations")
+
+
 def bad_phone_number_shown_next_to_its_field(run):
     run.page.fill("#phoneNumber", "12ab")
     run.page.click("#submit")
@@ -243,7 +346,8 @@ def books_and_confirms(run):
 
 
 def switches_to_english_and_back(run):
-    run.page.click("#lang")
+    run.page.click("#lang-en")
+    expect(run.page.locator("#lang-en")).to_have_attribute("aria-pressed", "true")
     expect(run.page.locator("html")).to_have_attribute("lang", "en")
     expect(run.page.locator("h1")).to_have_text("Book a vaccination slot")
     expect(run.page.locator("label[for=phoneNumber]")).to_have_text("Phone number")
@@ -251,7 +355,7 @@ def switches_to_english_and_back(run):
     expect(run.page.locator("#done h2")).to_have_text("Your booking is confirmed")
     run.snapshot("state-english.png")
     run.axe("English")
-    run.page.click("#lang")
+    run.page.click("#lang-ms")
     expect(run.page.locator("h1")).to_have_text("Tempah slot vaksinasi")
 
 
@@ -380,6 +484,126 @@ def cancels_with_the_reference(run):
     run.axe("cancelled")
 
 
+def every_language_has_every_key(run):
+    run.open_page()
+    keys = run.page.evaluate("""() => {
+      const paths = (o, at) => Object.entries(o).flatMap(([k, v]) =>
+        v && typeof v === 'object' ? paths(v, at + k + '.') : [at + k + ':' + typeof v]);
+      return Object.fromEntries(Object.entries(T).map(([l, table]) => [l, paths(table, '')]));
+    }""")
+    assert sorted(keys) == sorted(WORDS), f"languages: {sorted(keys)}"
+    malay = set(keys["ms"])
+    for language, paths in keys.items():
+        assert set(paths) == malay, (f"{language}: missing {sorted(malay - set(paths))}, "
+                                     f"extra {sorted(set(paths) - malay)}")
+    # The switch names each language in that language.
+    names = run.page.eval_on_selector_all(
+        "#langs button", "bs => bs.map(b => [b.dataset.lang, b.lang, b.textContent])")
+    assert names == [["ms", "ms", "Bahasa Melayu"], ["en", "en", "English"],
+                     ["zh", "zh-Hans", "简体中文"], ["ta", "ta", "தமிழ்"]], names
+    for language in ("zh", "ta"):
+        run.page.click(f"#lang-{language}")
+        expect(run.page.locator("html")).to_have_attribute("lang", WORDS[language]["lang"])
+        expect(run.page.locator("h1")).to_have_text(WORDS[language]["title"])
+        expect(run.page.locator(f"#lang-{language}")).to_have_attribute("aria-pressed", "true")
+        run.axe(f"empty form, {language}")
+    run.page.click("#lang-ms")
+
+
+def the_language_follows_the_browser_until_one_is_chosen(run):
+    for locale, language in (("ta-MY", "ta"), ("zh-CN", "zh"), ("en-GB", "en"), ("fr-FR", "ms")):
+        context = run.browser.new_context(viewport=PHONE, locale=locale)
+        try:
+            page = context.new_page()
+            assert page.goto(run.base + "/").status == 200
+            expect(page.locator("html")).to_have_attribute("lang", WORDS[language]["lang"])
+            expect(page.locator("h1")).to_have_text(WORDS[language]["title"])
+            expect(page.locator(f"#lang-{language}")).to_have_attribute("aria-pressed", "true")
+            if locale == "ta-MY":
+                # Chosen with the switch, the language outlasts a reload.
+                page.click("#lang-zh")
+                page.reload()
+                expect(page.locator("h1")).to_have_text(WORDS["zh"]["title"])
+        finally:
+            context.close()
+
+
+def books_and_shows_the_slip_in_every_language(run):
+    """In each language: chosen with the switch, the centre picked from the list, booked, the
+    slip shown, printed and its calendar entry downloaded; nothing left in another language."""
+    page = run.page
+    run.open_page()
+    # What is data, not words: the people, the stations, codes and numbers.
+    stations = page.request.get(run.base + "/stations").json() if run.listed() else []
+    data = {v for person in IN_EACH_LANGUAGE.values() for v in person.values()}
+    data |= {p["firstName"] + " " + p["lastName"] for p in IN_EACH_LANGUAGE.values()}
+    data |= {s.get(k) for s in stations for k in ("location", "name", "address")} - {None}
+    data |= {"MySejahtera", "MyKad"}
+
+    def words(texts):
+        return {t for t in texts if t not in data and re.search(r"[^\W\d_]", t)
+                and not re.fullmatch(r"[A-Z0-9:.\- ]+", t)}
+
+    for language, person in IN_EACH_LANGUAGE.items():
+        w = WORDS[language]
+        page.click(f"#lang-{language}")
+        expect(page.locator("html")).to_have_attribute("lang", w["lang"])
+        if page.locator("#again").is_visible():
+            page.click("#again")
+        run.pick("PWTC", search="Putra")
+        expect(run.date_label(DATE)).to_contain_text(w["left"])
+        run.date_label(DATE).click()
+        run.fill(person)
+        with page.expect_response(lambda r: r.url.endswith("/booking") and r.request.method == "POST") as answer:
+            page.click("#submit")
+        assert answer.value.status == 201, (language, answer.value.status)
+        reference = answer.value.json()["bookingReference"]
+        expect(page.locator("#done h2")).to_have_text(w["done"])
+        assert run.has_booking(person)
+
+        with page.expect_response(lambda r: "/slip?lang=" + language in r.url) as slip:
+            page.click("#slip-show")
+        assert slip.value.status == 200, (language, slip.value.status)
+        expect(page.locator("#slip")).to_be_visible()
+        expect(page.locator("#slip")).to_be_focused()
+        expect(page.locator("#slip-body h3")).to_have_text(w["slip"])
+        expect(page.locator("#slip-body .ref")).to_have_text(reference)
+        expect(page.locator("#slip-body svg")).to_be_visible()
+        # The README shows the Tamil one (the longest words); every one is kept here.
+        (run.screenshot if language == "ta" else run.snapshot)(f"slip-{language}.png")
+        # As printed: the slip alone.
+        page.emulate_media(media="print")
+        try:
+            expect(page.locator("#pick")).to_be_hidden()
+            expect(page.locator("#slip-body h3")).to_be_visible()
+            run.snapshot(f"slip-print-{language}.png")
+        finally:
+            page.emulate_media(media="screen")
+        with page.expect_download() as download:
+            page.click("#calendar")
+        assert download.value.suggested_filename == "vaccination.ics"
+        ics = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "BEGIN:VCALENDAR" in ics and f"DTSTART;VALUE=DATE:{DATE}" in ics, ics
+
+        texts = page.evaluate(VISIBLE_TEXTS)
+        assert not [t for t in texts if "undefined" in t or "NaN" in t], (language, texts)
+        run.axe(f"slip, {language}")
+    # One state (the last booking, its slip shown) in each language: no words in two of them,
+    # so nothing was left in Malay or English when another language was chosen.
+    seen = {}
+    for language in IN_EACH_LANGUAGE:
+        page.click(f"#lang-{language}")
+        expect(page.locator("#slip-body h3")).to_have_text(WORDS[language]["slip"])
+        seen[language] = words(page.evaluate(VISIBLE_TEXTS))
+    for a in seen:
+        for b in seen:
+            if a < b:
+                same = seen[a] & seen[b]
+                assert not same, f"the same words in {a} and {b}: {sorted(same)}"
+    page.click("#lang-ms")
+    expect(page.locator("html")).to_have_attribute("lang", "ms")
+
+
 def waiting_room_queues_then_books(run):
     """Against the second local-api, whose waiting room is on and admits a person a second."""
     room = run.args.room_url
@@ -443,14 +667,21 @@ def usable_with_the_keyboard_alone(run):
             page.keyboard.type("PWTC")
             page.keyboard.press("Enter")
             expect(page.locator("#dates-box")).to_be_visible()
+        if focused["id"] == "centre-search":
+            page.keyboard.type("putra")
+            expect(page.locator("#centres label:visible")).to_have_count(1)
+        if focused["name"] == "centre":
+            page.keyboard.press("Space")
+            expect(page.locator("#dates-box")).to_be_visible()
         if focused["name"] == "date":
             page.keyboard.press("Space")
             expect(page.locator(f"input[value='{focused['value']}']")).to_be_checked()
         if focused["id"] == "cancel":
             break
         page.keyboard.press("Tab")
-    wanted = ["lang", "location", "show", "date", "mysejahteraId", "firstName", "lastName",
-              "address", "phoneNumber", "submit", "m-id", "m-ref", "view", "cancel"]
+    centre = ["centre-search", "centre"] if run.listed() else ["location", "show"]
+    wanted = ["lang-ms", "lang-en", "lang-zh", "lang-ta", *centre, "date", "mysejahteraId", "firstName",
+              "lastName", "address", "phoneNumber", "submit", "m-id", "m-ref", "view", "cancel"]
     reached = [w for w in wanted if w in order]
     assert reached == wanted and [o for o in order if o in wanted] == wanted, order
 
@@ -458,6 +689,8 @@ def usable_with_the_keyboard_alone(run):
 CHECKS = [
     served_small_and_malay_first,
     station_list_used_and_dates_reread_no_sooner_than_max_age_or_retry_after,
+    centres_are_chosen_from_a_list_searched_by_name_or_code,
+    the_centre_is_typed_where_the_list_cannot_load,
     fits_a_phone,
     bad_phone_number_shown_next_to_its_field,
     books_and_confirms,
@@ -467,6 +700,9 @@ CHECKS = [
     too_many_requests_waits_out_retry_after,
     fully_booked_gets_a_plain_message,
     cancels_with_the_reference,
+    every_language_has_every_key,
+    the_language_follows_the_browser_until_one_is_chosen,
+    books_and_shows_the_slip_in_every_language,
     waiting_room_queues_then_books,
     usable_with_the_keyboard_alone,
     sends_its_policy_and_refuses_to_be_framed,
@@ -498,7 +734,7 @@ def main():
                                       has_touch=True, locale="ms-MY")
         context.set_default_timeout(10_000)
         page = context.new_page()
-        run = Run(args, page)
+        run = Run(args, page, browser)
 
         def only_this_origin(route):
             # The page must load nothing from elsewhere; anything else is refused and reported.

@@ -78,10 +78,7 @@ async fn a_freed_slot_never_lifts_a_date_above_its_capacity(mode: RedisMode) {
         .seed(SeedRequest {
             start_date: Some("20210516".into()),
             days: Some(1),
-            stations: Some(vec![StationCapacity {
-                location: "PWTC".into(),
-                daily_capacity: 1,
-            }]),
+            stations: Some(vec![StationCapacity::new("PWTC", 1)]),
             reset: Some(true),
         })
         .await

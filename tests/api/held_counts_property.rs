@@ -116,6 +116,7 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
                         .iter()
                         .map(|d| SlotDate::parse(d).unwrap())
                         .collect(),
+                    details: Default::default(),
                 };
                 store.seed_station(&plan, reset).await.unwrap();
                 for day in 0..days {

@@ -954,9 +954,8 @@ impl TestApp {
                 stations: Some(
                     stations
                         .iter()
-                        .map(|(location, daily_capacity)| StationCapacity {
-                            location: (*location).into(),
-                            daily_capacity: *daily_capacity,
+                        .map(|(location, daily_capacity)| {
+                            StationCapacity::new(*location, *daily_capacity)
                         })
                         .collect(),
                 ),
@@ -1040,10 +1039,7 @@ pub fn one_station_seed(
     SeedRequest {
         start_date: Some(start_date.into()),
         days: Some(days),
-        stations: Some(vec![StationCapacity {
-            location: location.into(),
-            daily_capacity,
-        }]),
+        stations: Some(vec![StationCapacity::new(location, daily_capacity)]),
         reset: Some(reset),
     }
 }

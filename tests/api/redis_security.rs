@@ -185,6 +185,7 @@ async fn seed_and_read(store: &RedisStore) -> Result<u32, StoreError> {
                 location: location.clone(),
                 daily_capacity: 7,
                 dates: vec![SlotDate::parse("20210516").unwrap()],
+                details: Default::default(),
             },
             false,
         )

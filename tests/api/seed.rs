@@ -10,10 +10,7 @@ fn request(stations: &[(&str, u32)], days: u32, reset: bool) -> SeedRequest {
         stations: Some(
             stations
                 .iter()
-                .map(|(location, daily_capacity)| StationCapacity {
-                    location: (*location).into(),
-                    daily_capacity: *daily_capacity,
-                })
+                .map(|(location, daily_capacity)| StationCapacity::new(*location, *daily_capacity))
                 .collect(),
         ),
         reset: Some(reset),

@@ -235,3 +235,136 @@ async fn a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list(mode: 
 }
 
 in_both_modes!(a_station_set_edited_by_hand_is_a_clear_error_not_a_shorter_list);
+
+impl TestApp {
+    /// A seed event as the seed function gets it.
+    async fn seed_event(&self, json: &str) -> Result<Value, lambda_runtime::Error> {
+        self.seed_function.handle(serde_json::from_str(json)?).await
+    }
+}
+
+async fn the_list_shows_the_names_and_addresses_the_seed_gave(mode: RedisMode) {
+    let app = spawn_app_with(AppOptions::on(mode)).await;
+    app.seed_event(
+        r#"{"startDate": "20210516", "days": 1, "stations": [
+            {"location": "PWTC", "dailyCapacity": 5, "name": " Pusat Dagangan Dunia Putra ",
+             "address": "41, Jalan Tun Ismail, 50480 Kuala Lumpur"},
+            {"location": "UM", "dailyCapacity": 5, "name": "Universiti Malaya"},
+            {"location": "IDCC", "dailyCapacity": 5}]}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.book("900127015527", "PWTC", "20210516").await.status,
+        StatusCode::CREATED
+    );
+
+    let reply = app.read("/stations", &[]).await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        json!([
+            {"location": "IDCC", "dates": [{"date": "20210516", "availability": 5}]},
+            {"location": "PWTC", "name": "Pusat Dagangan Dunia Putra",
+             "address": "41, Jalan Tun Ismail, 50480 Kuala Lumpur",
+             "dates": [{"date": "20210516", "availability": 4}]},
+            {"location": "UM", "name": "Universiti Malaya",
+             "dates": [{"date": "20210516", "availability": 5}]},
+        ])
+    );
+    // One station's dates keep their shape: no details in them.
+    let station = app.read("/stations/PWTC", &[]).await.json();
+    assert_eq!(
+        station,
+        json!([{"location": "PWTC", "date": "20210516", "availability": 4}])
+    );
+}
+
+in_both_modes!(the_list_shows_the_names_and_addresses_the_seed_gave);
+
+async fn a_seed_without_details_keeps_them_and_one_with_a_detail_replaces_only_it(mode: RedisMode) {
+    let app = spawn_app_with(AppOptions::on(mode)).await;
+    let named = r#"{"startDate": "20210516", "days": 1, "stations": [
+        {"location": "PWTC", "dailyCapacity": 5, "name": "PWTC Hall", "address": "Kuala Lumpur"}]}"#;
+    app.seed_event(named).await.unwrap();
+    assert_eq!(
+        app.book("900127015527", "PWTC", "20210516").await.status,
+        StatusCode::CREATED
+    );
+    let pwtc = |reply: Reply| reply.json()[0].clone();
+
+    // An old seed (no details) over the named station: the names stay, the live counter too,
+    // and its new date is listed under them.
+    app.seed_event(
+        r#"{"startDate": "20210516", "days": 2, "stations": [{"location": "PWTC", "dailyCapacity": 5}]}"#,
+    )
+    .await
+    .unwrap();
+    let listed = pwtc(app.read("/stations", &[]).await);
+    assert_eq!(listed["name"], "PWTC Hall");
+    assert_eq!(listed["address"], "Kuala Lumpur");
+    assert_eq!(
+        listed["dates"],
+        json!([{"date": "20210516", "availability": 4}, {"date": "20210517", "availability": 5}])
+    );
+
+    // A new name over existing dates: written although every date is skipped; the address
+    // it left out stays.
+    let report = app
+        .seed_event(
+            r#"{"startDate": "20210516", "days": 2, "stations": [
+                {"location": "PWTC", "dailyCapacity": 5, "name": "World Trade Centre KL"}]}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report["datesSkipped"], 2);
+    let listed = pwtc(app.read("/stations", &[]).await);
+    assert_eq!(listed["name"], "World Trade Centre KL");
+    assert_eq!(listed["address"], "Kuala Lumpur");
+    assert_eq!(listed["dates"][0]["availability"], 4);
+}
+
+in_both_modes!(a_seed_without_details_keeps_them_and_one_with_a_detail_replaces_only_it);
+
+async fn a_seed_with_a_bad_name_or_address_writes_nothing(mode: RedisMode) {
+    let app = spawn_app_with(AppOptions::on(mode)).await;
+    app.seed_event(
+        r#"{"startDate": "20210516", "days": 1, "stations": [
+        {"location": "PWTC", "dailyCapacity": 5, "name": "PWTC Hall"}]}"#,
+    )
+    .await
+    .unwrap();
+    let before = app.snapshot().await;
+    let long_address = "a".repeat(301);
+    for (station, field) in [
+        (
+            json!({"location": "UM", "dailyCapacity": 5, "name": "UM\u{202e}"}),
+            "name",
+        ),
+        (
+            json!({"location": "UM", "dailyCapacity": 5, "name": "  "}),
+            "name",
+        ),
+        (
+            json!({"location": "UM", "dailyCapacity": 5, "address": long_address}),
+            "address",
+        ),
+    ] {
+        // The good station first: nothing of it is written either.
+        let event = json!({"startDate": "20210516", "days": 1, "stations": [
+            {"location": "PWTC", "dailyCapacity": 5, "name": "Renamed"}, station]});
+        let error = app
+            .seed_event(&event.to_string())
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains(field)),
+            "{event}: {error:?}"
+        );
+        assert_eq!(app.snapshot().await, before, "{event}");
+    }
+}
+
+in_both_modes!(a_seed_with_a_bad_name_or_address_writes_nothing);

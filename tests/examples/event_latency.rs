@@ -72,10 +72,7 @@ async fn main() {
         .seed(SeedRequest {
             start_date: Some("20210516".into()),
             days: Some(1),
-            stations: Some(vec![StationCapacity {
-                location: "BENCH".into(),
-                daily_capacity: 1_000_000,
-            }]),
+            stations: Some(vec![StationCapacity::new("BENCH", 1_000_000)]),
             reset: Some(true),
         })
         .await

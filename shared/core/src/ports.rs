@@ -1,12 +1,13 @@
 //! What the use cases need from the outside world, as traits. Adapters implement them; unit
 //! tests replace them with mockall mocks.
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use crate::domain::{
     Booking, BookingOwnership, EventRecord, EventStamp, Location, MySejahteraId, ReferenceNonce,
-    Slot, SlotDate,
+    Slot, SlotDate, StationDetails,
 };
 
 /// What the store decided about one booking attempt: atomically in one round trip on a single
@@ -51,12 +52,14 @@ pub struct Cancelled {
     pub sequence: u64,
 }
 
-/// One station's dates to create, each with the same daily capacity.
+/// One station's dates to create, each with the same daily capacity, and the details to show
+/// (a detail left out keeps what the station had).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationPlan {
     pub location: Location,
     pub daily_capacity: u32,
     pub dates: Vec<SlotDate>,
+    pub details: StationDetails,
 }
 
 /// What seeding one station changed.
@@ -101,9 +104,16 @@ pub trait StationReads: Send + Sync {
     /// the station is unknown.
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError>;
 
-    /// Every date of every seeded station with its remaining slots, in no particular order; a
-    /// station without dates is absent.
-    async fn all_slots(&self) -> Result<Vec<Slot>, StoreError>;
+    /// Every date of every seeded station with its remaining slots, in no particular order (a
+    /// station without dates is absent), and the details of the stations that have any.
+    async fn all_stations(&self) -> Result<AllStations, StoreError>;
+}
+
+/// What the station list is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllStations {
+    pub slots: Vec<Slot>,
+    pub details: BTreeMap<Location, StationDetails>,
 }
 
 /// What booking, looking up and cancelling need: each change atomic with its outbox event.

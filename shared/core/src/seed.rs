@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Location, SlotDate, ValidationError};
+use crate::domain::{Location, SlotDate, StationDetails, ValidationError};
 use crate::ports::{SeedStore, StationPlan, StoreError};
 
 /// The committed default data set, seeded when the event leaves a field out.
@@ -32,6 +32,25 @@ pub struct SeedRequest {
 pub struct StationCapacity {
     pub location: String,
     pub daily_capacity: u32,
+    /// What the booking page lists the station as; left out, the station keeps the name it had
+    /// (or has none, and is listed by its code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where it is; left out, the station keeps the address it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl StationCapacity {
+    /// A station known by its code alone.
+    pub fn new(location: impl Into<String>, daily_capacity: u32) -> Self {
+        Self {
+            location: location.into(),
+            daily_capacity,
+            name: None,
+            address: None,
+        }
+    }
 }
 
 /// The seed function's reply.
@@ -189,6 +208,10 @@ impl SeedPlan {
                     location,
                     daily_capacity: station.daily_capacity,
                     dates: dates.clone(),
+                    details: StationDetails::parse(
+                        station.name.as_deref(),
+                        station.address.as_deref(),
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -249,17 +272,20 @@ mod tests {
     use crate::ports::{MockSeedStore, StationSeeded};
 
     fn station(location: &str, daily_capacity: u32) -> StationCapacity {
-        StationCapacity {
-            location: location.into(),
-            daily_capacity,
-        }
+        StationCapacity::new(location, daily_capacity)
     }
 
     #[test]
     fn an_empty_event_plans_the_default_data_set() {
         let plan = SeedPlan::parse(SeedRequest::default()).unwrap();
-        let names: Vec<_> = plan.stations.iter().map(|s| s.location.as_str()).collect();
-        assert_eq!(names, ["PWTC", "UM", "IDCC"]);
+        let codes: Vec<_> = plan.stations.iter().map(|s| s.location.as_str()).collect();
+        assert_eq!(codes, ["PWTC", "UM", "IDCC"]);
+        assert!(
+            plan.stations
+                .iter()
+                .all(|s| s.details.name.is_some() && s.details.address.is_some()),
+            "the default data set names its stations"
+        );
         let pwtc = &plan.stations[0];
         assert_eq!(pwtc.daily_capacity, 8000);
         assert_eq!(pwtc.dates.len(), 30);
@@ -346,6 +372,26 @@ mod tests {
                 },
                 "dailyCapacity",
             ),
+            (
+                SeedRequest {
+                    stations: Some(vec![StationCapacity {
+                        name: Some(" ".into()),
+                        ..station("A", 1)
+                    }]),
+                    ..Default::default()
+                },
+                "name",
+            ),
+            (
+                SeedRequest {
+                    stations: Some(vec![StationCapacity {
+                        address: Some("x".repeat(301)),
+                        ..station("A", 1)
+                    }]),
+                    ..Default::default()
+                },
+                "address",
+            ),
         ];
         for (request, field) in cases {
             assert_eq!(
@@ -409,6 +455,27 @@ mod tests {
         assert_eq!(report.total_slots, 35);
         assert_eq!(report.dates_skipped, 2);
         assert_eq!(report.dates_unmigrated, 1);
+    }
+
+    #[test]
+    fn a_station_may_carry_a_name_and_an_address() {
+        let parse = |json: &str| serde_json::from_str::<SeedEvent>(json);
+        let SeedEvent::Seed(request) = parse(
+            r#"{"stations": [{"location": "A", "dailyCapacity": 1, "name": " Dewan A ", "address": "Jalan 1"},
+                             {"location": "B", "dailyCapacity": 1}]}"#,
+        )
+        .unwrap() else {
+            panic!("a seed");
+        };
+        let plan = SeedPlan::parse(request).unwrap();
+        assert_eq!(plan.stations[0].details.name.as_deref(), Some("Dewan A"));
+        assert_eq!(plan.stations[0].details.address.as_deref(), Some("Jalan 1"));
+        assert_eq!(plan.stations[1].details, StationDetails::default());
+        let misspelt =
+            parse(r#"{"stations": [{"location": "A", "dailyCapacity": 1, "nama": "x"}]}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(misspelt.contains("nama"), "{misspelt}");
     }
 
     #[test]

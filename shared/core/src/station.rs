@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::domain::{DateAvailability, Location, Slot, StationDates};
-use crate::ports::{StationReads, StoreError};
+use crate::ports::{AllStations, StationReads, StoreError};
 
 /// How fresh the API promises station reads to be: an answer may be reused until it is one
 /// second old, by this process, a CDN or a browser together, never longer. A warm process keeps
@@ -186,13 +186,13 @@ impl<S: StationReads> StationService<S> {
     pub async fn all(&self) -> Read<Vec<StationDates>> {
         self.list
             .get(&(), || async {
-                Ok(station_list(self.store.all_slots().await?))
+                Ok(station_list(self.store.all_stations().await?))
             })
             .await
     }
 }
 
-fn station_list(slots: Vec<Slot>) -> Vec<StationDates> {
+fn station_list(AllStations { slots, mut details }: AllStations) -> Vec<StationDates> {
     let mut stations: BTreeMap<Location, Vec<DateAvailability>> = BTreeMap::new();
     for slot in slots {
         stations
@@ -207,7 +207,11 @@ fn station_list(slots: Vec<Slot>) -> Vec<StationDates> {
         .into_iter()
         .map(|(location, mut dates)| {
             dates.sort_unstable_by_key(|date| date.date);
-            StationDates { location, dates }
+            StationDates {
+                details: details.remove(&location).unwrap_or_default(),
+                location,
+                dates,
+            }
         })
         .collect()
 }
@@ -217,7 +221,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
-    use crate::domain::SlotDate;
+    use crate::domain::{SlotDate, StationDetails};
     use crate::ports::MockStationReads;
 
     fn slot_at(location: &str, date: &str, availability: u32) -> Slot {
@@ -280,12 +284,18 @@ mod tests {
 
     #[tokio::test]
     async fn station_list_rules() {
-        type Reply = Result<Vec<Slot>, StoreError>;
+        type Reply = Result<AllStations, StoreError>;
+        let only_slots = |slots| {
+            Ok(AllStations {
+                slots,
+                ..Default::default()
+            })
+        };
         type Expected = Result<serde_json::Value, StationError>;
         let cases: Vec<(&str, Reply, Expected)> = vec![
             (
                 "stations sorted by location, each one's dates in calendar order",
-                Ok(vec![
+                only_slots(vec![
                     slot_at("UM", "20210517", 2),
                     slot_at("PWTC", "20210601", 3),
                     slot_at("IDCC", "20210516", 0),
@@ -303,8 +313,35 @@ mod tests {
                 ])),
             ),
             (
+                "a station's details beside its code; details of a station without dates are not listed",
+                Ok(AllStations {
+                    slots: vec![slot_at("PWTC", "20210516", 1), slot_at("UM", "20210516", 2)],
+                    details: BTreeMap::from([
+                        (
+                            Location::parse("PWTC").unwrap(),
+                            StationDetails {
+                                name: Some("Pusat Dagangan Dunia Putra".into()),
+                                address: Some("Kuala Lumpur".into()),
+                            },
+                        ),
+                        (
+                            Location::parse("GONE").unwrap(),
+                            StationDetails {
+                                name: Some("Gone".into()),
+                                address: None,
+                            },
+                        ),
+                    ]),
+                }),
+                Ok(serde_json::json!([
+                    {"location": "PWTC", "name": "Pusat Dagangan Dunia Putra", "address": "Kuala Lumpur",
+                        "dates": [{"date": "20210516", "availability": 1}]},
+                    {"location": "UM", "dates": [{"date": "20210516", "availability": 2}]},
+                ])),
+            ),
+            (
                 "no stations is an empty list, not an error",
-                Ok(vec![]),
+                only_slots(vec![]),
                 Ok(serde_json::json!([])),
             ),
             (
@@ -317,7 +354,10 @@ mod tests {
         ];
         for (name, reply, expected) in cases {
             let mut store = MockStationReads::new();
-            store.expect_all_slots().times(1).return_once(move || reply);
+            store
+                .expect_all_stations()
+                .times(1)
+                .return_once(move || reply);
             let service = StationService::new(store);
             let got = service
                 .all()
@@ -438,10 +478,13 @@ mod tests {
             Ok(vec![slot("20210516", 7)])
         });
         let counted = Arc::clone(&reads);
-        store.expect_all_slots().returning(move || {
+        store.expect_all_stations().returning(move || {
             counted.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(200));
-            Ok(vec![slot("20210516", 7)])
+            Ok(AllStations {
+                slots: vec![slot("20210516", 7)],
+                ..Default::default()
+            })
         });
         let service = Arc::new(StationService::cached(store, STATION_CACHE_MAX_AGE));
         let start = Arc::new(tokio::sync::Barrier::new(REQUESTS + 1));

@@ -108,8 +108,9 @@ pub async fn get_station<S: StationReads>(
 
 /// Every station with its dates.
 ///
-/// Every station that has dates, sorted by location, each with its dates in calendar order and
-/// the slots left on each. Cached and revalidated like a single station.
+/// Every station that has dates, sorted by location, each with its `name` and `address` where
+/// the seed gave them, and its dates in calendar order with the slots left on each. Cached and
+/// revalidated like a single station.
 #[utoipa::path(
     get,
     path = "/stations",

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use booking_core::domain::{
     Address, BookingReference, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN,
-    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, is_hidden_format,
+    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, StationDetails, is_hidden_format,
 };
 
 /// What `parse_identifier` accepts: locations become parts of Redis keys.
@@ -277,8 +277,27 @@ named_schema!(
              calendar order."
         ))
         .items(
-            object("One station and the slots left on each of its dates.")
+            object("One station, its name and address where the seed gave them, and the slots left on each of its dates.")
                 .property(Location::FIELD, location_schema())
+                .property(
+                    StationDetails::NAME_FIELD,
+                    string(
+                        "What people call the station, as seeded; absent when the seed gave \
+                         none (list it by its code).",
+                        MAX_NAME_CHARS,
+                        &TEXT_PATTERN,
+                        "Pusat Dagangan Dunia Putra (PWTC)",
+                    ),
+                )
+                .property(
+                    StationDetails::ADDRESS_FIELD,
+                    string(
+                        "Where the station is, as seeded; absent when the seed gave none.",
+                        MAX_ADDRESS_CHARS,
+                        &TEXT_PATTERN,
+                        "41, Jalan Tun Ismail, 50480 Kuala Lumpur",
+                    ),
+                )
                 .property(
                     "dates",
                     ArrayBuilder::new().items(
@@ -293,7 +312,8 @@ named_schema!(
                 .required("dates")
         )
         .examples([json!([
-            {"location": "PWTC", "dates": [
+            {"location": "PWTC", "name": "Pusat Dagangan Dunia Putra (PWTC)",
+                "address": "41, Jalan Tun Ismail, 50480 Kuala Lumpur", "dates": [
                 {"date": "20210516", "availability": 8000},
                 {"date": "20210517", "availability": 7999}]},
             {"location": "UM", "dates": [{"date": "20210516", "availability": 5000}]}

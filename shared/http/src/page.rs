@@ -19,7 +19,7 @@ const BOOKING_PAGE: &str = include_str!("page.html");
     path = "/",
     tag = "operations",
     operation_id = "bookingPage",
-    responses((status = 200, description = "The booking page (Malay, switchable to English)", body = HtmlSchema, content_type = "text/html")),
+    responses((status = 200, description = "The booking page (Malay, English, Simplified Chinese or Tamil)", body = HtmlSchema, content_type = "text/html")),
 )]
 pub async fn booking_page(request: Request) -> Response<Body> {
     static POLICY: LazyLock<String> = LazyLock::new(|| page_policy(BOOKING_PAGE));
@@ -37,9 +37,10 @@ mod tests {
 
     #[test]
     fn the_page_is_small_self_contained_and_malay_first() {
-        // The budget for phones on slow networks, uncompressed.
+        // Four languages in one file; a phone downloads it compressed (the CDN compresses, the
+        // browser test bounds that), this bounds the file.
         assert!(
-            BOOKING_PAGE.len() < 50 * 1024,
+            BOOKING_PAGE.len() < 64 * 1024,
             "{} bytes",
             BOOKING_PAGE.len()
         );

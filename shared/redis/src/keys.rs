@@ -4,6 +4,11 @@
 use booking_core::domain::{Location, MySejahteraId};
 
 pub const STATIONS_KEY: &str = "stations";
+/// Hashes location -> display name, and location -> address: in the hash slot of `stations`
+/// (their tag is that key's name), so the list reads all three in one round trip on a cluster
+/// too, and a seed writes them together.
+pub const STATION_NAMES_KEY: &str = "station-names:{stations}";
+pub const STATION_ADDRESSES_KEY: &str = "station-addresses:{stations}";
 /// The one outbox stream of the releases before per-bucket streams: the relay still drains it,
 /// so nothing written there before an upgrade is lost.
 pub const LEGACY_OUTBOX_KEY: &str = "outbox:booking-events";
@@ -111,6 +116,7 @@ mod tests {
             ("outbox:{p:007}", "fence:{p:007}"),
             ("claim:{p:007}:900127015527", "fence:{p:007}"),
             ("holders:{PWTC}", "fence:{PWTC}"),
+            (STATION_NAMES_KEY, "fence:{stations}"),
             // No tag: Redis hashes the whole key, and so the fence's tag.
             (LEGACY_OUTBOX_KEY, "fence:{outbox:booking-events}"),
         ];

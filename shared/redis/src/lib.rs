@@ -62,11 +62,12 @@ use self::connection::{Reconnecting, SharedConnection};
 use crate::config::{DEFAULT_BOOKING_RETENTION_DAYS, RedisConfig, ReplicaWait};
 use booking_core::domain::{
     Booking, BookingOwnership, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId,
-    ReferenceNonce, Slot, SlotDate,
+    ReferenceNonce, Slot, SlotDate, StationDetails,
 };
 use booking_core::ports::{
-    BookingOutcome, BookingStore, Cancelled, Clock, HealthCheck, HeldBooking, HeldMigrated, Outbox,
-    OutboxEntry, SeedStore, StationPlan, StationReads, StationSeeded, StoreError, SystemClock,
+    AllStations, BookingOutcome, BookingStore, Cancelled, Clock, HealthCheck, HeldBooking,
+    HeldMigrated, Outbox, OutboxEntry, SeedStore, StationPlan, StationReads, StationSeeded,
+    StoreError, SystemClock,
 };
 use booking_core::service_metrics;
 use booking_core::service_metrics::store_call;

@@ -200,13 +200,26 @@ impl StationReads for RedisStore {
         station_slots(location, raw)
     }
 
-    /// Two round trips whatever the number of stations: the `stations` set, then every
-    /// station's hash in one pipeline (on a cluster, one read per station, sent at once).
-    async fn all_slots(&self) -> Result<Vec<Slot>, StoreError> {
+    /// Two round trips whatever the number of stations: the `stations` set with the names and
+    /// addresses (one hash slot, one atomic read), then every station's hash in one pipeline
+    /// (on a cluster, one read per station, sent at once).
+    async fn all_stations(&self) -> Result<AllStations, StoreError> {
         let mut connection = self.reconnecting();
-        let members: Vec<String> = store_call("stations", connection.smembers(STATIONS_KEY))
-            .await
-            .map_err(unavailable)?;
+        let (members, names, addresses): (
+            Vec<String>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        ) = store_call(
+            "stations",
+            redis::pipe()
+                .atomic()
+                .smembers(STATIONS_KEY)
+                .hgetall(STATION_NAMES_KEY)
+                .hgetall(STATION_ADDRESSES_KEY)
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)?;
         let locations = members
             .iter()
             .map(|member| {
@@ -215,16 +228,29 @@ impl StationReads for RedisStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if locations.is_empty() {
-            return Ok(Vec::new());
+            return Ok(AllStations::default());
         }
         let hashes: Vec<Vec<(String, i64)>> = self
             .per_station("all_station_slots", "HGETALL", &locations)
             .await?;
-        let mut slots = Vec::new();
+        let mut listing = AllStations::default();
         for (location, raw) in locations.iter().zip(hashes) {
-            slots.extend(station_slots(location, raw)?);
+            listing.slots.extend(station_slots(location, raw)?);
+            let (name, address) = (
+                names.get(location.as_str()),
+                addresses.get(location.as_str()),
+            );
+            if name.is_some() || address.is_some() {
+                // Written by the seed under these rules; anything else was edited by hand.
+                let details =
+                    StationDetails::parse(name.map(String::as_str), address.map(String::as_str))
+                        .map_err(|e| {
+                            StoreError::UnexpectedReply(format!("{location}'s details: {e}"))
+                        })?;
+                listing.details.insert(location.clone(), details);
+            }
         }
-        Ok(slots)
+        Ok(listing)
     }
 }
 
@@ -356,10 +382,26 @@ impl SeedStore for RedisStore {
             store_call("seed_station", invocation.invoke_async(&mut connection))
                 .await
                 .map_err(unavailable)?;
-        // Listed once its dates exist (a separate command: `stations` has its own hash slot).
+        // Listed once its dates exist (a separate step: `stations` has its own hash slot), with
+        // the details the plan gives; one left out keeps what was there.
+        let mut listing = redis::pipe();
+        listing
+            .atomic()
+            .sadd(STATIONS_KEY, plan.location.as_str())
+            .ignore();
+        if let Some(name) = &plan.details.name {
+            listing
+                .hset(STATION_NAMES_KEY, plan.location.as_str(), name)
+                .ignore();
+        }
+        if let Some(address) = &plan.details.address {
+            listing
+                .hset(STATION_ADDRESSES_KEY, plan.location.as_str(), address)
+                .ignore();
+        }
         store_call(
             "seed_station_list",
-            connection.sadd::<_, _, ()>(STATIONS_KEY, plan.location.as_str()),
+            listing.query_async::<()>(&mut connection),
         )
         .await
         .map_err(unavailable)?;

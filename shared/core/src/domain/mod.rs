@@ -12,7 +12,9 @@ pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
 };
 pub use reference::{BookingOwnership, BookingReference, ReferenceNonce};
-pub use station::{DateAvailability, Location, MAX_LOCATION_LEN, Slot, SlotDate, StationDates};
+pub use station::{
+    DateAvailability, Location, MAX_LOCATION_LEN, Slot, SlotDate, StationDates, StationDetails,
+};
 pub use validation::{ValidationError, is_hidden_format};
 
 #[cfg(test)]

@@ -3,7 +3,8 @@ use std::fmt;
 use chrono::{Datelike, Days, NaiveDate};
 use serde::{Serialize, Serializer};
 
-use super::validation::{ValidationError, parse_identifier};
+use super::fields::{MAX_ADDRESS_CHARS, MAX_NAME_CHARS};
+use super::validation::{ValidationError, parse_identifier, parse_text};
 
 pub const MAX_LOCATION_LEN: usize = 32;
 
@@ -107,16 +108,74 @@ pub struct DateAvailability {
     pub availability: u32,
 }
 
-/// One station of the station list: every date it has, in calendar order.
+/// What people read of a station besides its code, to find it in a list: both optional, since
+/// seeds written before them carry neither. Free text under the rules of a booking's name and
+/// address (bounded, no control or hidden format characters, NFC).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StationDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl StationDetails {
+    pub const NAME_FIELD: &'static str = "name";
+    pub const ADDRESS_FIELD: &'static str = "address";
+
+    pub fn parse(name: Option<&str>, address: Option<&str>) -> Result<Self, ValidationError> {
+        Ok(Self {
+            name: name
+                .map(|raw| parse_text(Self::NAME_FIELD, raw, MAX_NAME_CHARS))
+                .transpose()?,
+            address: address
+                .map(|raw| parse_text(Self::ADDRESS_FIELD, raw, MAX_ADDRESS_CHARS))
+                .transpose()?,
+        })
+    }
+}
+
+/// One station of the station list: its details and every date it has, in calendar order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StationDates {
     pub location: Location,
+    #[serde(flatten)]
+    pub details: StationDetails,
     pub dates: Vec<DateAvailability>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn station_details_are_optional_text_under_the_booking_rules() {
+        assert_eq!(
+            StationDetails::parse(None, None).unwrap(),
+            StationDetails::default()
+        );
+        let details =
+            StationDetails::parse(Some("  Pusat Dagangan Dunia Putra "), Some("Kuala Lumpur"))
+                .unwrap();
+        assert_eq!(details.name.as_deref(), Some("Pusat Dagangan Dunia Putra"));
+        assert_eq!(details.address.as_deref(), Some("Kuala Lumpur"));
+        let long_name = "n".repeat(MAX_NAME_CHARS + 1);
+        let long_address = "a".repeat(MAX_ADDRESS_CHARS + 1);
+        let cases = [
+            (Some(""), None, "name"),
+            (Some("PWTC\u{202e}"), None, "name"),
+            (Some(long_name.as_str()), None, "name"),
+            (None, Some("a\nb"), "address"),
+            (None, Some(long_address.as_str()), "address"),
+        ];
+        for (name, address, field) in cases {
+            assert_eq!(
+                StationDetails::parse(name, address).unwrap_err().field,
+                field,
+                "{name:?} {address:?}"
+            );
+        }
+    }
 
     #[test]
     fn dates_must_be_real_calendar_days() {
