@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make fuzz`, and the last step of `make test`: schemathesis generates requests from openapi.json
-# (valid and invalid, plus stateful book -> look up -> cancel sequences that carry the 201's
-# bookingReference into the GET and DELETE) against `local-api`, the
+# (valid and invalid, plus stateful book -> look up -> move -> cancel sequences that carry the 201's
+# bookingReference into the GET, PATCH and DELETE) against `local-api`, the
 # same handlers the Lambdas run, on a private redis-server and broker. It fails on any 5xx, any response the
 # document does not describe, any crash, or fewer than MIN_CASES generated cases. Afterwards the
 # slots must still add up: bookings held + slots left = capacity.

@@ -232,7 +232,7 @@ ensure_hey() {
 FUNCTION_GROUPS=(
   "api-docs route-fallback"
   "get-station healthz get-booking queue-join queue-status queue-inlet seed"
-  "create-booking cancel-booking outbox-relay"
+  "create-booking move-booking cancel-booking outbox-relay"
 )
 build_functions_apart() { # command... (e.g. cargo build --release): once per group
   local group

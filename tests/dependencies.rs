@@ -5,7 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 /// The functions that publish events, and so may link the Kafka client and MSK discovery.
-const PUBLISHERS: [&str; 3] = ["create-booking", "cancel-booking", "outbox-relay"];
+const PUBLISHERS: [&str; 4] = [
+    "create-booking",
+    "move-booking",
+    "cancel-booking",
+    "outbox-relay",
+];
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -18,7 +23,7 @@ fn functions() -> Vec<String> {
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert!(names.len() >= 12, "{names:?}");
+    assert!(names.len() >= 13, "{names:?}");
     names
 }
 

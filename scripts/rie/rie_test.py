@@ -611,6 +611,40 @@ class Suite:
         e.stop()
         self.store_down("get-booking", "GET", f"/booking/{IDS[0]}", headers=auth)
 
+        e = self.start("move-booking")
+
+        def move(location, date, authorization=None):
+            headers = {"content-type": "application/json"}
+            if authorization:
+                headers["authorization"] = f"Bearer {authorization}"
+            return {"headers": headers,
+                    "body": json.dumps({"location": location, "date": date})}
+
+        self.http(e, "move-booking", "no Authorization: 401", "PATCH", f"/booking/{IDS[0]}",
+                  status=401, error="unauthorized", has={"www-authenticate": "Bearer"},
+                  **move("PWTC", "20210517"))
+        self.http(e, "move-booking", "to a full date: 409", "PATCH", f"/booking/{IDS[0]}",
+                  status=409, error="fully_booked", **move("FULL", "20210516", bearer[IDS[0]]))
+        self.http(e, "move-booking", "unknown station: 404", "PATCH", f"/booking/{IDS[0]}",
+                  status=404, error="station_not_found",
+                  **move("NOPE", "20210516", bearer[IDS[0]]))
+        self.http(e, "move-booking", "invalid date: 400 naming it", "PATCH",
+                  f"/booking/{IDS[0]}", status=400, error="invalid_field",
+                  check=lambda b: b.get("field") == "date",
+                  **move("PWTC", "20210230", bearer[IDS[0]]))
+        self.http(e, "move-booking", "with its reference: 200", "PATCH", f"/booking/{IDS[0]}",
+                  shapes=("v2",), status=200, has={"cache-control": "no-store"},
+                  check=lambda b: (b.get("location"), b.get("date")) == ("PWTC", "20210517"),
+                  **move("PWTC", "20210517", bearer[IDS[0]]))
+        self.http(e, "move-booking", "REST 1.0, back again: 200", "PATCH", f"/booking/{IDS[0]}",
+                  shapes=("v1",), status=200,
+                  check=lambda b: b.get("date") == "20210516",
+                  **move("PWTC", "20210516", bearer[IDS[0]]))
+        self.record("move-booking", e)
+        e.stop()
+        self.store_down("move-booking", "PATCH", f"/booking/{IDS[0]}",
+                        **move("PWTC", "20210517", bearer[IDS[0]]))
+
         e = self.start("cancel-booking")
         self.http(e, "cancel-booking", "no Authorization: 401", "DELETE", f"/booking/{IDS[0]}",
                   status=401, error="unauthorized", has={"www-authenticate": "Bearer"})

@@ -28,7 +28,7 @@ use crate::helpers::{
     spawn_app_with,
 };
 
-const DATE: &str = "20210516";
+pub(crate) const DATE: &str = "20210516";
 
 fn booking(id: &str, location: &str) -> Booking {
     let request: BookingRequest = serde_json::from_str(&booking_json(id, location, DATE)).unwrap();
@@ -92,6 +92,14 @@ pub async fn assert_invariants(
             .hgetall(format!("holders:{{{station}}}"))
             .await
             .unwrap();
+        // Holds parked by a move within the station: none once everything is settled.
+        let parked: HashMap<String, String> = connection
+            .hgetall(format!("moving:{{{station}}}"))
+            .await
+            .unwrap();
+        if settled {
+            assert!(parked.is_empty(), "{station} moving: {parked:?}");
+        }
         for person in holders.keys() {
             let before = holding.insert(person.clone(), station.clone());
             assert!(
@@ -102,6 +110,7 @@ pub async fn assert_invariants(
         for (date, held) in &held {
             let on_date = holders
                 .values()
+                .chain(parked.values())
                 .filter(|hold| hold.ends_with(&format!("|{date}")))
                 .count();
             let recorded = records
@@ -129,7 +138,7 @@ pub async fn assert_invariants(
 }
 
 /// Moves the clocks past the claim TTL and runs the reconciler, as the relay's next run would.
-async fn reconcile(app: &TestApp) {
+pub(crate) async fn reconcile(app: &TestApp) {
     app.clock.advance(CLAIM_TTL + Duration::from_secs(1));
     let report = app.store.reconcile(None).await.unwrap();
     assert!(!report.deadline_reached);
@@ -175,7 +184,11 @@ fn person_apart_from(app: &TestApp, station: &str, first: usize) -> String {
 
 /// Pauses the node serving `key` (SIGSTOP: it accepts nothing, answers nothing), runs `step`,
 /// and resumes it, waiting until the cluster is whole again.
-async fn with_node_paused<T>(app: &TestApp, key: &str, step: impl AsyncFnOnce() -> T) -> T {
+pub(crate) async fn with_node_paused<T>(
+    app: &TestApp,
+    key: &str,
+    step: impl AsyncFnOnce() -> T,
+) -> T {
     let cluster = app.cluster.as_ref().unwrap();
     let node = &cluster.nodes[cluster.node_of(key)];
     node.signal("STOP");

@@ -1,14 +1,15 @@
-//! Property: under any sequence of seeds, resets, bookings and cancels, every date's held count
-//! equals its booking records and remaining = max(capacity - held, 0). Checked against a model
-//! on a real redis-server after every step.
+//! Property: under any sequence of seeds, resets, bookings, moves and cancels, every date's
+//! held count equals its booking records and its holders, never exceeds its capacity,
+//! remaining = max(capacity - held, 0), and nobody holds two slots. Checked against a model on
+//! a real redis-server after every step.
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 use booking_core::domain::{
-    Booking, BookingEvent, BookingOwnership, BookingRequest, EventStamp, EventType, Location,
-    MySejahteraId, ReferenceNonce, SlotDate,
+    BookedSlot, Booking, BookingEvent, BookingOwnership, BookingRequest, EventStamp, EventType,
+    Location, MySejahteraId, ReferenceNonce, SlotDate,
 };
-use booking_core::ports::{BookingOutcome, BookingStore, SeedStore, StationPlan};
+use booking_core::ports::{BookingOutcome, BookingStore, MoveOutcome, SeedStore, StationPlan};
 use booking_redis::RedisStore;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -33,6 +34,10 @@ enum Step {
     Cancel {
         person: u8,
     },
+    Move {
+        person: u8,
+        day: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -41,6 +46,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(capacity, days, reset)| Step::Seed { capacity, days, reset }),
         3 => (0..PEOPLE, 0..2_usize).prop_map(|(person, day)| Step::Book { person, day }),
         2 => (0..PEOPLE).prop_map(|person| Step::Cancel { person }),
+        2 => (0..PEOPLE, 0..2_usize).prop_map(|(person, day)| Step::Move { person, day }),
     ]
 }
 
@@ -79,6 +85,36 @@ impl Model {
             outbox_id: String::new(),
             sequence: 0,
         }
+    }
+
+    /// What a move should answer, as the name of its outcome.
+    fn move_to(&mut self, person: u8, day: usize) -> &'static str {
+        let Some(held_day) = self.bookings.get(&person).copied() else {
+            return "not_booked";
+        };
+        if held_day == day {
+            return "already_there";
+        }
+        let Some(capacity) = self.capacity[day] else {
+            return "unknown_date";
+        };
+        if self.held(day) >= capacity {
+            return "fully_booked";
+        }
+        self.bookings.insert(person, day);
+        "moved"
+    }
+}
+
+fn outcome_name(outcome: &MoveOutcome) -> &'static str {
+    match outcome {
+        MoveOutcome::Moved(_) => "moved",
+        MoveOutcome::AlreadyThere(_) => "already_there",
+        MoveOutcome::NotBooked => "not_booked",
+        MoveOutcome::InProgress => "in_progress",
+        MoveOutcome::FullyBooked => "fully_booked",
+        MoveOutcome::UnknownStation => "unknown_station",
+        MoveOutcome::UnknownDate => "unknown_date",
     }
 }
 
@@ -154,6 +190,21 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
                 };
                 prop_assert_eq!(got, expected, "step {} {:?}", n, step);
             }
+            Step::Move { person, day } => {
+                let id = MySejahteraId::parse(&format!("90012701550{person}")).unwrap();
+                // The owner's move: with the nonce its booking was stored with.
+                let nonce = match store.find_booking(&id).await.unwrap() {
+                    Some(held) => held.ownership.unwrap().nonce,
+                    None => ReferenceNonce::random().unwrap(),
+                };
+                let to = BookedSlot::parse("PWTC", DATES[day]).unwrap();
+                let got = store
+                    .move_booking(&id, &nonce, &to, &EventStamp::new(SystemTime::now()))
+                    .await
+                    .unwrap();
+                let expected = model.move_to(person, day);
+                prop_assert_eq!(outcome_name(&got), expected, "step {} {:?}", n, step);
+            }
             Step::Cancel { person } => {
                 let id = MySejahteraId::parse(&format!("90012701550{person}")).unwrap();
                 // The owner's cancel: with the nonce its booking was stored with.
@@ -184,6 +235,26 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
             let day = DATES.iter().position(|d| stored["date"] == *d).unwrap();
             records[day] += 1;
         }
+        // One hold per person (a hash field each), on the date of their booking.
+        let holders: HashMap<String, String> = connection.hgetall("holders:{PWTC}").await.unwrap();
+        prop_assert_eq!(
+            holders.len(),
+            model.bookings.len(),
+            "holders, step {} {:?}",
+            n,
+            step
+        );
+        for (person, day) in &model.bookings {
+            let hold = holders.get(&format!("90012701550{person}"));
+            prop_assert!(
+                hold.is_some_and(|hold| hold.ends_with(&format!("|{}", DATES[*day]))),
+                "{}'s hold {:?}, step {} {:?}",
+                person,
+                hold,
+                n,
+                step
+            );
+        }
         for day in 0..2 {
             let held: Option<i64> = connection.hget("held:{PWTC}", DATES[day]).await.unwrap();
             let remaining: Option<i64> = connection.hget("slots:{PWTC}", DATES[day]).await.unwrap();
@@ -199,6 +270,9 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
                 Some(model_capacity) => {
                     let held = held.unwrap_or(-1);
                     prop_assert_eq!(held, records[day], "held, step {} {:?}", n, step);
+
+                    // The model grants a booking or move only below capacity, so this is also
+                    // "never more held than capacity" (beyond what a shrinking reset left).
                     prop_assert_eq!(held, i64::from(model.held(day)));
                     prop_assert_eq!(capacity, Some(i64::from(model_capacity)));
                     prop_assert_eq!(

@@ -25,6 +25,7 @@ use get_station::GetStation;
 use healthz::Healthz;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use move_booking::MoveBooking;
 use redis::AsyncCommands;
 use rskafka::client::partition::UnknownTopicHandling;
 use seed::Seed;
@@ -563,6 +564,7 @@ pub struct TestApp {
     pub connection: StoreConnection,
     pub create_booking: CreateBooking,
     pub cancel_booking: CancelBooking,
+    pub move_booking: MoveBooking,
     pub get_booking: GetBooking,
     pub get_station: GetStation,
     pub healthz: Healthz,
@@ -708,6 +710,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     })
     .await
     .expect("cancel-booking builds");
+    let move_booking = MoveBooking::build(move_booking::Settings {
+        bookings: booking_settings(),
+    })
+    .await
+    .expect("move-booking builds");
     let get_booking = GetBooking::build(get_booking::Settings {
         redis: redis_config(),
         references: ReferenceKey::from_lookup(&environment).expect("test settings"),
@@ -730,6 +737,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         seed_function: Seed::build(redis_config()).expect("seed builds"),
         create_booking,
         cancel_booking,
+        move_booking,
         clock,
         issued: Mutex::new(HashMap::new()),
         timeouts: options.timeouts,
@@ -907,6 +915,30 @@ impl TestApp {
     pub async fn cancel_booking_as(&self, id: &str, authorization: Option<&str>) -> TestResponse {
         let request = authorized(Method::DELETE, &format!("/booking/{id}"), authorization);
         self.cancel_booking.handle(request).await.into()
+    }
+
+    /// `PATCH /booking/{id}` to `location` on `date`, as the booker, like `get_booking`.
+    pub async fn move_booking(&self, id: &str, location: &str, date: &str) -> TestResponse {
+        let body = serde_json::json!({"location": location, "date": date}).to_string();
+        self.move_booking_as(id, self.owner_authorization(id).as_deref(), body)
+            .await
+    }
+
+    /// `PATCH /booking/{id}` with any body and `Authorization`.
+    pub async fn move_booking_as(
+        &self,
+        id: &str,
+        authorization: Option<&str>,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut request = request(Method::PATCH, &format!("/booking/{id}"), body);
+        if let Some(value) = authorization {
+            request.headers_mut().insert(
+                lambda_http::http::header::AUTHORIZATION,
+                value.parse().expect("a header value"),
+            );
+        }
+        self.move_booking.handle(request).await.into()
     }
 
     pub async fn healthz(&self) -> TestResponse {

@@ -54,7 +54,7 @@ fn assert_unauthorized(response: &TestResponse, what: &str) {
 }
 
 /// Status, headers and body exactly, so two 404s can be shown to be the same answer.
-fn exact(response: &TestResponse) -> (StatusCode, Vec<(String, Vec<u8>)>, Value) {
+pub(crate) fn exact(response: &TestResponse) -> (StatusCode, Vec<(String, Vec<u8>)>, Value) {
     let mut headers: Vec<(String, Vec<u8>)> = response
         .headers
         .iter()

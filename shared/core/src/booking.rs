@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{
-    Booking, BookingEvent, BookingOwnership, BookingReference, EventStamp, EventType,
+    BookedSlot, Booking, BookingEvent, BookingOwnership, BookingReference, EventStamp, EventType,
     MySejahteraId, ReferenceNonce,
 };
 use crate::outbox::{DeliveryError, PublishBreaker, deliver};
 use crate::ownership::BookingReferences;
 use crate::ports::{
-    BookingOutcome, BookingStore, Clock, EventPublisher, Outbox, OutboxEntry, StoreError,
-    SystemClock,
+    BookingOutcome, BookingStore, Clock, EventPublisher, MoveOutcome, Outbox, OutboxEntry,
+    StoreError, SystemClock,
 };
 
 /// A booking the store holds after the request.
@@ -22,6 +22,15 @@ pub struct BookingConfirmed {
     pub newly_created: bool,
     /// For the booker only: on a new booking, and on a retry within the retry window.
     pub reference: Option<BookingReference>,
+}
+
+/// A booking after a move was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescheduled {
+    /// As stored now, at the asked slot.
+    pub booking: Booking,
+    /// False when it held that slot already (nothing changed, no event).
+    pub moved: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -248,6 +257,52 @@ impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
         Ok(event.booking)
     }
 
+    /// Moves the person's booking to `to`, for whoever shows its reference: the new slot is
+    /// taken and the old one freed in one step with the `booking.rescheduled` event, or nothing
+    /// changes. The reference stays valid. A booking already at `to` is answered as it is, so
+    /// a repeated move is a safe retry.
+    pub async fn reschedule(
+        &self,
+        id: &MySejahteraId,
+        reference: &BookingReference,
+        to: &BookedSlot,
+    ) -> Result<Rescheduled, BookingError> {
+        let (booking, nonce) = owned_booking(&self.store, &self.references, id, reference).await?;
+        if booking.slot() == *to {
+            return Ok(Rescheduled {
+                booking,
+                moved: false,
+            });
+        }
+        let stamp = EventStamp::new(self.clock.now());
+        match self.store.move_booking(id, &nonce, to, &stamp).await? {
+            MoveOutcome::Moved(moved) => {
+                let event = BookingEvent::rescheduled(moved.booking, moved.from, stamp)
+                    .sequenced(moved.sequence);
+                self.publish(OutboxEntry {
+                    id: moved.outbox_id,
+                    record: event.record(),
+                })
+                .await;
+                Ok(Rescheduled {
+                    booking: event.booking,
+                    moved: true,
+                })
+            }
+            MoveOutcome::AlreadyThere(booking) => Ok(Rescheduled {
+                booking,
+                moved: false,
+            }),
+            MoveOutcome::NotBooked => Err(BookingError::NotBooked),
+            MoveOutcome::InProgress => Err(BookingError::InProgress),
+            MoveOutcome::FullyBooked => Err(BookingError::FullyBooked),
+            MoveOutcome::UnknownStation => {
+                Err(BookingError::UnknownStation(to.location.to_string()))
+            }
+            MoveOutcome::UnknownDate => Err(BookingError::UnknownDate(to.date.to_string())),
+        }
+    }
+
     async fn publish(&self, entry: OutboxEntry) {
         if !self.breaker.allows() {
             return;
@@ -275,7 +330,7 @@ mod tests {
     use super::*;
     use crate::domain::valid_request;
     use crate::ports::{
-        Cancelled, HeldBooking, MockBookingStore, MockClock, MockEventPublisher, MockOutbox,
+        Cancelled, HeldBooking, MockBookingStore, MockClock, MockEventPublisher, MockOutbox, Moved,
         PublishError,
     };
 
@@ -584,6 +639,176 @@ mod tests {
                 BookingLookup::new(store, references())
                     .find(&id, &presented)
                     .await,
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn moving_a_booking_publishes_its_rescheduling() {
+        let booking = Booking::parse(&valid_request()).unwrap();
+        let (stored, reference) = held(&booking);
+        let (_, someone_elses) = held(&booking);
+        let nonce = stored.ownership.clone().unwrap().nonce;
+        let to = BookedSlot::parse("UM", "20210520").unwrap();
+        let there = booking.moved_to(&to);
+        let moved = Moved {
+            booking: there.clone(),
+            from: booking.slot(),
+            outbox_id: "9-0".into(),
+            sequence: 4,
+        };
+        let down = StoreError::Unavailable("timed out".into());
+        let unchanged = |booking: &Booking| {
+            Ok(Rescheduled {
+                booking: booking.clone(),
+                moved: false,
+            })
+        };
+        type Case = (
+            &'static str,
+            Option<HeldBooking>,
+            BookingReference,
+            BookedSlot,
+            Option<Result<MoveOutcome, StoreError>>,
+            Result<Rescheduled, BookingError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a held booking moves with its reference",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::Moved(moved))),
+                Ok(Rescheduled {
+                    booking: there.clone(),
+                    moved: true,
+                }),
+            ),
+            (
+                "the slot it holds already: answered as it is, nothing asked of the store",
+                Some(stored.clone()),
+                reference.clone(),
+                booking.slot(),
+                None,
+                unchanged(&booking),
+            ),
+            (
+                "moved there meanwhile (a retry): as stored",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::AlreadyThere(there.clone()))),
+                unchanged(&there),
+            ),
+            (
+                "another reference moves nothing",
+                Some(stored.clone()),
+                someone_elses,
+                to.clone(),
+                None,
+                Err(BookingError::NotBooked),
+            ),
+            (
+                "no booking is not found",
+                None,
+                reference.clone(),
+                to.clone(),
+                None,
+                Err(BookingError::NotBooked),
+            ),
+            (
+                "a booking cancelled since the check is not found",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::NotBooked)),
+                Err(BookingError::NotBooked),
+            ),
+            (
+                "no slot left there",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::FullyBooked)),
+                Err(BookingError::FullyBooked),
+            ),
+            (
+                "unknown station",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::UnknownStation)),
+                Err(BookingError::UnknownStation("UM".into())),
+            ),
+            (
+                "unknown date",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::UnknownDate)),
+                Err(BookingError::UnknownDate("20210520".into())),
+            ),
+            (
+                "another request of the person is being decided",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Ok(MoveOutcome::InProgress)),
+                Err(BookingError::InProgress),
+            ),
+            (
+                "a store fault is passed on, never taken for a move",
+                Some(stored.clone()),
+                reference.clone(),
+                to.clone(),
+                Some(Err(down.clone())),
+                Err(BookingError::Store(down)),
+            ),
+        ];
+        let id = booking.mysejahtera_id.clone();
+        for (name, found, presented, asked, reply, expected) in cases {
+            let publishes = usize::from(matches!(expected, Ok(Rescheduled { moved: true, .. })));
+            let mut store = MockBookingStore::new();
+            store
+                .expect_find_booking()
+                .times(1)
+                .return_once(move |_| Ok(found));
+            let wanted = (id.clone(), nonce.clone(), asked.clone());
+            let moves = usize::from(reply.is_some());
+            store
+                .expect_move_booking()
+                .withf(move |who, guard, slot, stamp| {
+                    (who, guard, slot) == (&wanted.0, &wanted.1, &wanted.2)
+                        && stamp.event_id.len() == 36
+                })
+                .times(moves)
+                .return_once(move |_, _, _, _| reply.unwrap());
+            let mut publisher = MockEventPublisher::new();
+            publisher
+                .expect_publish()
+                .withf(|records| {
+                    let event: serde_json::Value =
+                        serde_json::from_str(&records[0].payload).unwrap();
+                    records.len() == 1
+                        && records[0].key == "900127015527"
+                        && event["type"] == "booking.rescheduled"
+                        && event["sequence"] == 4
+                        && event["from"]["location"] == "PWTC"
+                        && event["to"]["location"] == "UM"
+                })
+                .times(publishes)
+                .returning(|_| Ok(()));
+            let mut outbox = MockOutbox::new();
+            outbox
+                .expect_remove()
+                .withf(|ids| ids == ["9-0"])
+                .times(publishes)
+                .returning(|_| Ok(()));
+            let service = service(store, outbox, publisher);
+            assert_eq!(
+                service.reschedule(&id, &presented, &asked).await,
                 expected,
                 "{name}"
             );

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::domain::{
-    Booking, BookingOwnership, EventRecord, EventStamp, Location, MySejahteraId, ReferenceNonce,
-    Slot, SlotDate, StationDetails,
+    BookedSlot, Booking, BookingOwnership, EventRecord, EventStamp, Location, MySejahteraId,
+    ReferenceNonce, Slot, SlotDate, StationDetails,
 };
 
 /// What the store decided about one booking attempt: atomically in one round trip on a single
@@ -50,6 +50,33 @@ pub struct Cancelled {
     pub outbox_id: String,
     /// The cancellation event's number among the person's events.
     pub sequence: u64,
+}
+
+/// A booking the store moved, and the outbox entry of its `booking.rescheduled` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The booking at its new slot.
+    pub booking: Booking,
+    /// The slot it was freed from.
+    pub from: BookedSlot,
+    pub outbox_id: String,
+    /// The event's number among the person's events.
+    pub sequence: u64,
+}
+
+/// What the store decided about moving a booking; nothing changed unless `Moved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    Moved(Moved),
+    /// The booking holds the asked slot already (a repeated move): as stored.
+    AlreadyThere(Booking),
+    /// No booking under the nonce the caller's reference was checked against.
+    NotBooked,
+    /// Another request of the person is being decided (Redis Cluster); retry shortly.
+    InProgress,
+    FullyBooked,
+    UnknownStation,
+    UnknownDate,
 }
 
 /// One station's dates to create, each with the same daily capacity, and the details to show
@@ -142,6 +169,17 @@ pub trait BookingStore: Send + Sync {
         stamp: &EventStamp,
         nonce: &ReferenceNonce,
     ) -> Result<Option<Cancelled>, StoreError>;
+
+    /// Moves the person's booking to `to`, while its nonce is still `nonce`: takes a slot of
+    /// `to`, frees the old one and appends its `booking.rescheduled` event, stamped `stamp`,
+    /// all or nothing. The nonce (so the reference) stays.
+    async fn move_booking(
+        &self,
+        id: &MySejahteraId,
+        nonce: &ReferenceNonce,
+        to: &BookedSlot,
+        stamp: &EventStamp,
+    ) -> Result<MoveOutcome, StoreError>;
 }
 
 /// What seeding needs: dates and their capacity.

@@ -19,6 +19,8 @@ pub const BOOKINGS_REPEATED: &str = "bookings_repeated";
 pub const BOOKINGS_REJECTED: &str = "bookings_rejected";
 /// Bookings cancelled (their slot is free again).
 pub const BOOKINGS_CANCELLED: &str = "bookings_cancelled";
+/// Bookings moved to another slot (a move to the slot already held is not one).
+pub const BOOKINGS_RESCHEDULED: &str = "bookings_rescheduled";
 /// Milliseconds per Redis round trip, by `operation`.
 pub const STORE_LATENCY: &str = "store_latency_ms";
 /// Milliseconds per publish to the broker (until acknowledged, refused or timed out), by
@@ -90,6 +92,10 @@ pub fn booking_cancelled() {
     counter!(BOOKINGS_CANCELLED).increment(1);
 }
 
+pub fn booking_rescheduled() {
+    counter!(BOOKINGS_RESCHEDULED).increment(1);
+}
+
 /// Runs one store round trip inside a span named after it and records its latency.
 pub async fn store_call<T>(operation: &'static str, call: impl Future<Output = T>) -> T {
     let started = Instant::now();
@@ -142,6 +148,11 @@ pub fn describe() {
         "Booking requests refused, by reason"
     );
     describe_counter!(BOOKINGS_CANCELLED, Unit::Count, "Bookings cancelled");
+    describe_counter!(
+        BOOKINGS_RESCHEDULED,
+        Unit::Count,
+        "Bookings moved to another slot"
+    );
     describe_histogram!(
         STORE_LATENCY,
         Unit::Milliseconds,

@@ -6,7 +6,9 @@ use super::ApiError;
 use super::conditional::snapshot_response;
 use super::request::{bearer_reference, json_object, path_value, require_method, string_fields};
 use booking_core::booking::{BookingConfirmed, BookingLookup, BookingService};
-use booking_core::domain::{Booking, BookingReference, BookingRequest, Location, MySejahteraId};
+use booking_core::domain::{
+    BookedSlot, Booking, BookingReference, BookingRequest, Location, MySejahteraId,
+};
 use booking_core::ports::{BookingStore, EventPublisher, HealthCheck, Outbox, StationReads};
 use booking_core::pseudonym;
 use booking_core::service_metrics;
@@ -14,8 +16,8 @@ use booking_core::station::StationService;
 
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{
-    BookingConfirmationSchema, BookingSchema, ErrorSchema, HealthSchema, LocationSchema,
-    MySejahteraIdSchema, StationListSchema, StationSlotsSchema,
+    BookingConfirmationSchema, BookingMoveSchema, BookingSchema, ErrorSchema, HealthSchema,
+    LocationSchema, MySejahteraIdSchema, StationListSchema, StationSlotsSchema,
 };
 
 pub(super) fn json_response(
@@ -185,6 +187,10 @@ pub async fn station_reads<S: StationReads>(
                     parameters(("path.mysejahteraId" = "$response.body#/mysejahteraId"),
                         ("header.Authorization" = "Bearer {$response.body#/bookingReference}")),
                     description = "Read the booking with its reference")),
+                ("MoveBookingWithReference" = (operation_id = "moveBooking",
+                    parameters(("path.mysejahteraId" = "$response.body#/mysejahteraId"),
+                        ("header.Authorization" = "Bearer {$response.body#/bookingReference}")),
+                    description = "Move the booking to another slot with its reference")),
                 ("CancelBookingWithReference" = (operation_id = "cancelBooking",
                     parameters(("path.mysejahteraId" = "$response.body#/mysejahteraId"),
                         ("header.Authorization" = "Bearer {$response.body#/bookingReference}")),
@@ -337,6 +343,70 @@ pub async fn cancel_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
         tracing::info!(person = %pseudonym::person(&id), location = %cancelled.location, date = %cancelled.date, "booking cancelled");
         service_metrics::booking_cancelled();
         Ok::<_, ApiError>(cancelled)
+    }
+    .await;
+    match result {
+        Ok(booking) => private_json_response(StatusCode::OK, &booking),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Move a booking to another slot.
+///
+/// With the booking's reference (`Authorization: Bearer <bookingReference>`): takes a slot at
+/// the station and date asked and frees the old one in one step, or changes nothing. 200 with
+/// the booking as it is now; the reference stays valid. A booking already at that slot is
+/// answered as it is (no event), so repeating a move is safe.
+#[utoipa::path(
+    patch,
+    path = "/booking/{mysejahteraId}",
+    tag = "bookings",
+    operation_id = "moveBooking",
+    params(("mysejahteraId" = MySejahteraIdSchema, Path, description = "The person's MySejahtera ID")),
+    security(("bookingReference" = [])),
+    request_body(content = BookingMoveSchema, content_type = "application/json",
+        description = "At most 16 KiB", example = json!({"location": "UM", "date": "20210520"})),
+    responses(
+        (status = 200, description = "The booking at its new slot (or at the slot it held already)", body = BookingSchema),
+        (status = 400, description = "`malformed_json`, or `invalid_field` naming the field (the ID, `location`, `date`, an unknown or repeated field)",
+            body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
+        (status = 401, description = "`unauthorized`: no `Authorization: Bearer <bookingReference>`, or not a booking reference",
+            body = ErrorSchema, headers(("WWW-Authenticate" = String, description = "Bearer")),
+            example = json!({"error": "unauthorized", "message": "Send the booking reference from the booking's confirmation as `Authorization: Bearer <bookingReference>`."})),
+        (status = 404, description = "`booking_not_found` (no booking, or not its reference), `station_not_found` or `date_not_found`: nothing changed", body = ErrorSchema,
+            example = json!({"error": "booking_not_found", "message": "No booking matches this ID and booking reference."})),
+        (status = 409, description = "`fully_booked`: no slot left there, the booking is unchanged; or `booking_in_progress` (retry after `Retry-After` seconds)",
+            body = ErrorSchema, headers(("Retry-After" = u32, description = "With `booking_in_progress`: seconds to wait before retrying")),
+            example = json!({"error": "fully_booked", "message": "No slots are left at this station on this date."})),
+        (status = 413, description = "`payload_too_large`: over 16 KiB", body = ErrorSchema,
+            example = json!({"error": "payload_too_large", "message": "The body must be at most 16384 bytes."})),
+        (status = 415, description = "`unsupported_media_type`: no Content-Type, or not application/json", body = ErrorSchema,
+            example = json!({"error": "unsupported_media_type", "message": "Send the body as application/json."})),
+        (status = 503, description = "`store_unavailable`: the move may or may not have happened; repeating it is safe (a booking already moved answers 200)",
+            body = ErrorSchema, example = json!({"error": "store_unavailable", "message": "The booking store did not answer. Nothing is confirmed; repeating the same request is safe."})),
+    )
+)]
+pub async fn move_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
+    service: &BookingService<S, O, P>,
+    request: Request,
+) -> Response<Body> {
+    let result = async {
+        let (id, reference) = booking_id(&request, "PATCH")?;
+        let [location, date] = string_fields(json_object(&request)?, BookedSlot::FIELDS)?;
+        let to = BookedSlot::parse(&location, &date)?;
+        let person = pseudonym::person(&id);
+        let result = service.reschedule(&id, &reference, &to).await;
+        // A pseudonym, location and date only: personal data never goes to the logs.
+        match &result {
+            Ok(rescheduled) => {
+                tracing::info!(%person, location = %to.location, date = %to.date, moved = rescheduled.moved, "booking moved");
+                if rescheduled.moved {
+                    service_metrics::booking_rescheduled();
+                }
+            }
+            Err(error) => tracing::info!(%person, location = %to.location, date = %to.date, %error, "move refused"),
+        }
+        Ok::<_, ApiError>(result?.booking)
     }
     .await;
     match result {

@@ -30,7 +30,7 @@ pub use error::ApiError;
 pub use fallback::unrouted;
 pub use handlers::{
     Health, cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
-    station_reads,
+    move_booking, station_reads,
 };
 pub use in_flight::{InFlightLimit, RETRY_AFTER_SECONDS};
 pub use queue::{

@@ -245,6 +245,20 @@ named_schema!(
 );
 
 named_schema!(
+    BookingMoveSchema,
+    "BookingMove",
+    object(
+        "The slot to move a booking to: a station and a date. Every other field of the \
+         booking stays; unknown fields are refused with 400 naming the field."
+    )
+    .property(Location::FIELD, location_schema())
+    .property(SlotDate::FIELD, date_schema())
+    .required(Location::FIELD)
+    .required(SlotDate::FIELD)
+    .examples([json!({"location": "UM", "date": "20210520"})])
+);
+
+named_schema!(
     SlotSchema,
     "Slot",
     object("The slots left at one station on one date.")
@@ -394,7 +408,7 @@ pub fn booking_example() -> serde_json::Value {
     info(
         title = "Vaccination slot booking",
         description = "See which dates still have slots at a station, book one, look the booking \
-                       up and cancel it. Dates are YYYYMMDD strings; every error body is \
+                       up, move it to another slot and cancel it. Dates are YYYYMMDD strings; every error body is \
                        `{\"error\", \"message\", \"field\"?}`.",
         license(name = "MIT")
     ),
@@ -404,6 +418,7 @@ pub fn booking_example() -> serde_json::Value {
         super::handlers::create_booking,
         super::handlers::get_booking,
         super::handlers::cancel_booking,
+        super::handlers::move_booking,
         super::slip::booking_slip,
         super::slip::booking_calendar,
         super::handlers::healthz,
@@ -418,6 +433,7 @@ pub fn booking_example() -> serde_json::Value {
     components(schemas(
         BookingSchema,
         BookingConfirmationSchema,
+        BookingMoveSchema,
         SlotSchema,
         StationSlotsSchema,
         StationListSchema,
@@ -485,7 +501,7 @@ impl Modify for TooManyRequests {
     }
 }
 
-/// The bearer scheme `GET`/`DELETE /booking/{mysejahteraId}` require.
+/// The bearer scheme `GET`/`PATCH`/`DELETE /booking/{mysejahteraId}` require.
 struct BookingReferenceAuth;
 
 impl Modify for BookingReferenceAuth {
@@ -507,9 +523,14 @@ impl Modify for BookingReferenceAuth {
         // utoipa 5 writes a link's target as `operation_id`; OpenAPI (and schemathesis, which
         // follows the links from the 201 into the GET and DELETE) reads `operationId`.
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.post, &mut item.get, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for operation in [
+                &mut item.post,
+                &mut item.get,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
             {
                 for response in operation.responses.responses.values_mut() {
                     let RefOr::T(response) = response else {
@@ -721,7 +742,7 @@ mod tests {
     }
 
     #[test]
-    fn the_201_links_carry_the_reference_into_get_and_delete() {
+    fn the_201_links_carry_the_reference_into_get_patch_and_delete() {
         let document: serde_json::Value = serde_json::from_str(openapi_document()).unwrap();
         let links = &document["paths"]["/booking"]["post"]["responses"]["201"]["links"];
         let mut targets = Vec::new();
@@ -738,8 +759,8 @@ mod tests {
             );
         }
         targets.sort_unstable();
-        assert_eq!(targets, ["cancelBooking", "getBooking"]);
-        for method in ["get", "delete"] {
+        assert_eq!(targets, ["cancelBooking", "getBooking", "moveBooking"]);
+        for method in ["get", "patch", "delete"] {
             let operation = &document["paths"]["/booking/{mysejahteraId}"][method];
             assert_eq!(operation["security"], json!([{"bookingReference": []}]));
             assert_eq!(

@@ -9,7 +9,9 @@ use lambda_http::{Body, Request, Response};
 use super::ApiError;
 use super::docs::api_docs;
 use super::fallback::unrouted;
-use super::handlers::{cancel_booking, get_booking, get_station, healthz, list_stations};
+use super::handlers::{
+    cancel_booking, get_booking, get_station, healthz, list_stations, move_booking,
+};
 use super::in_flight::{InFlightLimit, too_many_requests};
 use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
 use booking_core::booking::{BookingLookup, BookingService, PublishSettings};
@@ -134,8 +136,9 @@ impl<S: ApiStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
             ["booking", _, "calendar"] => booking_calendar(&self.lookup, request).await,
             ["booking", _] => match *request.method() {
                 Method::GET => get_booking(&self.lookup, request).await,
+                Method::PATCH => move_booking(&self.bookings, request).await,
                 Method::DELETE => cancel_booking(&self.bookings, request).await,
-                _ => ApiError::method_not_allowed("GET, DELETE").into_response(),
+                _ => ApiError::method_not_allowed("GET, DELETE, PATCH").into_response(),
             },
             ["healthz"] => healthz(self.bookings.store(), request).await,
             ["openapi.json"] | ["docs"] | [""] => api_docs(request).await,

@@ -1,7 +1,7 @@
 -- Cluster protocol, step 2, on the station's shard: takes a slot for the person's hold,
 -- idempotent per person (take_slot.lua is prepended).
 -- KEYS[1] slots:{L}   KEYS[2] capacity:{L}   KEYS[3] held:{L}   KEYS[4] holders:{L}
--- KEYS[5] unsettled:{L}
+-- KEYS[5] unsettled:{L}   KEYS[6] moving:{L} (declared with every station step, unused here)
 -- ARGV[1] person ID   ARGV[2] holdId   ARGV[3] date   ARGV[4] now (Unix ms)
 -- Returns {'held', score}: this hold is in place (now or by an earlier try), with its score in
 -- unsettled; {'stale_hold', holdId|date}: the person holds a slot here under another holdId,

@@ -52,6 +52,13 @@ pub fn holders_key(location: &Location) -> String {
     format!("holders:{{{location}}}")
 }
 
+/// Hash person ID -> `<holdId>|<date>`: the booking's hold parked while a move to another date
+/// of the same station is in flight (cluster protocol); its slot stays taken until the move is
+/// confirmed or given up. Empty at rest.
+pub fn moving_key(location: &Location) -> String {
+    format!("moving:{{{location}}}")
+}
+
 /// Sorted set person ID -> when (Unix ms) their hold started or their cancel began: holds whose
 /// person side is not known to be settled yet, the reconciler's work list.
 pub fn unsettled_key(location: &Location) -> String {

@@ -6,6 +6,8 @@
 //! - `held:{L}`       hash, date -> bookings held; remaining = max(capacity - held, 0), so a
 //!   reset never re-opens booked slots
 //! - `holders:{L}`    hash, person ID -> `holdId|date`: who holds a slot at the station
+//! - `moving:{L}`     hash, person ID -> `holdId|date`: the booking's hold parked while it
+//!   moves to another date of the station (cluster protocol), empty at rest
 //! - `unsettled:{L}`  sorted set, person ID -> Unix ms: holds whose person side is not known to
 //!   be settled yet (cluster protocol), the reconciler's work list
 //! - `booking:{p:NNN}:ID`  string, the person's one booking as canonical JSON
@@ -61,12 +63,13 @@ pub use self::connection::StoreConnection;
 use self::connection::{Reconnecting, SharedConnection};
 use crate::config::{DEFAULT_BOOKING_RETENTION_DAYS, RedisConfig, ReplicaWait};
 use booking_core::domain::{
-    Booking, BookingOwnership, BookingRequest, EventRecord, EventStamp, Location, MySejahteraId,
-    ReferenceNonce, Slot, SlotDate, StationDetails,
+    BookedSlot, Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp,
+    Location, MySejahteraId, ReferenceNonce, Slot, SlotDate, StationDetails,
 };
 use booking_core::ports::{
     AllStations, BookingOutcome, BookingStore, Cancelled, Clock, HealthCheck, HeldBooking,
-    HeldMigrated, Outbox, OutboxEntry, SeedStore, StationPlan, StationReads, StationSeeded,
+    HeldMigrated, MoveOutcome, Moved, Outbox, OutboxEntry, SeedStore, StationPlan, StationReads,
+    StationSeeded,
     StoreError, SystemClock,
 };
 use booking_core::service_metrics;

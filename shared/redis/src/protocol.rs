@@ -10,6 +10,10 @@
 //! 4. `settle` (station): off the work list. A crash before it costs nothing: the reconciler
 //!    settles it.
 //!
+//! A move ([`RedisStore::move_in_steps`]) claims the person the same way, holds the new slot
+//! before the old one is released (within one station, beside the booking's hold, parked in
+//! `moving:{L}`), confirms on the person's shard, then gives the old slot back.
+//!
 //! The reconciler ([`RedisStore::reconcile`]) resolves every work-list entry older than the
 //! claim TTL: one script on the person's shard decides (and deletes a stale claim, so a late
 //! confirm fails), then the station's side follows. Steps are public so that tests can stop
@@ -44,9 +48,15 @@ static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("set
 static RELEASE: LazyLock<Script> = composed_script!("give_back_slot.lua", "release.lua");
 static RESOLVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("resolve.lua")));
 static MARK_FOR_CANCEL: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("mark_for_cancel.lua")));
+    composed_script!("mark_unsettled.lua", "mark_for_cancel.lua");
 static CANCEL_PERSON: LazyLock<Script> =
     composed_script!("remove_booking.lua", "cancel_person.lua");
+static CLAIM_MOVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim_move.lua")));
+static HOLD_MOVE: LazyLock<Script> =
+    composed_script!("take_slot.lua", "mark_unsettled.lua", "hold_move.lua");
+static CONFIRM_MOVE: LazyLock<Script> = composed_script!("record_move.lua", "confirm_move.lua");
+static RELEASE_PARKED: LazyLock<Script> =
+    composed_script!("give_back_slot.lua", "release_parked.lua");
 static FORGET_UNSETTLED: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("forget_unsettled.lua")));
 /// Deletes the person's claim if it is still this holdId's (a refused attempt).
@@ -69,6 +79,32 @@ pub enum Claimed {
     Claim { hold_id: String },
     /// Decided on the person's shard alone: already held, already booked, in progress.
     Decided(BookingOutcome),
+}
+
+/// What move step 1 said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveClaimed {
+    /// Go on with this holdId (new, or the live claim of the identical move); `from_hold` is
+    /// the booking's hold the move leaves.
+    Claim { hold_id: String, from_hold: String },
+    /// Decided on the person's shard alone, as move.lua would answer: no booking under the
+    /// nonce (empty), `changed`, `in_progress`.
+    Decided(Vec<String>),
+}
+
+/// A hold step to run: a booking's (hold.lua), or a move's within one station (hold_move.lua).
+#[derive(Clone, Copy)]
+enum HoldStep<'a> {
+    Booking {
+        booking: &'a Booking,
+        hold_id: &'a str,
+    },
+    WithinStation {
+        from: &'a Booking,
+        from_hold: &'a str,
+        to: &'a Booking,
+        hold_id: &'a str,
+    },
 }
 
 /// What step 2 said.
@@ -127,6 +163,21 @@ fn station_keys<'a, 's>(
         .key(held_key(location))
         .key(holders_key(location))
         .key(unsettled_key(location))
+        .key(moving_key(location))
+}
+
+/// The holdId of a `holdId|date` entry.
+fn hold_of(entry: &str) -> &str {
+    entry.split_once('|').map_or(entry, |(hold, _)| hold)
+}
+
+/// The code a refused hold answers with, as move.lua's refusals read.
+fn refusal_code(outcome: &BookingOutcome) -> &'static str {
+    match outcome {
+        BookingOutcome::UnknownStation => "unknown_station",
+        BookingOutcome::UnknownDate => "unknown_date",
+        _ => "fully_booked",
+    }
 }
 
 fn is_already_held(reply: &[String]) -> bool {
@@ -142,6 +193,18 @@ fn claim_keys<'a, 's>(
         .key(booking_key(id))
         .key(booking_owner_key(id))
         .key(claim_key(id))
+}
+
+/// The person's keys a confirming script (confirm, confirm_move) writes: the claim's, then the
+/// event counter, the outbox stream and the fence.
+fn confirm_keys<'a, 's>(
+    invocation: &'a mut ScriptInvocation<'s>,
+    id: &MySejahteraId,
+) -> &'a mut ScriptInvocation<'s> {
+    claim_keys(invocation, id)
+        .key(event_sequence_key(id))
+        .key(person_outbox_key(id))
+        .key(fence_key(&claim_key(id)))
 }
 
 fn retry_later(why: &str) -> StoreError {
@@ -226,10 +289,7 @@ impl RedisStore {
     ) -> Result<Option<BookingOutcome>, StoreError> {
         let id = &booking.mysejahtera_id;
         let mut invocation = CONFIRM.prepare_invoke();
-        claim_keys(&mut invocation, id)
-            .key(event_sequence_key(id))
-            .key(person_outbox_key(id))
-            .key(fence_key(&claim_key(id)))
+        confirm_keys(&mut invocation, id)
             .arg(hold_id)
             .arg(booking.to_json())
             .arg(&event.key)
@@ -334,18 +394,35 @@ impl RedisStore {
     /// lives at a time and it is this request's, so another holdId here belongs to an attempt
     /// that can no longer confirm (or to a booking being cancelled).
     async fn hold_resolving(&self, booking: &Booking, hold_id: &str) -> Result<Held, StoreError> {
-        let id = &booking.mysejahtera_id;
+        self.resolving_stale_holds(HoldStep::Booking { booking, hold_id })
+            .await
+    }
+
+    /// Runs a hold step (a booking's, a move's), resolving a stale hold of the person it meets
+    /// and trying once more.
+    async fn resolving_stale_holds(&self, step: HoldStep<'_>) -> Result<Held, StoreError> {
+        let target = match step {
+            HoldStep::Booking { booking, .. } => booking,
+            HoldStep::WithinStation { to, .. } => to,
+        };
+        let (id, location) = (&target.mysejahtera_id, &target.location);
         for _ in 0..2 {
-            let held = self.hold(booking, hold_id).await?;
+            let held = match step {
+                HoldStep::Booking { booking, hold_id } => self.hold(booking, hold_id).await?,
+                HoldStep::WithinStation {
+                    from,
+                    from_hold,
+                    to,
+                    hold_id,
+                } => self.hold_move(from, from_hold, to, hold_id).await?,
+            };
             let Held::Stale { holder } = &held else {
                 return Ok(held);
             };
-            let stale = holder
-                .split_once('|')
-                .map_or(holder.as_str(), |(hold, _)| hold);
+            let stale = hold_of(holder);
             match self.resolve(id, stale).await? {
                 Resolution::Gone => {
-                    self.release(&booking.location, id.as_str(), stale).await?;
+                    self.release(location, id.as_str(), stale).await?;
                 }
                 Resolution::Booked | Resolution::InFlight => {
                     return Err(retry_later("an earlier booking of this person is settling"));
@@ -388,6 +465,200 @@ impl RedisStore {
             tracing::warn!(%error, "booking left for the reconciler to settle");
         }
         Ok(outcome)
+    }
+
+    /// Move step 1, on the person's shard: claims the person for moving `from` (as read, under
+    /// `nonce`) to `to`. Like a booking's claim it needs no replica: if a failover loses it,
+    /// the move's confirm finds it gone and the move answers 503.
+    pub async fn claim_move(
+        &self,
+        from: &Booking,
+        nonce: &ReferenceNonce,
+        to: &Booking,
+    ) -> Result<MoveClaimed, StoreError> {
+        let id = &from.mysejahtera_id;
+        let mut invocation = CLAIM_MOVE.prepare_invoke();
+        claim_keys(&mut invocation, id)
+            .arg(nonce.to_hex())
+            .arg(from.location.as_str())
+            .arg(from.date.to_string())
+            .arg(new_hold_id())
+            .arg(to.location.as_str())
+            .arg(to.date.to_string())
+            .arg(to.to_json())
+            .arg(self.claim_ttl_ms())
+            .arg(self.now_ms());
+        let mut connection = self.reconnecting();
+        let reply: Option<Vec<String>> =
+            store_call("claim_move", invocation.invoke_async(&mut connection))
+                .await
+                .map_err(unavailable)?;
+        match reply.unwrap_or_default().as_slice() {
+            [outcome, hold_id, from_hold] if outcome == "claimed" => Ok(MoveClaimed::Claim {
+                hold_id: hold_id.clone(),
+                from_hold: from_hold.clone(),
+            }),
+            other => Ok(MoveClaimed::Decided(other.to_vec())),
+        }
+    }
+
+    /// Move step 2 within one station (another date), on its shard: the new date's slot for
+    /// `hold_id`, with the booking's hold `from_hold` parked (see hold_move.lua). Goes on to
+    /// confirm only once the replicas have it, as a booking's hold.
+    pub async fn hold_move(
+        &self,
+        from: &Booking,
+        from_hold: &str,
+        to: &Booking,
+        hold_id: &str,
+    ) -> Result<Held, StoreError> {
+        let mut invocation = HOLD_MOVE.prepare_invoke();
+        station_keys(&mut invocation, &to.location)
+            .arg(to.mysejahtera_id.as_str())
+            .arg(from_hold)
+            .arg(from.date.to_string())
+            .arg(hold_id)
+            .arg(to.date.to_string())
+            .arg(self.now_ms());
+        let (reply, acked): (Vec<String>, _) =
+            self.invoke_replicated("hold_move", &invocation).await?;
+        match reply.as_slice() {
+            [outcome, score] if outcome == "held" => {
+                self.confirm_replicated(acked)?;
+                Ok(Held::Held {
+                    score: score.clone(),
+                })
+            }
+            [outcome, holder] if outcome == "stale_hold" => Ok(Held::Stale {
+                holder: holder.clone(),
+            }),
+            _ => booking_outcome(&to.mysejahtera_id, &reply, "hold_move script").map(Held::Refused),
+        }
+    }
+
+    /// Move step 3, on the person's shard: confirm_move.lua's reply (`[moved, stream entry id,
+    /// sequence]`, `[already_moved]` or `[claim_lost]`), acted on only once replicated: the
+    /// 200, and the old slot's release, rest on it.
+    pub async fn confirm_move(
+        &self,
+        from: &Booking,
+        from_hold: &str,
+        nonce: &ReferenceNonce,
+        to: &Booking,
+        event: &EventRecord,
+        hold_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let id = &from.mysejahtera_id;
+        let mut invocation = CONFIRM_MOVE.prepare_invoke();
+        confirm_keys(&mut invocation, id)
+            .arg(hold_id)
+            .arg(from_hold)
+            .arg(nonce.to_hex())
+            .arg(from.location.as_str())
+            .arg(from.date.to_string())
+            .arg(to.to_json())
+            .arg(id.as_str())
+            .arg(&event.payload)
+            .arg(self.booking_expires_at(to));
+        let (reply, acked): (Vec<String>, _) =
+            self.invoke_replicated("confirm_move", &invocation).await?;
+        self.confirm_replicated(acked)?;
+        Ok(reply)
+    }
+
+    /// Move step 5 within one station: gives the parked hold's slot back once the move is
+    /// confirmed (and replicated); true when it did. Its own WAIT still runs, so a hold taken
+    /// after it covers it.
+    pub async fn release_parked(
+        &self,
+        location: &Location,
+        person: &str,
+        from_hold: &str,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = RELEASE_PARKED.prepare_invoke();
+        station_keys(&mut invocation, location)
+            .arg(person)
+            .arg(from_hold);
+        let (released, _): (i64, _) = self
+            .invoke_replicated("release_parked", &invocation)
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// Move on a cluster: (1) claim the person for the move, (2) hold the new slot (within one
+    /// station: the booking's hold parked beside it), (3, between two stations) mark the
+    /// person on the old station's work list, (4) confirm on the person's shard: the booking
+    /// at its new slot and its event, (5) give the old slot back, (6) settle the new hold.
+    /// The new hold comes before the old slot is released, and each step goes on only once
+    /// the replicas have the one before, so a person is never left without a slot nor holds
+    /// two once the reconciler ran: a stop before (4) leaves the booking where it was (the
+    /// reconciler gives the new hold back), a stop after it leaves the old slot to the
+    /// reconciler (by the mark, or the parked hold). The reply reads as move.lua's, plus
+    /// `[already_moved]` for a move confirmed by an earlier try.
+    pub(super) async fn move_in_steps(
+        &self,
+        from: &Booking,
+        nonce: &ReferenceNonce,
+        to: &Booking,
+        event: &EventRecord,
+    ) -> Result<Vec<String>, StoreError> {
+        let id = &from.mysejahtera_id;
+        let person = id.as_str();
+        let (hold_id, from_hold) = match self.claim_move(from, nonce, to).await? {
+            MoveClaimed::Claim { hold_id, from_hold } => (hold_id, from_hold),
+            MoveClaimed::Decided(reply) => return Ok(reply),
+        };
+        let within_station = from.location == to.location;
+        let held = if within_station {
+            self.resolving_stale_holds(HoldStep::WithinStation {
+                from,
+                from_hold: &from_hold,
+                to,
+                hold_id: &hold_id,
+            })
+            .await?
+        } else {
+            self.hold_resolving(to, &hold_id).await?
+        };
+        let score = match held {
+            Held::Held { score } => score,
+            Held::Refused(outcome) => {
+                if let Err(error) = self.drop_claim(id, &hold_id).await {
+                    tracing::warn!(%error, "claim of a refused move left to expire");
+                }
+                return Ok(vec![refusal_code(&outcome).to_owned()]);
+            }
+            Held::Stale { .. } => unreachable!("resolving_stale_holds never returns a stale hold"),
+        };
+        let mark = if within_station {
+            None
+        } else {
+            Some(self.mark_for_cancel(&from.location, person).await?)
+        };
+        let reply = self
+            .confirm_move(from, &from_hold, nonce, to, event, &hold_id)
+            .await?;
+        if reply.first().map(String::as_str) == Some("claim_lost") {
+            self.release(&to.location, person, &hold_id).await?;
+            if let Some(mark) = mark.filter(|mark| mark.new) {
+                self.settle(&from.location, person, &mark.score).await?;
+            }
+            return Err(retry_later("the move expired before it was confirmed"));
+        }
+        // The move stands; an old slot not given back here is the reconciler's.
+        let freed = if within_station {
+            self.release_parked(&from.location, person, &from_hold)
+                .await
+        } else {
+            self.release(&from.location, person, &from_hold).await
+        };
+        if let Err(error) = freed {
+            tracing::warn!(%error, "moved booking's old slot left for the reconciler");
+        }
+        if let Err(error) = self.settle(&to.location, person, &score).await {
+            tracing::warn!(%error, "moved booking left for the reconciler to settle");
+        }
+        Ok(reply)
     }
 
     /// Cancel on a cluster: (a) mark the person on the station's work list, (b) remove the
@@ -518,18 +789,49 @@ impl RedisStore {
             let id = MySejahteraId::stored_key(&person).map_err(|e| {
                 StoreError::UnexpectedReply(format!("{}: {e}", unsettled_key(location)))
             })?;
-            let hold_id = holder
-                .split_once('|')
-                .map_or(holder.as_str(), |(hold, _)| hold);
-            match self.resolve(&id, hold_id).await? {
-                Resolution::Booked => {
+            let hold_id = hold_of(&holder);
+            // A move within the station in flight: the booking's hold parked beside this one.
+            let parked: Option<String> = store_call(
+                "reconcile_parked",
+                connection.hget(moving_key(location), &person),
+            )
+            .await
+            .map_err(unavailable)?;
+            let resolution = self.resolve(&id, hold_id).await?;
+            match (resolution, parked.as_deref()) {
+                (Resolution::Booked, parked) => {
+                    // The move was confirmed: its old slot goes back.
+                    if let Some(parked) = parked
+                        && self
+                            .release_parked(location, &person, hold_of(parked))
+                            .await?
+                    {
+                        report.released += 1;
+                    }
                     self.settle(location, &person, &score).await?;
                     report.settled += 1;
                 }
-                Resolution::InFlight => report.in_flight += 1,
-                Resolution::Gone => {
+                (Resolution::InFlight, _) => report.in_flight += 1,
+                (Resolution::Gone, parked) => {
                     if self.release(location, &person, hold_id).await? {
                         report.released += 1;
+                    }
+                    // A move that will not happen: the booking's hold is its hold again, and
+                    // is decided like any other.
+                    if let Some(parked) = parked {
+                        let parked = hold_of(parked);
+                        match self.resolve(&id, parked).await? {
+                            Resolution::Booked => {
+                                self.settle(location, &person, &score).await?;
+                                report.settled += 1;
+                            }
+                            Resolution::InFlight => report.in_flight += 1,
+                            Resolution::Gone => {
+                                if self.release(location, &person, parked).await? {
+                                    report.released += 1;
+                                }
+                            }
+                        }
                     }
                 }
             }

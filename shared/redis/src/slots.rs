@@ -9,7 +9,15 @@ pub(crate) static SEED: LazyLock<Script> = LazyLock::new(|| Script::new(include_
 pub(crate) static CANCEL: LazyLock<Script> =
     composed_script!("remove_booking.lua", "give_back_slot.lua", "cancel.lua");
 
-/// How often a cancel reads the booking again when it changed between the read and the script.
+pub(crate) static MOVE: LazyLock<Script> = composed_script!(
+    "take_slot.lua",
+    "give_back_slot.lua",
+    "record_move.lua",
+    "move.lua"
+);
+
+/// How often a cancel or a move reads the booking again when it changed between the read and
+/// the script.
 pub(crate) const CANCEL_ATTEMPTS: usize = 3;
 
 pub(crate) fn parse_sequence(reply: &str) -> Result<u64, StoreError> {
@@ -189,6 +197,86 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Move on a single Redis: one script takes the new slot, gives the old one back and
+    /// writes the event. Confirmed only once replicated, like a booking: the new slot's WAIT
+    /// covers the old slot's release too, which happened in the same script.
+    async fn move_at_once(
+        &self,
+        id: &MySejahteraId,
+        from: &Booking,
+        nonce: &ReferenceNonce,
+        to: &Booking,
+        event: &EventRecord,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut invocation = MOVE.prepare_invoke();
+        invocation
+            .key(booking_key(id))
+            .key(booking_owner_key(id))
+            .key(event_sequence_key(id))
+            .key(person_outbox_key(id))
+            .key(slots_key(&from.location))
+            .key(capacity_key(&from.location))
+            .key(held_key(&from.location))
+            .key(holders_key(&from.location))
+            .key(unsettled_key(&from.location))
+            .key(slots_key(&to.location))
+            .key(capacity_key(&to.location))
+            .key(held_key(&to.location))
+            .key(holders_key(&to.location))
+            .arg(from.location.as_str())
+            .arg(from.date.to_string())
+            .arg(nonce.to_hex())
+            .arg(id.as_str())
+            .arg(to.date.to_string())
+            .arg(to.to_json())
+            .arg(&event.payload)
+            .arg(protocol::new_hold_id())
+            .arg(self.booking_expires_at(to));
+        let (reply, acked): (Option<Vec<String>>, _) =
+            self.invoke_replicated("move", &invocation).await?;
+        let reply = reply.unwrap_or_default();
+        if reply.first().map(String::as_str) == Some("moved") {
+            self.confirm_replicated(acked)?;
+        }
+        Ok(reply)
+    }
+}
+
+/// What a move script (move.lua, the cluster's steps) said, once it decided.
+pub(crate) fn move_outcome(
+    id: &MySejahteraId,
+    reply: &[String],
+    moved: Booking,
+    from: BookedSlot,
+    script: &str,
+) -> Result<MoveOutcome, StoreError> {
+    match reply {
+        [] => Ok(MoveOutcome::NotBooked),
+        [outcome, stream_id, sequence] if outcome == "moved" => Ok(MoveOutcome::Moved(Moved {
+            booking: moved,
+            from,
+            outbox_id: outbox_entry_id(person_bucket(id), stream_id),
+            sequence: parse_sequence(sequence)?,
+        })),
+        [outcome] => match outcome.as_str() {
+            "fully_booked" => Ok(MoveOutcome::FullyBooked),
+            "unknown_station" => Ok(MoveOutcome::UnknownStation),
+            "unknown_date" => Ok(MoveOutcome::UnknownDate),
+            "in_progress" => Ok(MoveOutcome::InProgress),
+            // Confirmed by an earlier try of the same move (cluster): its event is in the
+            // outbox already, for the relay.
+            "already_moved" => Ok(MoveOutcome::AlreadyThere(moved)),
+            other => Err(StoreError::UnexpectedReply(format!(
+                "{script} said {other:?}"
+            ))),
+        },
+        other => Err(StoreError::UnexpectedReply(format!(
+            "{script} said {other:?}"
+        ))),
+    }
+}
+
 #[async_trait]
 impl StationReads for RedisStore {
     async fn station_slots(&self, location: &Location) -> Result<Vec<Slot>, StoreError> {
@@ -355,6 +443,44 @@ impl BookingStore for RedisStore {
         }
         Err(StoreError::Unavailable(
             "the booking kept changing while it was being cancelled".into(),
+        ))
+    }
+
+    async fn move_booking(
+        &self,
+        id: &MySejahteraId,
+        nonce: &ReferenceNonce,
+        to: &BookedSlot,
+        stamp: &EventStamp,
+    ) -> Result<MoveOutcome, StoreError> {
+        // As for a cancel: the script must declare the old station's keys, known only from the
+        // booking, and re-checks that the booking still names that slot.
+        for _ in 0..CANCEL_ATTEMPTS {
+            let Some(HeldBooking { booking, ownership }) = self.find_booking(id).await? else {
+                return Ok(MoveOutcome::NotBooked);
+            };
+            if ownership.as_ref().map(|owner| &owner.nonce) != Some(nonce) {
+                return Ok(MoveOutcome::NotBooked);
+            }
+            if booking.slot() == *to {
+                return Ok(MoveOutcome::AlreadyThere(booking));
+            }
+            let moved = booking.moved_to(to);
+            let event = BookingEvent::rescheduled(moved.clone(), booking.slot(), stamp.clone());
+            let reply = if self.cluster {
+                self.move_in_steps(&booking, nonce, &moved, &event.record())
+                    .await?
+            } else {
+                self.move_at_once(id, &booking, nonce, &moved, &event.record())
+                    .await?
+            };
+            if reply.first().map(String::as_str) == Some("changed") {
+                continue;
+            }
+            return move_outcome(id, &reply, moved, booking.slot(), "move script");
+        }
+        Err(StoreError::Unavailable(
+            "the booking kept changing while it was being moved".into(),
         ))
     }
 }

@@ -1,6 +1,6 @@
 //! The booking service as the functions that book or cancel run it: Redis as store and
 //! outbox, the broker the settings name, the reference key. One wiring for create-booking,
-//! cancel-booking, local-api and the tests, so the tests run what is deployed.
+//! move-booking, cancel-booking, local-api and the tests, so the tests run what is deployed.
 use std::sync::Arc;
 
 use booking_core::booking::{BookingService, PublishSettings};
@@ -55,7 +55,7 @@ impl BookingSettings {
         .with_clock(self.clock)
     }
 
-    /// The booking service as create-booking and cancel-booking run it: one request at a time,
+    /// The booking service as create-, move- and cancel-booking run it: one request at a time,
     /// each publishing its own event.
     pub async fn bookings(self) -> Result<Bookings, StoreError> {
         let store = self.store()?;

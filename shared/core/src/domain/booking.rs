@@ -45,6 +45,26 @@ pub struct Booking {
     pub date: SlotDate,
 }
 
+/// Where a booking is held: a station and a date. What a move changes, and all it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BookedSlot {
+    pub location: Location,
+    pub date: SlotDate,
+}
+
+impl BookedSlot {
+    /// The wire names of a move's fields, in the order they are validated.
+    pub const FIELDS: [&'static str; 2] = [Location::FIELD, SlotDate::FIELD];
+
+    /// Checks both fields; the first invalid one is named in the error.
+    pub fn parse(location: &str, date: &str) -> Result<Self, ValidationError> {
+        Ok(Self {
+            location: Location::parse(location)?,
+            date: SlotDate::parse(date)?,
+        })
+    }
+}
+
 impl Booking {
     /// Checks every field; the first invalid one is named in the error.
     pub fn parse(request: &BookingRequest) -> Result<Self, ValidationError> {
@@ -73,6 +93,24 @@ impl Booking {
             location: Location::stored(stored.location),
             phone_number: PhoneNumber::stored(stored.phone_number),
         })
+    }
+
+    /// The station and date it holds.
+    pub fn slot(&self) -> BookedSlot {
+        BookedSlot {
+            location: self.location.clone(),
+            date: self.date,
+        }
+    }
+
+    /// The same booking (person, name, address, phone) at another slot.
+    #[must_use]
+    pub fn moved_to(&self, slot: &BookedSlot) -> Self {
+        Self {
+            location: slot.location.clone(),
+            date: slot.date,
+            ..self.clone()
+        }
     }
 
     /// The canonical stored form. Two requests for the same booking serialize identically, which

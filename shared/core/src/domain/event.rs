@@ -3,7 +3,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::booking::Booking;
+use super::booking::{BookedSlot, Booking};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum EventType {
@@ -11,6 +11,9 @@ pub enum EventType {
     BookingCreated,
     #[serde(rename = "booking.cancelled")]
     BookingCancelled,
+    /// The booking moved to another slot (`from`, `to`); its reference stays.
+    #[serde(rename = "booking.rescheduled")]
+    BookingRescheduled,
 }
 
 /// What downstream systems (SMS, reporting) learn about a booking change. Consumers dedupe by
@@ -28,7 +31,15 @@ pub struct BookingEvent {
     pub event_type: EventType,
     /// RFC 3339, UTC, milliseconds.
     pub occurred_at: String,
+    /// The booking after the change (a rescheduled booking at its new slot).
     pub booking: Booking,
+    /// A rescheduling's old slot, so a consumer (an SMS: "moved from ... to ...") needs no
+    /// earlier event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<BookedSlot>,
+    /// A rescheduling's new slot (the booking's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<BookedSlot>,
 }
 
 /// An event's identity and time, decided before the store writes the event: a cancellation's
@@ -61,6 +72,18 @@ impl BookingEvent {
             event_type,
             occurred_at: stamp.occurred_at,
             booking,
+            from: None,
+            to: None,
+        }
+    }
+
+    /// `booking` (already at its new slot) moved from `from`.
+    pub fn rescheduled(booking: Booking, from: BookedSlot, stamp: EventStamp) -> Self {
+        let to = Some(booking.slot());
+        Self {
+            from: Some(from),
+            to,
+            ..Self::stamped(EventType::BookingRescheduled, booking, stamp)
         }
     }
 
@@ -121,5 +144,26 @@ mod tests {
             serde_json::to_value(&other).unwrap()["type"],
             "booking.cancelled"
         );
+        assert!(value.get("from").is_none(), "only a rescheduling has slots");
+    }
+
+    #[test]
+    fn a_rescheduling_names_both_slots() {
+        let booking = Booking::parse(&valid_request()).unwrap();
+        let to = BookedSlot::parse("UM", "20210520").unwrap();
+        let stamp = EventStamp::new(UNIX_EPOCH);
+        let event = BookingEvent::rescheduled(booking.moved_to(&to), booking.slot(), stamp);
+        let value: serde_json::Value = serde_json::from_str(&event.record().payload).unwrap();
+        assert_eq!(value["type"], "booking.rescheduled");
+        assert_eq!(
+            value["from"],
+            serde_json::json!({"location": "PWTC", "date": "20210516"})
+        );
+        assert_eq!(
+            value["to"],
+            serde_json::json!({"location": "UM", "date": "20210520"})
+        );
+        assert_eq!(value["booking"]["location"], "UM");
+        assert_eq!(value["booking"]["date"], "20210520");
     }
 }

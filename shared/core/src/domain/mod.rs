@@ -6,7 +6,7 @@ mod reference;
 mod station;
 mod validation;
 
-pub use booking::{Booking, BookingRequest};
+pub use booking::{BookedSlot, Booking, BookingRequest};
 pub use event::{BookingEvent, EventRecord, EventStamp, EventType};
 pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
