@@ -636,6 +636,31 @@ async fn a_retry_after_an_abandoned_attempt_resolves_its_stale_hold_inline() {
     assert_invariants(&app, &stations, true).await;
 }
 
+/// An attempt that held a date's last slot and stopped before confirming: its retry, while the
+/// claim lives, continues it and books that slot, although the station now reads as full (the
+/// claim's station read comes first, and answers everybody else `fully_booked`).
+#[tokio::test]
+async fn a_retry_of_the_attempt_that_holds_the_last_slot_books_it() {
+    let app = spawn_app_with(AppOptions::on(RedisMode::Cluster)).await;
+    let station = app.cluster.as_ref().unwrap().stations_on_different_nodes(1)[0].clone();
+    app.seed(1, &[(station.as_str(), 1)]).await;
+    let id = person_apart_from(&app, &station, 15_000);
+    let attempt = booking(&id, &station);
+    let Claimed::Claim { hold_id } = app.store.claim(&attempt).await.unwrap() else {
+        panic!("a first attempt claims");
+    };
+    assert!(matches!(
+        app.store.hold(&attempt, &hold_id).await.unwrap(),
+        Held::Held { .. }
+    ));
+    let other = app.book(&person_id(15_999), &station, DATE).await;
+    assert_eq!(other.error_code(), "fully_booked");
+    let retry = app.book(&id, &station, DATE).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{:?}", retry.body);
+    assert_eq!(app.remaining(&station, DATE).await, Some(0));
+    assert_invariants(&app, &[station], true).await;
+}
+
 /// While one request of a person is being decided, their request for another booking waits:
 /// 409 `booking_in_progress` with `Retry-After`, nothing changed; once the first is decided,
 /// the second gets the answer a single Redis would give.

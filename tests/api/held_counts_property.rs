@@ -62,13 +62,12 @@ impl Model {
         self.bookings.values().filter(|d| **d == day).count() as u32
     }
 
+    /// In book.lua's order: the identical booking, then the station and date, then whether
+    /// the person holds another booking (so an unknown or full date answers everybody alike).
     fn book(&mut self, person: u8, day: usize) -> BookingOutcome {
-        if let Some(held_day) = self.bookings.get(&person) {
-            return if *held_day == day {
-                BookingOutcome::AlreadyHeld { ownership: None }
-            } else {
-                BookingOutcome::AlreadyBooked
-            };
+        let held_day = self.bookings.get(&person).copied();
+        if held_day == Some(day) {
+            return BookingOutcome::AlreadyHeld { ownership: None };
         }
         let Some(capacity) = self.capacity[day] else {
             return if self.capacity.iter().any(Option::is_some) {
@@ -79,6 +78,9 @@ impl Model {
         };
         if self.held(day) >= capacity {
             return BookingOutcome::FullyBooked;
+        }
+        if held_day.is_some() {
+            return BookingOutcome::AlreadyBooked;
         }
         self.bookings.insert(person, day);
         BookingOutcome::Created {

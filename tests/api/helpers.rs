@@ -603,6 +603,20 @@ impl TestResponse {
     }
 }
 
+/// Status, headers and body exactly, so two answers can be shown to be the same answer.
+pub fn exact(response: &TestResponse) -> (StatusCode, Vec<(String, String)>, Value) {
+    let mut headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect();
+    headers.sort();
+    (response.status, headers, response.body.clone())
+}
+
 /// The test app's publishing. A publish to the local broker takes milliseconds; its timeout
 /// is far above that, so a busy machine cannot leave in the outbox an event a test expects
 /// published. A broker that was never reached costs a fresh publisher its connect deadline

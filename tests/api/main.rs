@@ -4,6 +4,7 @@
 mod helpers;
 mod batched_events;
 mod booking_lifecycle;
+mod booking_privacy;
 mod booking_retention;
 mod broker_faults;
 mod cluster_moves;

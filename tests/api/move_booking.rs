@@ -13,7 +13,7 @@ use crate::helpers::{
     AppOptions, RedisMode, TestApp, booking_json, create_topic, person_id, publisher, read_topic,
     spawn_app_with,
 };
-use crate::ownership::exact;
+use crate::helpers::exact;
 
 const ID: &str = "900127015527";
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    AppOptions, Captured, RedisMode, TestApp, TestResponse, booking_json, read_topic,
+    AppOptions, Captured, RedisMode, TestApp, TestResponse, booking_json, exact, read_topic,
     spawn_app_with,
 };
 use crate::helpers::{booking_key_of, outbox_key_of, owner_key_of};
@@ -51,17 +51,6 @@ fn assert_unauthorized(response: &TestResponse, what: &str) {
     assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{what}");
     assert_eq!(response.error_code(), "unauthorized", "{what}");
     assert_eq!(response.headers["www-authenticate"], "Bearer", "{what}");
-}
-
-/// Status, headers and body exactly, so two 404s can be shown to be the same answer.
-pub(crate) fn exact(response: &TestResponse) -> (StatusCode, Vec<(String, Vec<u8>)>, Value) {
-    let mut headers: Vec<(String, Vec<u8>)> = response
-        .headers
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-        .collect();
-    headers.sort();
-    (response.status, headers, response.body.clone())
 }
 
 async fn a_booking_is_read_and_cancelled_only_with_its_reference(mode: RedisMode) {

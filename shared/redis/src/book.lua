@@ -15,19 +15,25 @@
 -- ARGV[7] when the booking's records expire (Unix seconds): its date + BOOKING_RETENTION_DAYS
 -- ARGV[8] the hold's id: recorded in holders and in the owner record, as on a cluster
 local held = redis.call('GET', KEYS[2])
+if held == ARGV[2] then
+  -- Durability (issue 11): rewrite the same bytes so this retry has a write of its own; the
+  -- WAIT after it (REDIS_WAIT_REPLICAS) then also confirms the original booking replicated,
+  -- whichever connection wrote it.
+  redis.call('SET', KEYS[2], held, 'KEEPTTL')
+  -- The stored nonce and time let the retry show the same reference within its window.
+  local owner = redis.call('HMGET', KEYS[4], 'nonce', 'bookedAt')
+  return {'already_held', owner[1] or '', owner[2] or ''}
+end
+-- The station and date before the person (issue 23): an unknown or full one answers the same
+-- whether or not the ID holds a booking.
+local refused = slot_refusal(KEYS[1], KEYS[5], KEYS[6], ARGV[1])
+if refused then
+  return {refused}
+end
 if held then
-  if held == ARGV[2] then
-    -- Durability (issue 11): rewrite the same bytes so this retry has a write of its own; the
-    -- WAIT after it (REDIS_WAIT_REPLICAS) then also confirms the original booking replicated,
-    -- whichever connection wrote it.
-    redis.call('SET', KEYS[2], held, 'KEEPTTL')
-    -- The stored nonce and time let the retry show the same reference within its window.
-    local owner = redis.call('HMGET', KEYS[4], 'nonce', 'bookedAt')
-    return {'already_held', owner[1] or '', owner[2] or ''}
-  end
   return {'already_booked'}
 end
-local refused = take_slot(KEYS[1], KEYS[5], KEYS[6], ARGV[1])
+refused = take_slot(KEYS[1], KEYS[5], KEYS[6], ARGV[1])
 if refused then
   return {refused}
 end

@@ -1,8 +1,9 @@
 //! Booking and cancelling on a Redis Cluster, where the person's keys (`{p:NNN}`) and the
 //! station's keys (`{L}`) live on different shards, so no one script can change both. Each
 //! step is one idempotent script on one shard (see the README's "Redis Cluster" for the states):
-//! 1. `claim` (person): a pending claim with a fresh holdId and a TTL, or the person's existing
-//!    booking's answer, or `booking_in_progress` for another live attempt;
+//! 1. `claim` (person, after a read of the station's shard): a pending claim with a fresh holdId
+//!    and a TTL, or the station's refusal (unknown or full date, the same for every person), or
+//!    the person's existing booking's answer, or `booking_in_progress` for another live attempt;
 //! 2. `hold` (station): takes the slot under the holdId, records the holder and puts the person
 //!    on the station's `unsettled` work list;
 //! 3. `confirm` (person): while the claim is still this holdId's, turns it into the booking,
@@ -42,6 +43,14 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(10);
 const RECONCILE_BATCH: usize = 100;
 
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+/// Reads only (`no-writes`), so it answers even where Redis refuses writes.
+static SLOT_REFUSAL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "#!lua flags=no-writes\n",
+        include_str!("take_slot.lua"),
+        include_str!("slot_refusal.lua")
+    ))
+});
 static HOLD: LazyLock<Script> = composed_script!("take_slot.lua", "hold.lua");
 static CONFIRM: LazyLock<Script> = composed_script!("record_booking.lua", "confirm.lua");
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("settle.lua")));
@@ -220,11 +229,16 @@ impl RedisStore {
         u64::try_from(self.claim_ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Step 1, on the person's shard. A new claim needs no replica: if a failover loses it,
-    /// confirm finds it gone and the attempt answers 503. The identical request's booking
-    /// (200) does: the claim script writes the booking again and runs once more, with WAIT.
+    /// Step 1: a read on the station's shard, then the claim on the person's shard. The read
+    /// comes first so that an unknown or full date is refused the same for every person,
+    /// booked or not (issue 23); it decides nothing about slots (the hold does, atomically),
+    /// and a date that fills or empties in between is as if the request came a moment
+    /// earlier. A new claim needs no replica: if a failover loses it, confirm finds it gone and
+    /// the attempt answers 503. The identical request's booking (200) does: the claim script
+    /// writes the booking again and runs once more, with WAIT.
     pub async fn claim(&self, booking: &Booking) -> Result<Claimed, StoreError> {
         let id = &booking.mysejahtera_id;
+        let refusal = self.slot_refusal(booking).await?;
         let mut invocation = CLAIM.prepare_invoke();
         claim_keys(&mut invocation, id)
             .arg(booking.to_json())
@@ -232,7 +246,8 @@ impl RedisStore {
             .arg(booking.location.as_str())
             .arg(booking.date.to_string())
             .arg(self.claim_ttl_ms())
-            .arg(self.now_ms());
+            .arg(self.now_ms())
+            .arg(refusal);
         let mut connection = self.reconnecting();
         let mut reply: Vec<String> = store_call("claim", invocation.invoke_async(&mut connection))
             .await
@@ -250,6 +265,23 @@ impl RedisStore {
             }),
             _ => booking_outcome(id, &reply, "claim script").map(Claimed::Decided),
         }
+    }
+
+    /// Why the booking's date cannot be booked (`unknown_station`, `unknown_date`,
+    /// `fully_booked`), or "" when it can, as the station's shard reads it now.
+    async fn slot_refusal(&self, booking: &Booking) -> Result<String, StoreError> {
+        let mut connection = self.reconnecting();
+        store_call(
+            "slot_refusal",
+            SLOT_REFUSAL
+                .key(slots_key(&booking.location))
+                .key(held_key(&booking.location))
+                .key(capacity_key(&booking.location))
+                .arg(booking.date.to_string())
+                .invoke_async(&mut connection),
+        )
+        .await
+        .map_err(unavailable)
     }
 
     /// Step 2, on the station's shard: a hold goes on to confirm only once the replicas have it

@@ -1,9 +1,11 @@
--- take_slot(slots, held, capacity, date): takes one slot of `date` at a station, or returns why
--- not ('unknown_station', 'unknown_date', 'fully_booked'). Shared by book.lua and hold.lua.
+-- slot_refusal(slots, held, capacity, date): why no slot of `date` can be taken at a station
+-- ('unknown_station', 'unknown_date', 'fully_booked'), or nil with the date's held count and
+-- capacity as read; writes nothing. Booking scripts ask it before they look at the person, so
+-- that these answers never depend on whether the person holds a booking (issue 23).
 -- Counters (issue 11): held:{location} is the truth and remaining = max(capacity - held, 0).
 -- A date without a held count predates it (see the README's migration) and keeps the old
 -- arithmetic on remaining alone until migrated.
-local function take_slot(slots, held, capacity, date)
+local function slot_refusal(slots, held, capacity, date)
   local remaining = redis.call('HGET', slots, date)
   if not remaining then
     if redis.call('EXISTS', slots) == 0 then
@@ -14,16 +16,26 @@ local function take_slot(slots, held, capacity, date)
   local count = redis.call('HGET', held, date)
   local cap = redis.call('HGET', capacity, date)
   if count and cap then
-    local free = tonumber(cap) - tonumber(count)
-    if free <= 0 then
+    if tonumber(cap) - tonumber(count) <= 0 then
       return 'fully_booked'
     end
+  elseif tonumber(remaining) <= 0 then
+    return 'fully_booked'
+  end
+  return nil, count, cap
+end
+
+-- take_slot(slots, held, capacity, date): takes one slot of `date` at a station, or returns why
+-- not (see slot_refusal). Shared by book.lua and hold.lua.
+local function take_slot(slots, held, capacity, date)
+  local refused, count, cap = slot_refusal(slots, held, capacity, date)
+  if refused then
+    return refused
+  end
+  if count and cap then
     redis.call('HINCRBY', held, date, 1)
-    redis.call('HSET', slots, date, free - 1)
+    redis.call('HSET', slots, date, tonumber(cap) - tonumber(count) - 1)
   else
-    if tonumber(remaining) <= 0 then
-      return 'fully_booked'
-    end
     if count then
       redis.call('HINCRBY', held, date, 1)
     end
