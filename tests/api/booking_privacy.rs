@@ -22,7 +22,12 @@ async fn an_unknown_or_full_date_answers_the_same_for_booked_and_unbooked_ids(mo
     );
     let before = app.snapshot().await;
     let probes = [
-        ("NOPE", "20210516", StatusCode::NOT_FOUND, "station_not_found"),
+        (
+            "NOPE",
+            "20210516",
+            StatusCode::NOT_FOUND,
+            "station_not_found",
+        ),
         ("PWTC", "20210530", StatusCode::NOT_FOUND, "date_not_found"),
         ("FULL", "20210516", StatusCode::CONFLICT, "fully_booked"),
     ];

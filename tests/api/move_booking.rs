@@ -9,11 +9,11 @@ use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cluster_protocol::{assert_invariants, reconcile};
+use crate::helpers::exact;
 use crate::helpers::{
     AppOptions, RedisMode, TestApp, booking_json, create_topic, person_id, publisher, read_topic,
     spawn_app_with,
 };
-use crate::helpers::exact;
 
 const ID: &str = "900127015527";
 

@@ -69,8 +69,7 @@ use booking_core::domain::{
 use booking_core::ports::{
     AllStations, BookingOutcome, BookingStore, Cancelled, Clock, HealthCheck, HeldBooking,
     HeldMigrated, MoveOutcome, Moved, Outbox, OutboxEntry, SeedStore, StationPlan, StationReads,
-    StationSeeded,
-    StoreError, SystemClock,
+    StationSeeded, StoreError, SystemClock,
 };
 use booking_core::service_metrics;
 use booking_core::service_metrics::store_call;
