@@ -116,11 +116,12 @@ except (ValueError, AttributeError):
 
 # request METHOD PATH [BODY] [SECONDS] [AUTHORIZATION]: sets status, body and headers.
 request() {
-  local method="$1" path="$2" data="${3:-}" seconds="${4:-$CALL_SECONDS}" authorization="${5:-}"
+  local method="$1" path="$2" data="${3:-}" seconds="${4:-$CALL_SECONDS}" authorization="${5:-}" key="${6:-}"
   rm -f "$work/body" "$work/headers"
   local args=(-sS -X "$method" --max-time "$seconds" -o "$work/body" -D "$work/headers" -w '%{http_code}')
   [ -n "$data" ] && args+=(-H 'content-type: application/json' --data-binary "$data")
   [ -n "$authorization" ] && args+=(-H "authorization: $authorization")
+  [ -n "$key" ] && args+=(-H "idempotency-key: $key")
   status="$(curl "${args[@]}" "http://127.0.0.1:$watch_port$path" || echo "no answer")"
   body="$(cat "$work/body" 2>/dev/null || true)"
   headers="$(tr -d '\r' <"$work/headers" 2>/dev/null || true)"
@@ -189,7 +190,8 @@ check "GET an unknown path (catch-all) error" route_not_found "$(field error <<<
 
 echo "e2e: POST bookings"
 first="$(booking 900127015527 20210516)"
-request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"
+attempt="$(python3 -c 'import uuid; print(uuid.uuid4())')"   # the client's Idempotency-Key
+request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS" "" "$attempt"
 check "POST /lambda-url/create-booking/booking status" 201 "$status"
 check "POST booking body is the stored booking" "$(canon <<<"$first")" "$(without_reference <<<"$body")"
 reference="$(field bookingReference <<<"$body")"
@@ -198,11 +200,20 @@ check "POST booking Location" "/booking/900127015527" "$(header location)"
 check "booking:900127015527 in Redis" "$(canon <<<"$first")" "$(rcli GET "$(booking_key 900127015527)" | canon)"
 check "slot taken in Redis" 0 "$(rcli HGET 'slots:{E2E}' 20210516)"
 
-request POST /booking "$first"
+request POST /booking "$first" "" "" "$attempt"
 check "identical booking again (router) status" 200 "$status"
 check "identical booking again body" "$(canon <<<"$first")" "$(without_reference <<<"$body")"
-check "identical booking again shows the same reference" "$reference" "$(field bookingReference <<<"$body")"
+check "identical booking again with its Idempotency-Key shows the same reference" "$reference" "$(field bookingReference <<<"$body")"
 check "a retry takes no second slot" 0 "$(rcli HGET 'slots:{E2E}' 20210516)"
+request POST /booking "$first"
+check "identical booking without the key status" 200 "$status"
+check "identical booking without the key shows no reference" "" "$(field bookingReference <<<"$body")"
+request POST /booking "$first" "" "" "another-attempt"
+check "identical booking with another key shows no reference" "" "$(field bookingReference <<<"$body")"
+request POST /booking "$first" "" "" "$(printf 'k%.0s' {1..256})"
+check "an Idempotency-Key over 255 characters status" 400 "$status"
+check "an Idempotency-Key over 255 characters names the header" Idempotency-Key "$(field field <<<"$body")"
+check "the key is kept only as a keyed digest" 64 "$(rcli GET "$(booking_key 900127015527 booking-retry)" | tr -d '\n' | wc -c)"
 
 request POST /booking "$(booking 880101015555 20210516)"
 check "another person on the full date status" 409 "$status"
@@ -347,7 +358,7 @@ check "the slot is free again" 1 "$(rcli HGET 'slots:{E2E}' 20210516)"
 check "no booking key is left" 0 "$(rcli EXISTS "$(booking_key 900127015527)" "$(booking_key 900127015527 booking-owner)")"
 request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
 check "the old reference is dead" 404 "$status"
-request POST /booking "$first"
+request POST /booking "$first" "" "" "$(python3 -c 'import uuid; print(uuid.uuid4())')"
 check "booking again status" 201 "$status"
 check "booking again gives a new reference" new "$([ "$(field bookingReference <<<"$body")" != "$reference" ] && echo new || echo same)"
 

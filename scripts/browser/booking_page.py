@@ -374,7 +374,7 @@ def fail_first_booking_with(run, status, body, headers=None):
     sent = []
 
     def fault_once(route):
-        sent.append(route.request.post_data)
+        sent.append((route.request.post_data, route.request.headers.get("idempotency-key")))
         if len(sent) == 1:
             route.fulfill(status=status, json=body, headers=headers or {})
         else:
@@ -401,8 +401,8 @@ def store_outage_offers_the_safe_retry(run):
         assert answer.value.status == 201, answer.value.status
     finally:
         run.page.unroute("**/booking")
-    # The safe retry is the identical request, byte for byte.
-    assert len(sent) == 2 and sent[0] == sent[1], sent
+    # The safe retry is the identical request, byte for byte, with the attempt's Idempotency-Key.
+    assert len(sent) == 2 and sent[0] == sent[1] and sent[0][1], sent
     expect(run.page.locator("#done")).to_be_visible()
     assert run.has_booking(FOURTH)
 

@@ -504,8 +504,13 @@ class Suite:
     def run_http_functions(self):
         bearer = {}
 
-        def booking(id_, **fields):
-            return self.json_post({"mysejahteraId": id_, **PERSON, **fields})
+        def booking(id_, key=None, **fields):
+            request = self.json_post({"mysejahteraId": id_, **PERSON, **fields})
+            if key:
+                request["headers"]["idempotency-key"] = key
+            return request
+
+        attempt = secrets.token_hex(16)  # the client's Idempotency-Key for IDS[0]'s booking
 
         # api-docs: the three documents.
         e = self.start("api-docs")
@@ -557,11 +562,15 @@ class Suite:
                           shapes=("v2",), status=201,
                           has={"location": f"/booking/{IDS[0]}"},
                           check=lambda b: REFERENCE.fullmatch(b.get("bookingReference", "")) is not None,
-                          **booking(IDS[0]))
+                          **booking(IDS[0], key=attempt))
         bearer[IDS[0]] = (first.json or {}).get("bookingReference")
-        self.http(e, "create-booking", "the identical retry: 200, same reference", "POST",
-                  "/booking", shapes=("v2",), status=200,
-                  check=lambda b: b.get("bookingReference") == bearer[IDS[0]], **booking(IDS[0]))
+        self.http(e, "create-booking", "the identical retry with its key: 200, same reference",
+                  "POST", "/booking", shapes=("v2",), status=200,
+                  check=lambda b: b.get("bookingReference") == bearer[IDS[0]],
+                  **booking(IDS[0], key=attempt))
+        self.http(e, "create-booking", "the identical retry without its key: 200, no reference",
+                  "POST", "/booking", status=200,
+                  check=lambda b: "bookingReference" not in b, **booking(IDS[0]))
         self.http(e, "create-booking", "a second booking: 409", "POST", "/booking", status=409,
                   error="already_booked", **booking(IDS[0], date="20210517"))
         rest = self.http(e, "create-booking", "a booking (REST 1.0): 201", "POST", "/booking",

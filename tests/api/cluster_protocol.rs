@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use booking_core::domain::{
     Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp, EventType,
-    MySejahteraId, ReferenceNonce,
+    IdempotencyKey, MySejahteraId, ReferenceNonce,
 };
 use booking_core::ports::{BookingStore, QueueJoin, QueueStore};
 use booking_redis::protocol::{CLAIM_TTL, Claimed, Held};
@@ -23,9 +23,9 @@ use booking_redis::{RedisOptions, RedisStore};
 
 use crate::helpers::person_id;
 use crate::helpers::{
-    AppOptions, RedisCluster, RedisMode, ServerProcess, TEST_TIMEOUTS, TestApp, booking_json,
-    booking_key_of, bookings_on, create_topic, one_station_seed, post_booking_to, redis_cli,
-    spawn_app_with,
+    AppOptions, RedisCluster, RedisMode, ServerProcess, TEST_TIMEOUTS, TestApp, attempt_key,
+    booking_json, booking_key_of, bookings_on, create_topic, one_station_seed, post_booking_to,
+    redis_cli, spawn_app_with, test_references,
 };
 
 pub(crate) const DATE: &str = "20210516";
@@ -35,13 +35,18 @@ fn booking(id: &str, location: &str) -> Booking {
     Booking::parse(&request).unwrap()
 }
 
-/// The event and ownership the booking use case hands the store.
+/// The event and ownership the booking use case hands the store for the attempt `app.book`
+/// sends: with its `Idempotency-Key`, so that call's retry is shown the reference again.
 fn creation(booking: &Booking) -> (EventRecord, BookingOwnership) {
     let now = SystemTime::now();
+    let id = &booking.mysejahtera_id;
+    let body = booking_json(id.as_str(), booking.location.as_str(), &booking.date.to_string());
+    let key = IdempotencyKey::parse(attempt_key(body.as_bytes()).as_bytes()).unwrap();
     let event = BookingEvent::new(EventType::BookingCreated, booking.clone(), now);
     let ownership = BookingOwnership {
         nonce: ReferenceNonce::random().unwrap(),
         booked_at: now,
+        retry_key: Some(test_references().retry_key_digest(id, &key)),
     };
     (event.record(), ownership)
 }

@@ -173,6 +173,7 @@ async fn run_steps(store: &RedisStore, steps: Vec<Step>) -> Result<(), TestCaseE
                 let ownership = BookingOwnership {
                     nonce: ReferenceNonce::random().unwrap(),
                     booked_at: SystemTime::now(),
+                    retry_key: None,
                 };
                 let got = store
                     .book(&booking, &event.record(), &ownership)

@@ -849,6 +849,13 @@ pub fn authorized(method: Method, path: &str, authorization: Option<&str>) -> Re
     request
 }
 
+/// The `Idempotency-Key` a test client makes for the attempt that sends `body`.
+pub fn attempt_key(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn booking_json(id: &str, location: &str, date: &str) -> String {
     serde_json::json!({
         "mysejahteraId": id,
@@ -883,9 +890,34 @@ impl TestApp {
         self.get_station.handle(request).await.into()
     }
 
-    /// Remembers the booking reference a reply carries, as the booker would.
+    /// `POST /booking` as the page and other careful clients send it: with an
+    /// `Idempotency-Key` made for the attempt, which the same body's retries send again (here
+    /// derived from the body, so a test's retries are the same attempt). Remembers the
+    /// booking reference a reply carries, as the booker would.
     pub async fn post_booking(&self, body: impl Into<Body>) -> TestResponse {
-        let request = request(Method::POST, "/booking", body);
+        let body: Body = body.into();
+        let key = attempt_key(body.as_ref());
+        self.post_booking_with_key(body, Some(key.as_bytes())).await
+    }
+
+    /// `POST /booking` with this `Idempotency-Key` (None: without the header).
+    pub async fn post_booking_with_key(
+        &self,
+        body: impl Into<Body>,
+        key: Option<&[u8]>,
+    ) -> TestResponse {
+        let mut request = request(Method::POST, "/booking", body);
+        if let Some(key) = key {
+            request.headers_mut().insert(
+                "idempotency-key",
+                lambda_http::http::HeaderValue::from_bytes(key).expect("a header value"),
+            );
+        }
+        self.send_booking(request).await
+    }
+
+    /// Sends a `POST /booking` request as built, remembering the reference its reply carries.
+    pub async fn send_booking(&self, request: Request) -> TestResponse {
         let response: TestResponse = self.create_booking.handle(request).await.into();
         self.bookings_answered.fetch_add(1, Ordering::SeqCst);
         if let (Some(id), Some(reference)) = (

@@ -51,7 +51,7 @@ async fn measure<P: EventPublisher>(
     for i in 0..count {
         let started = Instant::now();
         service
-            .book(booking(&person_id(first_person + i)))
+            .book(booking(&person_id(first_person + i)), None)
             .await
             .expect("capacity is ample");
         latencies.push(started.elapsed());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::domain::{
     BookedSlot, Booking, BookingEvent, BookingOwnership, BookingReference, EventStamp, EventType,
-    MySejahteraId, ReferenceNonce,
+    IdempotencyKey, MySejahteraId, ReferenceNonce,
 };
 use crate::outbox::{DeliveryError, PublishBreaker, deliver};
 use crate::ownership::BookingReferences;
@@ -177,12 +177,20 @@ impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
 
     /// Success only when the store confirmed the booking is held; any doubt is an error. The
     /// event is in the outbox once the booking is; publishing it here is an optimisation that
-    /// may fail without failing the booking.
-    pub async fn book(&self, booking: Booking) -> Result<BookingConfirmed, BookingError> {
+    /// may fail without failing the booking. `retry_key` is the attempt's `Idempotency-Key`:
+    /// an identical retry is shown the reference again only with the same key (and within the
+    /// retry window), so someone else who sends the same body does not get it.
+    pub async fn book(
+        &self,
+        booking: Booking,
+        retry_key: Option<&IdempotencyKey>,
+    ) -> Result<BookingConfirmed, BookingError> {
         let now = self.clock.now();
         let ownership = BookingOwnership {
             nonce: ReferenceNonce::random().map_err(|_| BookingError::NoRandomness)?,
             booked_at: now,
+            retry_key: retry_key
+                .map(|key| self.references.retry_key_digest(&booking.mysejahtera_id, key)),
         };
         let event = BookingEvent::new(EventType::BookingCreated, booking, now);
         let id = &event.booking.mysejahtera_id;
@@ -210,7 +218,15 @@ impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
             }
             BookingOutcome::AlreadyHeld { ownership } => {
                 let reference = ownership
-                    .filter(|held| BookingReferences::within_retry_window(held.booked_at, now))
+                    .filter(|held| {
+                        BookingReferences::within_retry_window(held.booked_at, now)
+                            && match (retry_key, &held.retry_key) {
+                                (Some(presented), Some(stored)) => {
+                                    self.references.same_retry_key(id, presented, stored)
+                                }
+                                _ => false,
+                            }
+                    })
                     .map(|held| self.references.reference(id, &held.nonce));
                 Ok(BookingConfirmed {
                     booking: event.booking,
@@ -434,7 +450,7 @@ mod tests {
                 .times(publishes)
                 .returning(|_| Ok(()));
             let got = service(store, outbox, publisher)
-                .book(booking.clone())
+                .book(booking.clone(), None)
                 .await
                 .map(|c| (c.booking, c.newly_created));
             assert_eq!(got, expected, "{name}");
@@ -442,85 +458,122 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_reference_comes_with_a_new_booking_and_a_recent_retry() {
+    async fn the_reference_comes_with_a_new_booking_and_a_recent_retry_with_its_key() {
         let booking = Booking::parse(&valid_request()).unwrap();
         let id = booking.mysejahtera_id.clone();
         let booked_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_621_152_000);
         let nonce = ReferenceNonce::random().unwrap();
+        let key = |raw: &str| IdempotencyKey::parse(raw.as_bytes()).unwrap();
         let held = BookingOwnership {
             nonce: nonce.clone(),
             booked_at,
+            retry_key: Some(references().retry_key_digest(&id, &key("attempt-1"))),
+        };
+        let keyless = BookingOwnership {
+            retry_key: None,
+            ..held.clone()
         };
         let minutes = |m: u64| booked_at + Duration::from_secs(60 * m);
         let expected = references().reference(&id, &nonce);
         type Case = (
             &'static str,
-            BookingOutcome,
+            Option<BookingOwnership>,
+            Option<&'static str>,
             SystemTime,
             Option<BookingReference>,
         );
         let cases: Vec<Case> = vec![
             (
-                "a retry a minute later gets the same reference",
-                BookingOutcome::AlreadyHeld {
-                    ownership: Some(held.clone()),
-                },
+                "a retry with the key a minute later gets the same reference",
+                Some(held.clone()),
+                Some("attempt-1"),
                 minutes(1),
                 Some(expected.clone()),
             ),
             (
-                "a retry after 15 minutes gets none",
-                BookingOutcome::AlreadyHeld {
-                    ownership: Some(held.clone()),
-                },
+                "a retry without the key gets none",
+                Some(held.clone()),
+                None,
+                minutes(1),
+                None,
+            ),
+            (
+                "a retry with another key gets none",
+                Some(held.clone()),
+                Some("attempt-2"),
+                minutes(1),
+                None,
+            ),
+            (
+                "a booking made without a key shows it to no retry",
+                Some(keyless.clone()),
+                Some("attempt-1"),
+                minutes(1),
+                None,
+            ),
+            (
+                "a retry with the key after 15 minutes gets none",
+                Some(held.clone()),
+                Some("attempt-1"),
                 minutes(16),
                 None,
             ),
             (
                 "a booking stored before references existed has none",
-                BookingOutcome::AlreadyHeld { ownership: None },
+                None,
+                Some("attempt-1"),
                 minutes(1),
                 None,
             ),
         ];
-        for (name, reply, now, reference) in cases {
+        for (name, ownership, presented, now, reference) in cases {
             let mut store = MockBookingStore::new();
             store
                 .expect_book()
                 .withf(move |_, _, ownership| ownership.booked_at == now)
-                .return_once(move |_, _, _| Ok(reply));
+                .return_once(move |_, _, _| Ok(BookingOutcome::AlreadyHeld { ownership }));
             let mut clock = MockClock::new();
             clock.expect_now().return_const(now);
+            let presented = presented.map(key);
             let confirmed = service(store, MockOutbox::new(), MockEventPublisher::new())
                 .with_clock(Arc::new(clock))
-                .book(booking.clone())
+                .book(booking.clone(), presented.as_ref())
                 .await
                 .unwrap();
             assert!(!confirmed.newly_created, "{name}");
             assert_eq!(confirmed.reference, reference, "{name}");
         }
 
-        // A new booking's reference is derived from the nonce it stored.
-        let stored = Arc::new(std::sync::Mutex::new(None));
-        let mut store = MockBookingStore::new();
-        let keep = Arc::clone(&stored);
-        store.expect_book().return_once(move |_, _, ownership| {
-            *keep.lock().unwrap() = Some(ownership.nonce.clone());
-            created()
-        });
-        let mut publisher = MockEventPublisher::new();
-        publisher.expect_publish().returning(|_| Ok(()));
-        let mut outbox = MockOutbox::new();
-        outbox.expect_remove().returning(|_| Ok(()));
-        let confirmed = service(store, outbox, publisher)
-            .book(booking.clone())
-            .await
-            .unwrap();
-        let nonce = stored.lock().unwrap().clone().unwrap();
-        assert_eq!(
-            confirmed.reference,
-            Some(references().reference(&id, &nonce))
-        );
+        // A new booking's reference is derived from the nonce it stored, with or without a
+        // key; the store keeps the key's digest, never the key.
+        for presented in [None, Some(key("attempt-1"))] {
+            let stored = Arc::new(std::sync::Mutex::new(None));
+            let mut store = MockBookingStore::new();
+            let keep = Arc::clone(&stored);
+            store.expect_book().return_once(move |_, _, ownership| {
+                *keep.lock().unwrap() = Some(ownership.clone());
+                created()
+            });
+            let mut publisher = MockEventPublisher::new();
+            publisher.expect_publish().returning(|_| Ok(()));
+            let mut outbox = MockOutbox::new();
+            outbox.expect_remove().returning(|_| Ok(()));
+            let confirmed = service(store, outbox, publisher)
+                .book(booking.clone(), presented.as_ref())
+                .await
+                .unwrap();
+            let ownership = stored.lock().unwrap().clone().unwrap();
+            assert_eq!(
+                confirmed.reference,
+                Some(references().reference(&id, &ownership.nonce))
+            );
+            assert_eq!(
+                ownership.retry_key,
+                presented
+                    .as_ref()
+                    .map(|presented| references().retry_key_digest(&id, presented))
+            );
+        }
     }
 
     #[tokio::test]
@@ -539,7 +592,7 @@ mod tests {
         let service = service(store, outbox, publisher);
 
         for _ in 0..2 {
-            let confirmed = service.book(booking.clone()).await.unwrap();
+            let confirmed = service.book(booking.clone(), None).await.unwrap();
             assert!(confirmed.newly_created);
         }
     }
@@ -557,7 +610,7 @@ mod tests {
             .returning(|_| Err(StoreError::Unavailable("gone".into())));
         assert!(
             service(store, outbox, publisher)
-                .book(booking)
+                .book(booking, None)
                 .await
                 .is_ok()
         );
@@ -572,6 +625,7 @@ mod tests {
             ownership: Some(BookingOwnership {
                 nonce,
                 booked_at: SystemTime::UNIX_EPOCH,
+                retry_key: None,
             }),
         };
         (held, reference)

@@ -12,7 +12,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::references::{BOOKING_REFERENCE_KEY, ReferenceKey};
-use crate::domain::{BookingReference, MySejahteraId, ReferenceNonce};
+use crate::domain::{
+    BookingReference, IdempotencyKey, MySejahteraId, ReferenceNonce, RetryKeyDigest,
+};
 
 /// How long after a booking its identical retry still shows the reference, so a client that
 /// lost the 201 is not locked out; later retries get the booking without it.
@@ -47,15 +49,48 @@ impl BookingReferences {
         Self::new(setting.key)
     }
 
-    fn mac(&self, id: &MySejahteraId, nonce: &ReferenceNonce) -> Hmac<Sha256> {
+    /// An HMAC under the key for one use: the label keeps these MACs apart from any other
+    /// use of the same key.
+    fn keyed(&self, label: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        // The nonce has a fixed length, so `id || nonce` is unambiguous; the label keeps these
-        // MACs apart from any other use of the same key.
-        mac.update(b"booking-reference/v1\0");
+        mac.update(label);
+        mac
+    }
+
+    fn mac(&self, id: &MySejahteraId, nonce: &ReferenceNonce) -> Hmac<Sha256> {
+        // The nonce has a fixed length, so `id || nonce` is unambiguous.
+        let mut mac = self.keyed(b"booking-reference/v1\0");
         mac.update(id.as_str().as_bytes());
         mac.update(nonce.as_bytes());
         mac
+    }
+
+    fn retry_key_mac(&self, id: &MySejahteraId, key: &IdempotencyKey) -> Hmac<Sha256> {
+        // Neither an ID nor a key holds a NUL, so `id || 0 || key` is unambiguous.
+        let mut mac = self.keyed(b"idempotency-key/v1\0");
+        mac.update(id.as_str().as_bytes());
+        mac.update(b"\0");
+        mac.update(key.as_bytes());
+        mac
+    }
+
+    /// What the store keeps of the `Idempotency-Key` a booking was made with: Redis alone can
+    /// neither show the key nor check a guess of it.
+    pub fn retry_key_digest(&self, id: &MySejahteraId, key: &IdempotencyKey) -> RetryKeyDigest {
+        RetryKeyDigest::new(self.retry_key_mac(id, key).finalize().into_bytes().into())
+    }
+
+    /// Whether a retry's key is the one the booking was made with, in constant time.
+    pub fn same_retry_key(
+        &self,
+        id: &MySejahteraId,
+        presented: &IdempotencyKey,
+        stored: &RetryKeyDigest,
+    ) -> bool {
+        self.retry_key_mac(id, presented)
+            .verify_slice(stored.as_bytes())
+            .is_ok()
     }
 
     pub fn reference(&self, id: &MySejahteraId, nonce: &ReferenceNonce) -> BookingReference {
@@ -125,6 +160,24 @@ mod tests {
         // The grouped form as typed over the phone.
         let typed = BookingReference::parse(&reference.expose().to_ascii_lowercase()).unwrap();
         assert!(references.verify(&id("900127015527"), &nonce, &typed));
+    }
+
+    #[test]
+    fn a_retry_key_matches_only_its_key_id_and_server_key() {
+        let references = BookingReferences::new(b"k".repeat(32));
+        let key = |raw: &str| IdempotencyKey::parse(raw.as_bytes()).unwrap();
+        let stored = references.retry_key_digest(&id("900127015527"), &key("attempt-1"));
+        assert!(references.same_retry_key(&id("900127015527"), &key("attempt-1"), &stored));
+        assert!(!references.same_retry_key(&id("900127015527"), &key("attempt-2"), &stored));
+        assert!(!references.same_retry_key(&id("900127015528"), &key("attempt-1"), &stored));
+        let other_key = BookingReferences::new(b"o".repeat(32));
+        assert!(!other_key.same_retry_key(&id("900127015527"), &key("attempt-1"), &stored));
+        // Kept apart from references made under the same key.
+        let nonce = ReferenceNonce::random().unwrap();
+        assert_ne!(
+            &stored.as_bytes()[..15],
+            references.reference(&id("900127015527"), &nonce).proof()
+        );
     }
 
     #[test]

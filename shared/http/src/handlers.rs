@@ -4,7 +4,9 @@ use serde::Serialize;
 
 use super::ApiError;
 use super::conditional::snapshot_response;
-use super::request::{bearer_reference, json_object, path_value, require_method, string_fields};
+use super::request::{
+    bearer_reference, idempotency_key, json_object, path_value, require_method, string_fields,
+};
 use booking_core::booking::{BookingConfirmed, BookingLookup, BookingService};
 use booking_core::domain::{
     BookedSlot, Booking, BookingReference, BookingRequest, Location, MySejahteraId,
@@ -17,6 +19,7 @@ use booking_core::station::StationService;
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{
     BookingConfirmationSchema, BookingMoveSchema, BookingSchema, ErrorSchema, HealthSchema,
+    IdempotencyKeySchema,
     LocationSchema, MySejahteraIdSchema, StationListSchema, StationSlotsSchema,
 };
 
@@ -167,19 +170,24 @@ pub async fn station_reads<S: StationReads>(
 /// Book a slot.
 ///
 /// 201 with the stored booking and its `bookingReference`, the secret that reads and cancels it:
-/// keep it. 200 with the same booking when the identical request is repeated (a safe retry),
-/// with the same `bookingReference` within 15 minutes of the booking and without it later.
-/// One booking per person. Unknown fields are refused, naming the field.
+/// keep it. 200 with the same booking when the identical request is repeated (a safe retry);
+/// the 200 carries the same `bookingReference` only when it comes within 15 minutes of the
+/// booking with the booking's `Idempotency-Key`: make one random key per booking attempt and
+/// send it again with that attempt's retries. One booking per person. Unknown fields are
+/// refused, naming the field.
 #[utoipa::path(
     post,
     path = "/booking",
     tag = "bookings",
     operation_id = "createBooking",
-    params(("Admission-Token" = Option<String>, Header, description = "Required while the waiting room is on: the token `GET /queue/{ticket}` gave this person")),
+    params(
+        ("Admission-Token" = Option<String>, Header, description = "Required while the waiting room is on: the token `GET /queue/{ticket}` gave this person"),
+        ("Idempotency-Key" = Option<IdempotencyKeySchema>, Header, description = "A random value the client makes for this booking attempt (a UUID, or 32 hex digits) and sends again with the attempt's retries: only a retry with it is shown the `bookingReference` again"),
+    ),
     request_body(content = BookingSchema, content_type = "application/json",
         description = "At most 16 KiB", example = json!({"mysejahteraId": "900127015527", "firstName": "Fadhil", "lastName": "Yaacob", "address": "Kuala Lumpur", "location": "PWTC", "phoneNumber": "0123456789", "date": "20210516"})),
     responses(
-        (status = 201, description = "Booked; `bookingReference` is shown this once (and to a retry within 15 minutes)",
+        (status = 201, description = "Booked; `bookingReference` is shown this once (and to a retry with the same `Idempotency-Key` within 15 minutes)",
             body = BookingConfirmationSchema,
             headers(("Location" = String, description = "Where the booking can be read and cancelled")),
             links(
@@ -197,9 +205,9 @@ pub async fn station_reads<S: StationReads>(
                     description = "Cancel the booking with its reference")),
             )),
         (status = 200, description = "The identical booking was already held; nothing changed. \
-            `bookingReference` only within 15 minutes of the booking",
+            `bookingReference` only with the booking's `Idempotency-Key` and within 15 minutes of the booking",
             body = BookingConfirmationSchema, headers(("Location" = String, description = "Where the booking can be read and cancelled"))),
-        (status = 400, description = "`malformed_json`, or `invalid_field` naming the field (also a field sent twice)",
+        (status = 400, description = "`malformed_json`, or `invalid_field` naming the field (also a field sent twice), or `Idempotency-Key` when it is not 1-255 printable ASCII characters or sent twice",
             body = ErrorSchema, example = json!({"error": "invalid_field", "message": "date must be a calendar date written YYYYMMDD", "field": "date"})),
         (status = 403, description = "`not_admitted`: the waiting room is on and the `Admission-Token` header is missing, expired or another person's",
             body = ErrorSchema, example = json!({"error": "not_admitted", "message": "The Admission-Token has expired; fetch a new one with your ticket (GET /queue/{ticket})."})),
@@ -222,6 +230,7 @@ pub async fn create_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
 ) -> Response<Body> {
     let result = async {
         require_method(&request, "POST")?;
+        let retry_key = idempotency_key(&request)?;
         let [mysejahtera_id, first_name, last_name, address, location, phone_number, date] =
             string_fields(json_object(&request)?, BookingRequest::FIELDS)?;
         let booking = Booking::parse(&BookingRequest {
@@ -235,7 +244,7 @@ pub async fn create_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
         })?;
         let (location, date) = (booking.location.clone(), booking.date);
         let person = pseudonym::person(&booking.mysejahtera_id);
-        let result = service.book(booking).await;
+        let result = service.book(booking, retry_key.as_ref()).await;
         // A pseudonym, location and date only: personal data never goes to the logs.
         match &result {
             Ok(confirmed) => tracing::info!(%person, %location, %date, newly_created = confirmed.newly_created, "booking confirmed"),

@@ -11,8 +11,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use booking_core::domain::{
-    Address, BookingReference, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_LOCATION_LEN,
-    MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, StationDetails, is_hidden_format,
+    Address, BookingReference, IdempotencyKey, Location, MAX_ADDRESS_CHARS, MAX_ID_LEN,
+    MAX_LOCATION_LEN, MAX_NAME_CHARS, MySejahteraId, PhoneNumber, SlotDate, StationDetails,
+    is_hidden_format,
 };
 
 /// What `parse_identifier` accepts: locations become parts of Redis keys.
@@ -142,7 +143,21 @@ macro_rules! named_schema {
     };
 }
 
+/// What `IdempotencyKey::parse` accepts: printable ASCII, not starting or ending with a space.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~](?:[ -~]*[!-~])?$";
+
+fn idempotency_key_schema() -> ObjectBuilder {
+    string(
+        "A random value made for one booking attempt and sent again with its retries: 1-255 \
+         printable ASCII characters, compared exactly.",
+        IdempotencyKey::MAX_LEN,
+        IDEMPOTENCY_KEY_PATTERN,
+        "8e03978e-40d5-43e8-bc93-6894a57f9324",
+    )
+}
+
 named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
+named_schema!(IdempotencyKeySchema, "IdempotencyKey", idempotency_key_schema());
 named_schema!(LocationSchema, "Location", location_schema());
 
 /// The fields of a booking, as sent and as stored.
@@ -441,6 +456,7 @@ pub fn booking_example() -> serde_json::Value {
         HealthSchema,
         MySejahteraIdSchema,
         LocationSchema,
+        IdempotencyKeySchema,
         OpenApiDocumentSchema,
         HtmlSchema
     )),
@@ -606,6 +622,38 @@ mod tests {
         assert!(checked > 200_000);
         for raw in ["2021051", "202105160", "2021-05-16", "", "２０２１０５１６"] {
             assert!(!matches(DATE_PATTERN, raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_idempotency_key_pattern_agrees_with_the_domain() {
+        let longest = "k".repeat(IdempotencyKey::MAX_LEN);
+        let too_long = "k".repeat(IdempotencyKey::MAX_LEN + 1);
+        let keys = [
+            "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            "\"quoted\"",
+            "a",
+            "~",
+            "inner space",
+            &longest,
+            &too_long,
+            "",
+            " ",
+            " lead",
+            "trail ",
+            "tab\t",
+            "caf\u{e9}",
+            "nul\0",
+            "del\u{7f}",
+        ];
+        for raw in keys {
+            let by_schema =
+                matches(IDEMPOTENCY_KEY_PATTERN, raw) && raw.len() <= IdempotencyKey::MAX_LEN;
+            assert_eq!(
+                by_schema,
+                IdempotencyKey::parse(raw.as_bytes()).is_ok(),
+                "{raw:?}"
+            );
         }
     }
 

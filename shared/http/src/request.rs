@@ -8,7 +8,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::ApiError;
-use booking_core::domain::BookingReference;
+use booking_core::domain::{BookingReference, IdempotencyKey};
 
 /// Bookings are a few hundred bytes; anything far larger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -117,6 +117,20 @@ pub(super) fn bearer_reference(request: &Request) -> Result<BookingReference, Ap
         return Err(ApiError::unauthorized());
     }
     BookingReference::parse(token.trim_start()).ok_or_else(ApiError::unauthorized)
+}
+
+/// The attempt's `Idempotency-Key`, if the client sent one. One that is not a key, or the header
+/// sent twice, is 400 naming the header: such a request is not booked, so nothing is written.
+pub(super) fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = request.headers().get_all(IdempotencyKey::HEADER).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => Ok(Some(IdempotencyKey::parse(value.as_bytes())?)),
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            IdempotencyKey::HEADER,
+            "must be sent once",
+        )),
+    }
 }
 
 /// `method` is the one method the endpoint takes, as written in the `Allow` header.

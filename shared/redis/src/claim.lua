@@ -1,5 +1,6 @@
 -- Cluster protocol, step 1, on the person's shard: claims the person for one booking attempt.
 -- KEYS[1] booking:{p:NNN}:id   KEYS[2] booking-owner:{p:NNN}:id   KEYS[3] claim:{p:NNN}:id
+-- KEYS[4] booking-retry:{p:NNN}:id
 -- ARGV[1] the booking's canonical JSON   ARGV[2] a new holdId   ARGV[3] location
 -- ARGV[4] date   ARGV[5] the claim's TTL (ms)   ARGV[6] now (Unix ms)
 -- ARGV[7] what slot_refusal.lua read on the station's shard just before: '' or its refusal
@@ -13,7 +14,7 @@ local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] then
   redis.call('SET', KEYS[1], held, 'KEEPTTL')
   local owner = redis.call('HMGET', KEYS[2], 'nonce', 'bookedAt')
-  return {'already_held', owner[1] or '', owner[2] or ''}
+  return {'already_held', owner[1] or '', owner[2] or '', redis.call('GET', KEYS[4]) or ''}
 end
 -- A claim older than its TTL by the callers' clock is over, even before Redis expires it (the
 -- reconciler judges by the same clock).

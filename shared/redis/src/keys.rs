@@ -94,6 +94,12 @@ pub fn booking_owner_key(id: &MySejahteraId) -> String {
     person_key("booking-owner", id)
 }
 
+/// The keyed digest of the `Idempotency-Key` the person's booking was made with: a string that
+/// expires with the reference's retry window (only a retry with that key is shown it again).
+pub fn booking_retry_key(id: &MySejahteraId) -> String {
+    person_key("booking-retry", id)
+}
+
 /// The hash tag Redis Cluster hashes `key` by: what lies between its first `{` and the next
 /// `}` when that is not empty, else the whole key.
 fn hash_tag(key: &str) -> &str {

@@ -13,6 +13,8 @@
 //! - `booking:{p:NNN}:ID`  string, the person's one booking as canonical JSON
 //! - `booking-owner:{p:NNN}:ID` hash, `nonce` (32 hex digits), `bookedAt` (Unix ms) and
 //!   `holdId` of that booking: its reference is derived from the nonce with a key Redis never sees
+//! - `booking-retry:{p:NNN}:ID` string, the keyed digest of the booking's `Idempotency-Key`
+//!   (64 hex digits), for the reference's retry window (15 minutes)
 //! - `event-seq:{p:NNN}:ID` counter, the sequence of the person's last event (never deleted)
 //! - `claim:{p:NNN}:ID`    hash, the person's booking attempt in progress (cluster protocol)
 //! - `outbox:{p:NNN}` stream per person bucket of events not yet acknowledged by the broker
@@ -64,8 +66,9 @@ use self::connection::{Reconnecting, SharedConnection};
 use crate::config::{DEFAULT_BOOKING_RETENTION_DAYS, RedisConfig, ReplicaWait};
 use booking_core::domain::{
     BookedSlot, Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp,
-    Location, MySejahteraId, ReferenceNonce, Slot, SlotDate, StationDetails,
+    Location, MySejahteraId, ReferenceNonce, RetryKeyDigest, Slot, SlotDate, StationDetails,
 };
+use booking_core::ownership::REFERENCE_RETRY_WINDOW;
 use booking_core::ports::{
     AllStations, BookingOutcome, BookingStore, Cancelled, Clock, HealthCheck, HeldBooking,
     HeldMigrated, MoveOutcome, Moved, Outbox, OutboxEntry, SeedStore, StationPlan, StationReads,

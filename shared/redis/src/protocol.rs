@@ -241,6 +241,7 @@ impl RedisStore {
         let refusal = self.slot_refusal(booking).await?;
         let mut invocation = CLAIM.prepare_invoke();
         claim_keys(&mut invocation, id)
+            .key(booking_retry_key(id))
             .arg(booking.to_json())
             .arg(new_hold_id())
             .arg(booking.location.as_str())
@@ -322,13 +323,16 @@ impl RedisStore {
         let id = &booking.mysejahtera_id;
         let mut invocation = CONFIRM.prepare_invoke();
         confirm_keys(&mut invocation, id)
+            .key(booking_retry_key(id))
             .arg(hold_id)
             .arg(booking.to_json())
             .arg(&event.key)
             .arg(&event.payload)
             .arg(ownership.nonce.to_hex())
             .arg(unix_millis(ownership.booked_at))
-            .arg(self.booking_expires_at(booking));
+            .arg(self.booking_expires_at(booking))
+            .arg(retry_key_arg(ownership))
+            .arg(RETRY_WINDOW_MS);
         let (reply, acked): (Vec<String>, _) =
             self.invoke_replicated("confirm", &invocation).await?;
         self.confirm_replicated(acked)?;

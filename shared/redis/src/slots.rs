@@ -50,7 +50,20 @@ pub(crate) fn stored_ownership(
     Ok(Some(BookingOwnership {
         nonce,
         booked_at: SystemTime::UNIX_EPOCH + Duration::from_millis(millis),
+        retry_key: None,
     }))
+}
+
+/// How long `booking-retry:` lives: the reference's retry window, the only time it is read.
+pub(crate) const RETRY_WINDOW_MS: u64 = REFERENCE_RETRY_WINDOW.as_millis() as u64;
+
+/// The digest a booking script stores in `booking-retry:`, or "" for a booking made without an
+/// `Idempotency-Key`.
+pub(crate) fn retry_key_arg(ownership: &BookingOwnership) -> String {
+    ownership
+        .retry_key
+        .as_ref()
+        .map_or_else(String::new, RetryKeyDigest::to_hex)
 }
 
 /// A station's hash (date -> remaining) as slots.
@@ -102,9 +115,19 @@ pub(crate) fn booking_outcome(
             outbox_id: outbox_entry_id(person_bucket(id), stream_id),
             sequence: parse_sequence(sequence)?,
         }),
-        [outcome, nonce, booked_at] if outcome == "already_held" => {
+        [outcome, nonce, booked_at, retry_key] if outcome == "already_held" => {
+            let ownership = stored_ownership(Some(nonce), Some(booked_at))?;
+            let retry_key = match retry_key.as_str() {
+                "" => None,
+                stored => Some(RetryKeyDigest::from_hex(stored).ok_or_else(|| {
+                    StoreError::UnexpectedReply("booking retry key holds an invalid digest".into())
+                })?),
+            };
             Ok(BookingOutcome::AlreadyHeld {
-                ownership: stored_ownership(Some(nonce), Some(booked_at))?,
+                ownership: ownership.map(|ownership| BookingOwnership {
+                    retry_key,
+                    ..ownership
+                }),
             })
         }
         [outcome] => match outcome.as_str() {
@@ -364,6 +387,7 @@ impl BookingStore for RedisStore {
             .key(capacity_key(&booking.location))
             .key(event_sequence_key(id))
             .key(holders_key(&booking.location))
+            .key(booking_retry_key(id))
             .arg(booking.date.to_string())
             .arg(booking.to_json())
             .arg(&event.key)
@@ -371,7 +395,9 @@ impl BookingStore for RedisStore {
             .arg(ownership.nonce.to_hex())
             .arg(unix_millis(ownership.booked_at))
             .arg(self.booking_expires_at(booking))
-            .arg(protocol::new_hold_id());
+            .arg(protocol::new_hold_id())
+            .arg(retry_key_arg(ownership))
+            .arg(RETRY_WINDOW_MS);
         // The one round trip a booking makes: its span and latency are the booking's cost.
         let (reply, acked): (Vec<String>, _) = self.invoke_replicated("book", &invocation).await?;
         if matches!(

@@ -2,6 +2,7 @@
 mod booking;
 mod event;
 mod fields;
+mod idempotency;
 mod reference;
 mod station;
 mod validation;
@@ -11,6 +12,7 @@ pub use event::{BookingEvent, EventRecord, EventStamp, EventType};
 pub use fields::{
     Address, MAX_ADDRESS_CHARS, MAX_ID_LEN, MAX_NAME_CHARS, MySejahteraId, PersonName, PhoneNumber,
 };
+pub use idempotency::{IdempotencyKey, RetryKeyDigest};
 pub use reference::{BookingOwnership, BookingReference, ReferenceNonce};
 pub use station::{
     DateAvailability, Location, MAX_LOCATION_LEN, Slot, SlotDate, StationDates, StationDetails,

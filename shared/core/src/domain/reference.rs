@@ -6,6 +6,8 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::RetryKeyDigest;
+
 /// What a booker holds to read, move or cancel their booking, derived from an HMAC-SHA256
 /// output. Issued as 120 bits of it in Crockford base32, six groups of four
 /// (`K7QM-2XPA-9DFR-HT3W-ZB8N-6C4E`): letters and digits that cannot be misread aloud or on
@@ -164,27 +166,41 @@ impl ReferenceNonce {
 
     /// The stored form: 32 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.0)
     }
 
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let mut bytes = [0; 16];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(Self(bytes))
+        from_hex(text).map(Self)
     }
 }
 
+/// Lowercase hex, two digits a byte: how the store keeps nonces and digests.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Exactly `N` bytes from `2N` hex digits (either case), or None.
+pub(crate) fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut bytes = [0; N];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
+}
+
 /// What the store keeps next to a booking so its owner can be recognised: the nonce the
-/// reference is derived from, and when the booking was made (the retry window).
+/// reference is derived from, when the booking was made (the retry window), and the digest of
+/// the `Idempotency-Key` it was made with (kept for the retry window only).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct BookingOwnership {
     pub nonce: ReferenceNonce,
     pub booked_at: SystemTime,
+    /// None when the booking was made without a key, its retry window is over, or the read
+    /// (`GET`, cancel) does not need it.
+    pub retry_key: Option<RetryKeyDigest>,
 }
 
 #[cfg(test)]
