@@ -76,7 +76,10 @@ async fn a_retry_shows_the_reference_only_with_the_bookings_idempotency_key(mode
         .post_booking_with_key(body.clone(), Some(KEY.as_bytes()))
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    let reference = created.body["bookingReference"].as_str().unwrap().to_owned();
+    let reference = created.body["bookingReference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let stored: Value = serde_json::from_str(&body).unwrap();
     let before = app.snapshot().await;
 
@@ -90,13 +93,20 @@ async fn a_retry_shows_the_reference_only_with_the_bookings_idempotency_key(mode
     for (who, key) in strangers {
         let retry = app.post_booking_with_key(body.clone(), key).await;
         assert_eq!(retry.status, StatusCode::OK, "{who}");
-        assert_eq!(retry.body, stored, "{who}: the booking, without its reference");
+        assert_eq!(
+            retry.body, stored,
+            "{who}: the booking, without its reference"
+        );
     }
     let same = app
         .post_booking_with_key(body.clone(), Some(KEY.as_bytes()))
         .await;
     assert_eq!(same.status, StatusCode::OK);
-    assert_eq!(same.body["bookingReference"], reference.as_str(), "a lost 201 is not a lockout");
+    assert_eq!(
+        same.body["bookingReference"],
+        reference.as_str(),
+        "a lost 201 is not a lockout"
+    );
     assert_eq!(app.snapshot().await, before, "retries change nothing");
 
     // Redis keeps a digest under the server-side key, never the key or an unkeyed hash of it,
@@ -106,8 +116,14 @@ async fn a_retry_shows_the_reference_only_with_the_bookings_idempotency_key(mode
     let mut connection = app.connection.clone();
     let kept: String = connection.get(&retry_key).await.unwrap();
     let key = IdempotencyKey::parse(KEY.as_bytes()).unwrap();
-    assert_eq!(kept, test_references().retry_key_digest(&person, &key).to_hex());
-    let unkeyed: String = Sha256::digest(KEY).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        kept,
+        test_references().retry_key_digest(&person, &key).to_hex()
+    );
+    let unkeyed: String = Sha256::digest(KEY)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert!(!kept.contains(KEY) && kept != unkeyed, "{kept}");
     let ttl: i64 = connection.pttl(&retry_key).await.unwrap();
     assert!(0 < ttl && ttl <= 15 * 60 * 1000, "{ttl} ms");
@@ -120,7 +136,10 @@ in_both_modes!(a_retry_shows_the_reference_only_with_the_bookings_idempotency_ke
 async fn a_bad_idempotency_key_is_refused_naming_the_header_and_writes_nothing(mode: RedisMode) {
     let app = seeded(mode).await;
     let booked = booking_json(&person_id(1), "PWTC", "20210516");
-    assert_eq!(app.post_booking(booked.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post_booking(booked.clone()).await.status,
+        StatusCode::CREATED
+    );
     let new = booking_json(&person_id(2), "PWTC", "20210516");
     let before = app.snapshot().await;
     let too_long = "k".repeat(256);

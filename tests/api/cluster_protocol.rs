@@ -40,7 +40,11 @@ fn booking(id: &str, location: &str) -> Booking {
 fn creation(booking: &Booking) -> (EventRecord, BookingOwnership) {
     let now = SystemTime::now();
     let id = &booking.mysejahtera_id;
-    let body = booking_json(id.as_str(), booking.location.as_str(), &booking.date.to_string());
+    let body = booking_json(
+        id.as_str(),
+        booking.location.as_str(),
+        &booking.date.to_string(),
+    );
     let key = IdempotencyKey::parse(attempt_key(body.as_bytes()).as_bytes()).unwrap();
     let event = BookingEvent::new(EventType::BookingCreated, booking.clone(), now);
     let ownership = BookingOwnership {

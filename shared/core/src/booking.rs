@@ -189,8 +189,10 @@ impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
         let ownership = BookingOwnership {
             nonce: ReferenceNonce::random().map_err(|_| BookingError::NoRandomness)?,
             booked_at: now,
-            retry_key: retry_key
-                .map(|key| self.references.retry_key_digest(&booking.mysejahtera_id, key)),
+            retry_key: retry_key.map(|key| {
+                self.references
+                    .retry_key_digest(&booking.mysejahtera_id, key)
+            }),
         };
         let event = BookingEvent::new(EventType::BookingCreated, booking, now);
         let id = &event.booking.mysejahtera_id;

@@ -19,8 +19,8 @@ use booking_core::station::StationService;
 #[allow(unused_imports)] // Named only inside the #[utoipa::path] attributes.
 use super::openapi::{
     BookingConfirmationSchema, BookingMoveSchema, BookingSchema, ErrorSchema, HealthSchema,
-    IdempotencyKeySchema,
-    LocationSchema, MySejahteraIdSchema, StationListSchema, StationSlotsSchema,
+    IdempotencyKeySchema, LocationSchema, MySejahteraIdSchema, StationListSchema,
+    StationSlotsSchema,
 };
 
 pub(super) fn json_response(

@@ -157,7 +157,11 @@ fn idempotency_key_schema() -> ObjectBuilder {
 }
 
 named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
-named_schema!(IdempotencyKeySchema, "IdempotencyKey", idempotency_key_schema());
+named_schema!(
+    IdempotencyKeySchema,
+    "IdempotencyKey",
+    idempotency_key_schema()
+);
 named_schema!(LocationSchema, "Location", location_schema());
 
 /// The fields of a booking, as sent and as stored.
