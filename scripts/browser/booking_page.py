@@ -8,6 +8,7 @@ failure stops the run, saves a screenshot and exits non-zero.
 import argparse
 import gzip
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -56,14 +57,17 @@ VISIBLE_TEXTS = """() => {
 # What each language calls things: the page's and the slip's own words (slip.rs).
 WORDS = {
     "ms": {"lang": "ms", "title": "Tempah slot vaksinasi", "done": "Tempahan anda disahkan",
-           "slip": "Slip temujanji vaksinasi", "left": "slot lagi"},
+           "slip": "Slip temujanji vaksinasi", "left": "slot lagi",
+           "moved": "Tarikh tempahan anda telah ditukar"},
     "en": {"lang": "en", "title": "Book a vaccination slot", "done": "Your booking is confirmed",
-           "slip": "Vaccination appointment slip", "left": "slots left"},
+           "slip": "Vaccination appointment slip", "left": "slots left",
+           "moved": "Your booking is moved to the new date"},
     "zh": {"lang": "zh-Hans", "title": "预约疫苗接种", "done": "您的预约已确认",
-           "slip": "疫苗接种预约单", "left": "个名额"},
+           "slip": "疫苗接种预约单", "left": "个名额", "moved": "您的预约已改到新日期"},
     "ta": {"lang": "ta", "title": "தடுப்பூசிக்கு முன்பதிவு செய்யுங்கள்",
            "done": "உங்கள் முன்பதிவு உறுதிசெய்யப்பட்டது",
-           "slip": "தடுப்பூசி சந்திப்புச் சீட்டு", "left": "இடங்கள் உள்ளன"},
+           "slip": "தடுப்பூசி சந்திப்புச் சீட்டு", "left": "இடங்கள் உள்ளன",
+           "moved": "உங்கள் முன்பதிவு புதிய தேதிக்கு மாற்றப்பட்டது"},
 }
 
 
@@ -78,6 +82,7 @@ class Run:
         self.browser = browser
         self.base = args.base_url
         self.reference = None
+        self.references = {}  # language -> the reference of IN_EACH_LANGUAGE's booking
         self.foreign_requests = []
         self._listed = None
 
@@ -558,6 +563,7 @@ def books_and_shows_the_slip_in_every_language(run):
             page.click("#submit")
         assert answer.value.status == 201, (language, answer.value.status)
         reference = answer.value.json()["bookingReference"]
+        run.references[language] = reference
         expect(page.locator("#done h2")).to_have_text(w["done"])
         assert run.has_booking(person)
 
@@ -602,6 +608,78 @@ def books_and_shows_the_slip_in_every_language(run):
                 assert not same, f"the same words in {a} and {b}: {sorted(same)}"
     page.click("#lang-ms")
     expect(page.locator("html")).to_have_attribute("lang", "ms")
+
+
+def booking_of(run, person):
+    return json.loads(run.redis("GET", booking_key(person["mysejahteraId"])))
+
+
+def moves_the_booking_in_every_language(run):
+    """In each language, the booking made above is looked up with its reference and moved to
+    another date of its centre: the new slot taken, the old one free, the reference the same;
+    then its slip is shown from the lookup. A date that filled meanwhile is explained."""
+    page = run.page
+    if not run.references:
+        raise Skip("no bookings from books_and_shows_the_slip_in_every_language")
+    run.open_page()
+    for language, person in IN_EACH_LANGUAGE.items():
+        w, reference = WORDS[language], run.references[language]
+        page.click(f"#lang-{language}")
+        old = booking_of(run, person)["date"]
+        page.fill("#m-id", person["mysejahteraId"])
+        page.fill("#m-ref", reference)
+        page.click("#view")
+        expect(page.locator("#m-actions")).to_be_visible()
+        page.click("#m-move")
+        expect(page.locator("#m-dates-box")).to_be_visible()
+        options = page.locator("#m-dates input[name=m-date]")
+        expect(options.first).to_be_focused()
+        offered = options.evaluate_all("rs => rs.map(r => r.value)")
+        assert offered and old not in offered, (language, old, offered)
+        new = offered[0]
+        before = (run.slots_left("PWTC", old), run.slots_left("PWTC", new))
+        run.axe(f"change of date, {language}")
+        options.first.check()
+        with page.expect_response(lambda r: r.request.method == "PATCH") as answer:
+            page.click("#m-move-yes")
+        assert answer.value.status == 200, (language, answer.value.status, answer.value.text())
+        expect(page.locator("#m-status")).to_contain_text(w["moved"])
+        expect(page.locator("#m-dates-box")).to_be_hidden()
+        assert booking_of(run, person)["date"] == new, language
+        after = (run.slots_left("PWTC", old), run.slots_left("PWTC", new))
+        assert after == (before[0] + 1, before[1] - 1), (language, before, after)
+        got = page.request.get(f"{run.base}/booking/{person['mysejahteraId']}",
+                               headers={"Authorization": f"Bearer {reference}"})
+        assert got.status == 200 and got.json()["date"] == new, (language, got.status)
+        texts = page.evaluate(VISIBLE_TEXTS)
+        assert not [t for t in texts if "undefined" in t or "NaN" in t], (language, texts)
+
+    # The slip of the looked-up booking, at its new date.
+    page.click("#m-slip")
+    expect(page.locator("#slip")).to_be_visible()
+    expect(page.locator("#slip-body .ref")).to_have_text(reference)
+    # A date that filled after the dates were shown: said plainly, the dates read again.
+    page.click("#lang-en")
+    page.fill("#m-id", person["mysejahteraId"])
+    page.fill("#m-ref", reference)
+    page.click("#view")
+    page.click("#m-move")
+    page.locator("#m-dates input[name=m-date]").first.check()
+    page.route("**/booking/*", lambda route: route.fulfill(
+        status=409, json={"error": "fully_booked", "message": "no slot left"})
+        if route.request.method == "PATCH" else route.continue_())
+    try:
+        page.click("#m-move-yes")
+        expect(page.locator("#m-status")).to_contain_text("this date is fully booked")
+        expect(page.locator("#m-dates-box")).to_be_visible()
+    finally:
+        page.unroute("**/booking/*")
+    page.click("#lang-ms")
+    # The slots these bookings took go back for the checks after this one.
+    for language, person in IN_EACH_LANGUAGE.items():
+        gone = page.request.delete(f"{run.base}/booking/{person['mysejahteraId']}",
+                                   headers={"Authorization": f"Bearer {run.references[language]}"})
+        assert gone.status == 200, (language, gone.status)
 
 
 def waiting_room_queues_then_books(run):
@@ -703,6 +781,7 @@ CHECKS = [
     every_language_has_every_key,
     the_language_follows_the_browser_until_one_is_chosen,
     books_and_shows_the_slip_in_every_language,
+    moves_the_booking_in_every_language,
     waiting_room_queues_then_books,
     usable_with_the_keyboard_alone,
     sends_its_policy_and_refuses_to_be_framed,
