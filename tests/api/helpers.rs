@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use booking_core::booking::{BookingService, PublishSettings};
-use booking_core::config::{ReferenceKey, WaitingRoomConfig};
+use booking_core::config::{IdentityConfig, ReferenceKey, WaitingRoomConfig};
 use booking_core::ownership::BookingReferences;
 use booking_core::ports::Clock;
 use booking_core::seed::{SeedRequest, SeedService, StationCapacity};
@@ -733,7 +733,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         redis: redis_config(),
         references: ReferenceKey::from_lookup(&environment).expect("test settings"),
         check_in: test_check_in(),
+        identity: IdentityConfig::from_lookup(&environment).expect("test settings"),
     })
+    .await
     .expect("get-booking builds");
     let get_station = GetStation::build(get_station::Settings {
         redis: redis_config(),
