@@ -95,7 +95,13 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation 
     validation.leeway = TOKEN_LEEWAY_SECONDS;
     validation.validate_nbf = true;
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
+    // `IDENTITY_AUDIENCE` may list several, comma-separated (the template passes a list).
+    let audiences: Vec<&str> = audience
+        .split(',')
+        .map(str::trim)
+        .filter(|audience| !audience.is_empty())
+        .collect();
+    validation.set_audience(&audiences);
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     validation
 }
