@@ -3,7 +3,9 @@
   neither the client's IP nor its user agent;
 - each function may read only the settings secrets it needs, and is told exactly those;
 - every route but the regional default has a throttle below the regional quota, and the CDN
-  sends every answer through the security headers policy.
+  sends every answer through the security headers policy;
+- each function that acts for a person is told the identity settings (and no other function
+  is), and the optional JWT authorizer covers every route of those functions.
 Run with the template venv's Python (PyYAML): python3 scripts/template_checks.py template.yaml
 """
 import sys
@@ -15,6 +17,16 @@ REGIONAL_QUOTA = 10_000
 KEYED = {"CreateBookingFunction", "GetBookingFunction", "MoveBookingFunction",
          "CancelBookingFunction", "QueueJoinFunction", "QueueStatusFunction"}
 NO_REDIS = {"ApiDocsFunction", "RouteFallbackFunction"}
+# Functions that act for a person, so check who the caller is (README "Identity").
+IDENTIFIED = {"CreateBookingFunction", "GetBookingFunction", "MoveBookingFunction",
+              "CancelBookingFunction", "QueueJoinFunction"}
+IDENTITY_VARIABLES = {
+    "IDENTITY": ref("Identity"),
+    "IDENTITY_ID_CLAIM": ref("IdentityIdClaim"),
+    "IDENTITY_JWKS": ref("IdentityJwks"),
+    "IDENTITY_ISSUER": ref("JwtIssuer"),
+    "IDENTITY_AUDIENCE": {"Fn::Join": [",", ref("JwtAudience")]},
+}
 
 
 def main(path):
@@ -60,6 +72,27 @@ def main(path):
             failures.append(f"{name} may read {allowed}, not {expected}")
         if told != expected_told:
             failures.append(f"{name} is told SETTINGS_SECRET_ARN={told}, not {expected_told}")
+
+    if parameters["Identity"].get("Default") == "none":
+        failures.append("the Identity parameter defaults to none")
+    secured = api["DefinitionBody"]["paths"]
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+        told = {key: value for key, value in variables.items() if key.startswith("IDENTITY")}
+        if name in IDENTIFIED and told != IDENTITY_VARIABLES:
+            failures.append(f"{name} is told {told}, not the identity settings")
+        if name not in IDENTIFIED and told:
+            failures.append(f"{name} is told identity settings it does not use")
+        if name not in IDENTIFIED:
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            path, method = event["Properties"]["Path"], event["Properties"]["Method"].lower()
+            if "security" not in secured.get(path, {}).get(method, {}):
+                failures.append(f"{method.upper()} {path} is not behind the optional JWT authorizer")
 
     behaviours = resources["Cdn"]["Properties"]["DistributionConfig"]
     for behaviour in behaviours["CacheBehaviors"] + [behaviours["DefaultCacheBehavior"]]:

@@ -66,6 +66,11 @@ def resolve(value, parameters, where):
         if all(name in parameters for name in names):
             return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: parameters[m.group(1)],
                           value["Fn::Sub"])
+    # !Join [",", !Ref List]: a CommaDelimitedList parameter is held as its comma-joined text.
+    if (isinstance(value, dict) and set(value) == {"Fn::Join"} and value["Fn::Join"][0] == ","
+            and isinstance(value["Fn::Join"][1], dict)
+            and value["Fn::Join"][1].get("Ref") in parameters):
+        return parameters[value["Fn::Join"][1]["Ref"]]
     raise SystemExit(f"rie-test: cannot resolve {where} = {value!r}: extend resolve()")
 
 
@@ -412,8 +417,10 @@ class Suite:
         self.functions = template_functions(self.template, self.parameters())
 
     def parameters(self, **overrides):
+        # Identity=none: the events carry no identity token (the template's default, otp, is for
+        # deployments; tests/api/identity_jwt.rs covers the modes through the handlers).
         return {**self.defaults, "RedisSecretArn": self.secret, "KeysSecretArn": self.keys_secret,
-                "KafkaBrokers": self.args.brokers, **overrides}
+                "KafkaBrokers": self.args.brokers, "Identity": "none", **overrides}
 
     def lambda_environment(self, function, parameters, endpoint=None):
         """What Lambda sets for every function, then the template's Variables."""

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use booking_core::booking::{BookingService, PublishSettings};
-use booking_core::config::{ReferenceKey, WaitingRoomConfig};
+use booking_core::config::{IdentityConfig, ReferenceKey, WaitingRoomConfig};
 use booking_core::ownership::BookingReferences;
 use booking_core::ports::Clock;
 use booking_core::seed::{SeedRequest, SeedService, StationCapacity};
 use booking_core::station::StationService;
 use booking_kafka::{KafkaEndpoint, KafkaPublisher, Security};
 use booking_redis::config::RedisConfig;
+use booking_redis::queue::RoomSettings;
 use booking_redis::{RedisStore, RedisTimeouts, StoreConnection};
 use booking_wiring::BookingSettings;
 use cancel_booking::CancelBooking;
@@ -26,6 +27,7 @@ use healthz::Healthz;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use move_booking::MoveBooking;
+use queue_join::QueueJoin;
 use redis::AsyncCommands;
 use rskafka::client::partition::UnknownTopicHandling;
 use seed::Seed;
@@ -566,6 +568,8 @@ pub struct TestApp {
     pub cancel_booking: CancelBooking,
     pub move_booking: MoveBooking,
     pub get_booking: GetBooking,
+    /// `POST /queue` (its room is opened by the test that joins).
+    pub queue_join: QueueJoin,
     pub get_station: GetStation,
     pub healthz: Healthz,
     pub seed_function: Seed,
@@ -690,6 +694,12 @@ pub fn test_environment(
 
 /// Each function built by its own builder from `environment`, with test timeouts and clock.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    spawn_app_in(options, &[]).await
+}
+
+/// As [`spawn_app_with`], the functions reading `extra` settings beside the test environment
+/// (`IDENTITY=jwt` and its JWKS, say), as their mains read the process environment.
+pub async fn spawn_app_in(options: AppOptions, extra: &[(&str, &str)]) -> TestApp {
     let (redis, cluster) = match options.mode {
         RedisMode::Single => (ServerProcess::redis(), None),
         RedisMode::Cluster => (ServerProcess::not_started(), Some(RedisCluster::start())),
@@ -699,7 +709,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .map_or_else(|| redis.url(), RedisCluster::url);
     let broker = ServerProcess::broker();
     create_topic(&broker).await;
-    let environment = test_environment(&url, cluster.is_some(), &broker);
+    let base = test_environment(&url, cluster.is_some(), &broker);
+    let extra = booking_core::config::fixed_lookup(extra);
+    let environment = |name: &str| extra(name).or_else(|| base(name));
     let redis_config = || {
         let mut config = RedisConfig::from_lookup(&environment).expect("test settings");
         config.timeouts = options.timeouts;
@@ -733,8 +745,19 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         redis: redis_config(),
         references: ReferenceKey::from_lookup(&environment).expect("test settings"),
         check_in: test_check_in(),
+        identity: IdentityConfig::from_lookup(&environment).expect("test settings"),
     })
+    .await
     .expect("get-booking builds");
+    let queue_join = QueueJoin::build(queue_join::Settings {
+        room: RoomSettings {
+            redis: redis_config(),
+            room: WaitingRoomConfig::from_lookup(&environment).expect("test settings"),
+        },
+        identity: IdentityConfig::from_lookup(&environment).expect("test settings"),
+    })
+    .await
+    .expect("queue-join builds");
     let get_station = GetStation::build(get_station::Settings {
         redis: redis_config(),
         // Tests read what they just wrote.
@@ -747,6 +770,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         connection: store.connection(),
         get_booking,
         get_station,
+        queue_join,
         healthz: Healthz::build(redis_config()).expect("healthz builds"),
         seed_function: Seed::build(redis_config()).expect("seed builds"),
         create_booking,

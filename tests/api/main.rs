@@ -16,6 +16,7 @@ mod get_station;
 mod healthz;
 mod held_counts;
 mod held_counts_property;
+mod identity_jwt;
 mod local_api;
 mod move_booking;
 mod msk_discovery;

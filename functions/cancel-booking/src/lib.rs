@@ -1,8 +1,7 @@
 //! DELETE /booking/{mysejahteraId}: cancel the booking its reference proves, free its slot,
 //! publish the event.
 use booking_core::config::ConfigError;
-use booking_core::ports::StoreError;
-use booking_wiring::{BookingSettings, Bookings};
+use booking_wiring::{BookingSettings, Bookings, BuildError};
 use lambda_http::{Body, Request, Response};
 
 pub struct Settings {
@@ -22,7 +21,7 @@ pub struct CancelBooking {
 }
 
 impl CancelBooking {
-    pub async fn build(settings: Settings) -> Result<Self, StoreError> {
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         Ok(Self {
             bookings: settings.bookings.bookings().await?,
         })

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use booking_core::config::{ConfigError, WaitingRoomConfig};
-use booking_core::ports::StoreError;
 use booking_core::waiting_room::AdmissionGate;
-use booking_wiring::{BookingSettings, Bookings};
+use booking_wiring::{BookingSettings, Bookings, BuildError};
 use lambda_http::{Body, Request, Response};
 
 pub struct Settings {
@@ -29,7 +28,7 @@ pub struct CreateBooking {
 }
 
 impl CreateBooking {
-    pub async fn build(settings: Settings) -> Result<Self, StoreError> {
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         let bookings = settings.bookings.bookings().await?;
         // The gate reads the room's epoch from the same Redis, on the same connection.
         let queue = Arc::new(bookings.store().clone());

@@ -4,11 +4,11 @@
 use booking_core::booking::BookingLookup;
 use booking_core::check_in::CheckInKey;
 use booking_core::config::check_in::check_in_key;
-use booking_core::config::{ConfigError, ReferenceKey};
+use booking_core::config::{ConfigError, IdentityConfig, ReferenceKey};
 use booking_core::ownership::BookingReferences;
-use booking_core::ports::StoreError;
 use booking_redis::RedisStore;
 use booking_redis::config::RedisConfig;
+use booking_wiring::{BuildError, identity_check};
 use lambda_http::{Body, Request, Response};
 
 pub struct Settings {
@@ -16,6 +16,8 @@ pub struct Settings {
     pub references: ReferenceKey,
     /// `CHECKIN_KEY`: signs the slip's check-in code.
     pub check_in: CheckInKey,
+    /// `IDENTITY*`: who may read a booking besides showing its reference.
+    pub identity: IdentityConfig,
 }
 
 impl Settings {
@@ -24,6 +26,7 @@ impl Settings {
             redis: RedisConfig::from_lookup(&lookup)?,
             references: ReferenceKey::from_lookup(&lookup)?,
             check_in: check_in_key(&lookup)?,
+            identity: IdentityConfig::from_lookup(&lookup)?,
         })
     }
 }
@@ -34,12 +37,14 @@ pub struct GetBooking {
 }
 
 impl GetBooking {
-    pub fn build(settings: Settings) -> Result<Self, StoreError> {
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
+        let identity = identity_check(&settings.identity).await?;
         Ok(Self {
             lookup: BookingLookup::new(
                 RedisStore::from_config(settings.redis)?,
                 BookingReferences::configured(settings.references),
-            ),
+            )
+            .with_identity(identity),
             check_in: settings.check_in,
         })
     }

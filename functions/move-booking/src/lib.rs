@@ -1,8 +1,7 @@
 //! PATCH /booking/{mysejahteraId}: move the booking its reference proves to another slot in
 //! one step (the new slot taken and the old one freed together), publish the event.
 use booking_core::config::ConfigError;
-use booking_core::ports::StoreError;
-use booking_wiring::{BookingSettings, Bookings};
+use booking_wiring::{BookingSettings, Bookings, BuildError};
 use lambda_http::{Body, Request, Response};
 
 pub struct Settings {
@@ -22,7 +21,7 @@ pub struct MoveBooking {
 }
 
 impl MoveBooking {
-    pub async fn build(settings: Settings) -> Result<Self, StoreError> {
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         Ok(Self {
             bookings: settings.bookings.bookings().await?,
         })

@@ -11,7 +11,6 @@ use booking_core::config::check_in::check_in_key;
 use booking_core::config::references::BOOKING_REFERENCE_KEY;
 use booking_core::config::waiting_room::LOCAL_ADMISSION_KEY;
 use booking_core::config::{ConfigError, WaitingRoomConfig};
-use booking_core::ports::StoreError;
 use booking_core::station::STATION_CACHE_MAX_AGE;
 use booking_core::waiting_room::{Inlet, RoomAdmin, SystemClock, WaitingRoom};
 use booking_http::Api;
@@ -19,7 +18,7 @@ use booking_http::server_settings::{ServerLimits, listen_address, max_in_flight,
 use booking_kafka::config::KafkaBatchConfig;
 use booking_kafka::{BatchingPublisher, KafkaPublisher};
 use booking_redis::RedisStore;
-use booking_wiring::BookingSettings;
+use booking_wiring::{BookingSettings, BuildError, identity_check};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Everything local-api reads: the booking functions' settings, the waiting room's, the
@@ -84,7 +83,8 @@ pub struct LocalApi {
 }
 
 impl LocalApi {
-    pub async fn build(settings: Settings) -> Result<Self, StoreError> {
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
+        let identity = identity_check(&settings.bookings.identity).await?;
         let store = settings.bookings.store()?;
         let publish = settings.bookings.publish;
         // A long-lived process: concurrent bookings' events share produce requests.
@@ -93,7 +93,8 @@ impl LocalApi {
             &settings.batch,
             publish.timeout,
         );
-        let room = WaitingRoom::configured(Arc::new(store.clone()), &settings.room);
+        let room = WaitingRoom::configured(Arc::new(store.clone()), &settings.room)
+            .with_identity(identity.clone());
         let inlet = Inlet::new(
             Arc::new(store.clone()),
             settings.room.inlet,
@@ -103,7 +104,10 @@ impl LocalApi {
             .room
             .room_on
             .then(|| RoomAdmin::new(Arc::new(store.clone()), Arc::new(SystemClock)));
-        let bookings = settings.bookings.bookings_with(store, publisher);
+        let bookings = settings
+            .bookings
+            .bookings_with(store, publisher)
+            .with_identity(identity);
         let api = Api::from_bookings(bookings, settings.check_in)
             .with_station_cache(STATION_CACHE_MAX_AGE)
             .with_waiting_room(room, settings.room.room_on)

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let settings = Settings::from_lookup(booking_runtime::setting)?;
     let (address, metrics_address, limits) =
         (settings.address, settings.metrics_address, settings.limits);
-    tracing::info!(%address, %metrics_address, ?limits, room_on = settings.room.room_on, batch = ?settings.batch, "serving every endpoint, metrics apart");
+    tracing::info!(%address, %metrics_address, ?limits, room_on = settings.room.room_on, identity = ?settings.bookings.identity.mode, batch = ?settings.batch, "serving every endpoint, metrics apart");
     let metrics = prometheus()?;
     let LocalApi {
         api,

@@ -7,6 +7,7 @@ use crate::domain::{
     BookedSlot, Booking, BookingEvent, BookingOwnership, BookingReference, EventStamp, EventType,
     IdempotencyKey, MySejahteraId, ReferenceNonce,
 };
+use crate::identity::IdentityCheck;
 use crate::outbox::{DeliveryError, PublishBreaker, deliver};
 use crate::ownership::BookingReferences;
 use crate::ports::{
@@ -98,11 +99,28 @@ async fn owned_booking<S: BookingStore>(
 pub struct BookingLookup<S> {
     store: S,
     references: BookingReferences,
+    identity: IdentityCheck,
 }
 
 impl<S: BookingStore> BookingLookup<S> {
     pub fn new(store: S, references: BookingReferences) -> Self {
-        Self { store, references }
+        Self {
+            store,
+            references,
+            identity: IdentityCheck::none(),
+        }
+    }
+
+    /// Who may read a booking besides showing its reference (`IDENTITY`); none by default.
+    #[must_use]
+    pub fn with_identity(mut self, identity: IdentityCheck) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The check the endpoints run before reading a person's booking.
+    pub fn identity(&self) -> &IdentityCheck {
+        &self.identity
     }
 
     /// The person's booking as stored, to whoever shows its reference.
@@ -135,6 +153,7 @@ pub struct BookingService<S, O, P> {
     breaker: PublishBreaker,
     references: BookingReferences,
     clock: Arc<dyn Clock>,
+    identity: IdentityCheck,
 }
 
 impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
@@ -153,7 +172,20 @@ impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
             breaker: PublishBreaker::new(settings.cool_down),
             references,
             clock: Arc::new(SystemClock),
+            identity: IdentityCheck::none(),
         }
+    }
+
+    /// Who may book, move or cancel for an ID (`IDENTITY`); none by default.
+    #[must_use]
+    pub fn with_identity(mut self, identity: IdentityCheck) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The check the endpoints run before acting for a person.
+    pub fn identity(&self) -> &IdentityCheck {
+        &self.identity
     }
 
     /// Another time source (tests move it across the reference's retry window).
@@ -173,6 +205,7 @@ impl<S: BookingStore, O: Outbox, P: EventPublisher> BookingService<S, O, P> {
         S: Clone,
     {
         BookingLookup::new(self.store.clone(), self.references.clone())
+            .with_identity(self.identity.clone())
     }
 
     /// Success only when the store confirmed the booking is held; any doubt is an error. The

@@ -6,6 +6,7 @@
 //! - use cases: [`booking`], [`station`], [`seed`], written against the [`ports`];
 //! - use case [`outbox`]: getting every event to the broker;
 //! - use case [`ownership`]: booking references, so only the booker reads or cancels;
+//! - [`identity`]: who may act for an ID (identity tokens, the gateway's verified claims);
 //! - use case [`waiting_room`]: the opening-minute queue and its admission tokens;
 //! - [`service_metrics`]: what the service counts, through the `metrics` facade;
 //! - [`pseudonym`]: the keyed stand-in for a person in logs and metrics;
@@ -14,6 +15,7 @@ pub mod booking;
 pub mod check_in;
 pub mod config;
 pub mod domain;
+pub mod identity;
 pub mod outbox;
 pub mod ownership;
 pub mod ports;

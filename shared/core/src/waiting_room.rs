@@ -339,11 +339,30 @@ pub struct WaitingRoom {
     store: Arc<dyn QueueStore>,
     keys: AdmissionKeys,
     clock: Arc<dyn Clock>,
+    identity: crate::identity::IdentityCheck,
 }
 
 impl WaitingRoom {
     pub fn new(store: Arc<dyn QueueStore>, keys: AdmissionKeys, clock: Arc<dyn Clock>) -> Self {
-        Self { store, keys, clock }
+        Self {
+            store,
+            keys,
+            clock,
+            identity: crate::identity::IdentityCheck::none(),
+        }
+    }
+
+    /// Who may take a place for an ID (`IDENTITY`): with a mode on, a place costs a verified
+    /// identity. None by default.
+    #[must_use]
+    pub fn with_identity(mut self, identity: crate::identity::IdentityCheck) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The check `POST /queue` runs before the person's place is looked up.
+    pub fn identity(&self) -> &crate::identity::IdentityCheck {
+        &self.identity
     }
 
     /// The room over `store` as configured (`ADMISSION_KEY`), on the system clock.

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::ApiError;
 use super::conditional::snapshot_response;
+use super::identity::authorize;
 use super::request::{
     bearer_reference, idempotency_key, json_object, path_value, require_method, string_fields,
 };
@@ -242,6 +243,8 @@ pub async fn create_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
             phone_number,
             date,
         })?;
+        // After the body is valid, before anything reads the person's booking.
+        authorize(service.identity(), &request, &booking.mysejahtera_id)?;
         let (location, date) = (booking.location.clone(), booking.date);
         let person = pseudonym::person(&booking.mysejahtera_id);
         let result = service.book(booking, retry_key.as_ref()).await;
@@ -306,6 +309,7 @@ pub async fn get_booking<S: BookingStore>(
 ) -> Response<Body> {
     let result = async {
         let (id, reference) = booking_id(&request, "GET")?;
+        authorize(service.identity(), &request, &id)?;
         Ok::<_, ApiError>(service.find(&id, &reference).await?)
     }
     .await;
@@ -347,6 +351,7 @@ pub async fn cancel_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
 ) -> Response<Body> {
     let result = async {
         let (id, reference) = booking_id(&request, "DELETE")?;
+        authorize(service.identity(), &request, &id)?;
         let cancelled = service.cancel(&id, &reference).await?;
         // A pseudonym, location and date only: personal data never goes to the logs.
         tracing::info!(person = %pseudonym::person(&id), location = %cancelled.location, date = %cancelled.date, "booking cancelled");
@@ -403,6 +408,7 @@ pub async fn move_booking<S: BookingStore, O: Outbox, P: EventPublisher>(
         let (id, reference) = booking_id(&request, "PATCH")?;
         let [location, date] = string_fields(json_object(&request)?, BookedSlot::FIELDS)?;
         let to = BookedSlot::parse(&location, &date)?;
+        authorize(service.identity(), &request, &id)?;
         let person = pseudonym::person(&id);
         let result = service.reschedule(&id, &reference, &to).await;
         // A pseudonym, location and date only: personal data never goes to the logs.

@@ -8,6 +8,7 @@ mod docs;
 mod error;
 mod fallback;
 mod handlers;
+pub mod identity;
 mod in_flight;
 pub mod locale;
 pub mod openapi;
@@ -32,6 +33,7 @@ pub use handlers::{
     Health, cancel_booking, create_booking, get_booking, get_station, healthz, list_stations,
     move_booking, station_reads,
 };
+pub use identity::IDENTITY_TOKEN_HEADER;
 pub use in_flight::{InFlightLimit, RETRY_AFTER_SECONDS};
 pub use queue::{
     ADMISSION_TOKEN_HEADER, create_admitted_booking, join_queue, queue_progress, queue_status,

@@ -448,7 +448,7 @@ pub fn booking_example() -> serde_json::Value {
         super::queue::queue_progress,
         super::queue::queue_ticket_status,
     ),
-    modifiers(&BookingReferenceAuth, &TooManyRequests),
+    modifiers(&BookingReferenceAuth, &IdentityTokenAuth, &TooManyRequests),
     components(schemas(
         BookingSchema,
         BookingConfirmationSchema,
@@ -564,6 +564,112 @@ impl Modify for BookingReferenceAuth {
                             link.extensions
                                 .get_or_insert_with(Default::default)
                                 .insert("operationId".into(), json!(target));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The operations that act for a person, which need `X-Identity-Token` with an identity mode on.
+pub const IDENTIFIED_OPERATIONS: [&str; 7] = [
+    "createBooking",
+    "getBooking",
+    "moveBooking",
+    "cancelBooking",
+    "getBookingSlip",
+    "getBookingCalendar",
+    "joinQueue",
+];
+
+/// `X-Identity-Token` on the operations that act for a person, and their 401 and 403 for it.
+/// A header parameter rather than a security requirement: with `IDENTITY=none` it is not
+/// needed, and the booking reference's requirement stays as it is.
+struct IdentityTokenAuth;
+
+impl Modify for IdentityTokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue};
+        use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+        const ABOUT: &str = "With an identity mode on (`IDENTITY=jwt` or `otp`): the identity \
+            token whose ID claim is this request's `mysejahteraId` (an identity provider's JWT, \
+            or the token `POST /verification/confirm` gives). Missing or invalid: 401 \
+            `unauthorized`; another person's: 403 `identity_mismatch`. Ignored with \
+            `IDENTITY=none`.";
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "identityToken",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Identity-Token",
+                ABOUT,
+            ))),
+        );
+        let error = |description: &str, example: serde_json::Value| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Error")))
+                        .example(Some(example))
+                        .build(),
+                )
+                .build()
+        };
+        let unauthorized = error(
+            "`unauthorized`: an identity mode is on and `X-Identity-Token` is missing or not a \
+             valid identity token",
+            json!({"error": "unauthorized", "message": "Send your identity token as `X-Identity-Token`: this endpoint acts for the person whose mysejahteraId it names."}),
+        );
+        let mismatch = error(
+            "`identity_mismatch`: the identity token is another person's",
+            json!({"error": "identity_mismatch", "message": "The identity token is another person's: you may act only for your own mysejahteraId."}),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.post,
+                &mut item.get,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let identified = operation
+                    .operation_id
+                    .as_deref()
+                    .is_some_and(|id| IDENTIFIED_OPERATIONS.contains(&id));
+                if !identified {
+                    continue;
+                }
+                operation.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("X-Identity-Token")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(ABOUT))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                );
+                let responses = &mut operation.responses.responses;
+                for (status, added, extra) in [
+                    (
+                        "401",
+                        &unauthorized,
+                        "; or, with an identity mode on, no valid `X-Identity-Token`",
+                    ),
+                    (
+                        "403",
+                        &mismatch,
+                        "; or `identity_mismatch`: the identity token is another person's",
+                    ),
+                ] {
+                    match responses.get_mut(status) {
+                        Some(RefOr::T(response)) => response.description.push_str(extra),
+                        _ => {
+                            responses.insert(status.into(), added.clone().into());
                         }
                     }
                 }
@@ -822,6 +928,44 @@ mod tests {
         }
         let scheme = &document["components"]["securitySchemes"]["bookingReference"];
         assert_eq!(scheme["scheme"], "bearer");
+    }
+
+    #[test]
+    fn the_operations_that_act_for_a_person_document_the_identity_token() {
+        let document: serde_json::Value = serde_json::from_str(openapi_document()).unwrap();
+        let mut found = Vec::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                let id = operation["operationId"].as_str().unwrap();
+                let header = operation["parameters"].as_array().and_then(|parameters| {
+                    parameters.iter().find(|p| p["name"] == "X-Identity-Token")
+                });
+                if !IDENTIFIED_OPERATIONS.contains(&id) {
+                    assert!(header.is_none(), "{id} does not act for a person");
+                    continue;
+                }
+                found.push(id);
+                assert_eq!(header.unwrap()["in"], "header", "{id}");
+                let responses = &operation["responses"];
+                assert!(
+                    responses["401"]["description"]
+                        .as_str()
+                        .unwrap()
+                        .contains("X-Identity-Token"),
+                    "{id}"
+                );
+                assert!(
+                    responses["403"]["description"]
+                        .as_str()
+                        .unwrap()
+                        .contains("identity_mismatch"),
+                    "{id}"
+                );
+            }
+        }
+        assert_eq!(found.len(), IDENTIFIED_OPERATIONS.len(), "{found:?}");
+        let scheme = &document["components"]["securitySchemes"]["identityToken"];
+        assert_eq!(scheme["name"], "X-Identity-Token");
     }
 
     #[test]

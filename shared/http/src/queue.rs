@@ -145,6 +145,7 @@ pub async fn join_queue(room: &WaitingRoom, request: Request) -> Response<Body> 
         require_method(&request, "POST")?;
         let [id] = string_fields(json_object(&request)?, [MySejahteraId::FIELD])?;
         let id = MySejahteraId::parse(&id)?;
+        crate::identity::authorize(room.identity(), &request, &id)?;
         Ok::<_, ApiError>(room.join(&id).await?)
     }
     .await;

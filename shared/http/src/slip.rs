@@ -288,6 +288,7 @@ pub async fn booking_slip<S: BookingStore>(
 ) -> Response<Body> {
     let result = async {
         let (id, reference) = slip_request(&request, "slip")?;
+        crate::identity::authorize(lookup.identity(), &request, &id)?;
         Ok::<_, ApiError>((lookup.find_with_nonce(&id, &reference).await?, reference))
     }
     .await;
@@ -342,6 +343,7 @@ pub async fn booking_calendar<S: BookingStore>(
 ) -> Response<Body> {
     let result = async {
         let (id, reference) = slip_request(&request, "calendar")?;
+        crate::identity::authorize(lookup.identity(), &request, &id)?;
         Ok::<_, ApiError>(lookup.find_with_nonce(&id, &reference).await?)
     }
     .await;

@@ -147,33 +147,52 @@ fn https_connector() -> hyper_rustls::HttpsConnector<HttpConnector> {
         .build()
 }
 
+/// Sends `request` on `client` and reads the whole answer, within [`SECRETS_TIMEOUT`]; `what`
+/// names the other end in errors.
+async fn exchange(
+    client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+    what: &str,
+) -> Result<(hyper::StatusCode, Bytes), String> {
+    let exchange = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| format!("cannot reach {what}: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("the answer broke off: {e}"))?
+            .to_bytes();
+        Ok::<_, String>((status, body))
+    };
+    tokio::time::timeout(SECRETS_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("{what} did not answer within {SECRETS_TIMEOUT:?}"))?
+}
+
+/// The body of a `GET url` (`http://` or `https://`, public roots), for documents a function
+/// reads once at cold start, such as an identity provider's JWKS. Bounded by the same timeout
+/// as the secret; anything but a 2xx is an error.
+pub async fn fetch_document(url: &str) -> Result<String, String> {
+    let request = hyper::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .map_err(|_| format!("{url:?} is not a URL"))?;
+    let client = Client::builder(TokioExecutor::new()).build(https_connector());
+    let (status, body) = exchange(&client, request, url).await?;
+    if !status.is_success() {
+        return Err(format!("{url} answered HTTP {}", status.as_u16()));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| format!("{url} answered no UTF-8 text"))
+}
+
 #[async_trait]
 impl SecretSource for SecretsManager {
     async fn secret_string(&self, secret_id: &str) -> Result<String, String> {
         let request = self.request(secret_id, SystemTime::now())?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("the answer broke off: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(SECRETS_TIMEOUT, exchange)
-            .await
-            .map_err(|_| {
-                format!(
-                    "{} did not answer within {SECRETS_TIMEOUT:?}",
-                    self.endpoint
-                )
-            })??;
+        let (status, body) = exchange(&self.client, request, &self.endpoint.to_string()).await?;
         let reply: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if !status.is_success() {
             // AWS's JSON errors: `__type` (maybe `prefix#Name`) and `message` or `Message`.

@@ -48,9 +48,11 @@ pub fn bounded_number(
 }
 pub mod aws;
 pub mod check_in;
+pub mod identity;
 pub mod references;
 pub mod waiting_room;
 
 pub use aws::AwsEnvironment;
+pub use identity::{IdentityConfig, IdentityMode, JwksSource, JwtSettings};
 pub use references::ReferenceKey;
 pub use waiting_room::{WaitingRoomConfig, inlet_settings};
