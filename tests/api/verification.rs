@@ -51,7 +51,9 @@ impl Verifier {
             std::env::temp_dir().join(format!("otp-codes-{}-{}.log", std::process::id(), ports[0]));
         let _ = std::fs::remove_file(&codes);
         let codes_path = codes.to_str().unwrap().to_owned();
-        let mut pairs = vec![
+        // Settings the test gives come first, so they win (a lookup takes the first match).
+        let mut pairs = extra.to_vec();
+        pairs.extend_from_slice(&[
             ("REDIS_URL", url.as_str()),
             (
                 "REDIS_CLUSTER",
@@ -63,8 +65,7 @@ impl Verifier {
             ),
             ("OTP_SENDER", "file"),
             ("OTP_FILE", codes_path.as_str()),
-        ];
-        pairs.extend_from_slice(extra);
+        ]);
         let clock = Arc::new(TestClock::new());
         let settings = Settings::from_lookup(fixed_lookup(&pairs)).expect("test settings");
         let function = VerifyIdentity::build(settings)
@@ -472,6 +473,69 @@ async fn bad_input_names_the_field_and_changes_nothing(mode: RedisMode) {
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(verifier.contents().await.is_empty(), "nothing written");
     assert_eq!(verifier.lines_sent(), 0, "nothing sent");
+}
+
+/// What moto's SNS holds of the SMS it was asked to send: `(phone number, message)`.
+async fn moto_sms(port: u16) -> Vec<(String, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let ask = "GET /moto-api/data.json HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n";
+    stream.write_all(ask.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let (_, body) = reply.split_once("\r\n\r\n").expect("an HTTP answer");
+    let data: serde_json::Value = serde_json::from_str(body).expect("moto's model data");
+    data["sns"]["SMS"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|sms| {
+                    (
+                        sms["phone_number"].as_str().unwrap().to_owned(),
+                        sms["message"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `OTP_SENDER=sns` as deployed, against moto's SNS: the SMS goes to the number in its
+/// international form and carries the code that confirms.
+#[tokio::test]
+async fn the_sns_sender_publishes_the_code_as_an_sms() {
+    let moto = ServerProcess::moto();
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let verifier = Verifier::start(
+        RedisMode::Single,
+        &[
+            ("OTP_SENDER", "sns"),
+            ("AWS_REGION", "ap-southeast-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+            ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+            ("AWS_ENDPOINT_URL_SNS", &endpoint),
+        ],
+    )
+    .await;
+    assert_eq!(verifier.ask(ID, PHONE).await.status, StatusCode::ACCEPTED);
+    let sent = moto_sms(moto.port).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (number, message) = &sent[0];
+    assert_eq!(number, "+60123456789");
+    let code: String = message.chars().take(6).collect();
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{message}");
+    assert_eq!(verifier.lines_sent(), 0, "nothing in the file");
+    let confirmed = verifier.confirm(ID, PHONE, &code).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+
+    // SNS down: the caller hears so, and nothing claims a code was sent.
+    drop(moto);
+    let refused = verifier.ask(ID, OTHER_PHONE).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.error_code(), "code_not_sent");
 }
 
 in_both_modes!(
