@@ -397,7 +397,7 @@ class Suite:
         settings = {"REDIS_URL": f"redis://127.0.0.1:{args.redis_port}",
                     "BOOKING_REFERENCE_KEY": self.reference_key,
                     "ADMISSION_KEY": secrets.token_hex(32), "LOG_HASH_KEY": secrets.token_hex(32),
-                    "CHECKIN_KEY": secrets.token_hex(32)}
+                    "CHECKIN_KEY": secrets.token_hex(32), "IDENTITY_TOKEN_KEY": secrets.token_hex(32)}
         # Two secrets, as the template has them: Redis's, and the signing keys.
         redis = {"REDIS_URL": settings.pop("REDIS_URL")}
         self.secret = create_secret(args.moto_port, "booking/redis", redis)
