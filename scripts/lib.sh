@@ -231,7 +231,7 @@ ensure_hey() {
 # with the links of one group still running in parallel.
 FUNCTION_GROUPS=(
   "api-docs route-fallback"
-  "get-station healthz get-booking queue-join queue-status queue-inlet seed"
+  "get-station healthz get-booking queue-join queue-status queue-inlet seed verify-identity"
   "create-booking move-booking cancel-booking outbox-relay"
 )
 build_functions_apart() { # command... (e.g. cargo build --release): once per group

@@ -15,7 +15,8 @@ from cfn_yaml import load, ref
 REGIONAL_QUOTA = 10_000
 # Functions that sign or check references, tickets or tokens get the keys secret too.
 KEYED = {"CreateBookingFunction", "GetBookingFunction", "MoveBookingFunction",
-         "CancelBookingFunction", "QueueJoinFunction", "QueueStatusFunction"}
+         "CancelBookingFunction", "QueueJoinFunction", "QueueStatusFunction",
+         "VerifyIdentityFunction"}
 NO_REDIS = {"ApiDocsFunction", "RouteFallbackFunction"}
 # Functions that act for a person, so check who the caller is (README "Identity").
 IDENTIFIED = {"CreateBookingFunction", "GetBookingFunction", "MoveBookingFunction",

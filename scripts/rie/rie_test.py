@@ -402,7 +402,7 @@ class Suite:
         settings = {"REDIS_URL": f"redis://127.0.0.1:{args.redis_port}",
                     "BOOKING_REFERENCE_KEY": self.reference_key,
                     "ADMISSION_KEY": secrets.token_hex(32), "LOG_HASH_KEY": secrets.token_hex(32),
-                    "CHECKIN_KEY": secrets.token_hex(32)}
+                    "CHECKIN_KEY": secrets.token_hex(32), "IDENTITY_TOKEN_KEY": secrets.token_hex(32)}
         # Two secrets, as the template has them: Redis's, and the signing keys.
         redis = {"REDIS_URL": settings.pop("REDIS_URL")}
         self.secret = create_secret(args.moto_port, "booking/redis", redis)
@@ -418,7 +418,8 @@ class Suite:
 
     def parameters(self, **overrides):
         # Identity=none: the events carry no identity token (the template's default, otp, is for
-        # deployments; tests/api/identity_jwt.rs covers the modes through the handlers).
+        # deployments; tests/api/identity_jwt.rs and verification.rs cover jwt and otp through
+        # the handlers).
         return {**self.defaults, "RedisSecretArn": self.secret, "KeysSecretArn": self.keys_secret,
                 "KafkaBrokers": self.args.brokers, "Identity": "none", **overrides}
 

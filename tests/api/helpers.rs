@@ -542,6 +542,10 @@ pub fn test_references() -> BookingReferences {
 pub struct TestClock(Mutex<SystemTime>);
 
 impl TestClock {
+    pub fn new() -> Self {
+        Self(Mutex::new(SystemTime::now()))
+    }
+
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap() += by;
     }

@@ -55,7 +55,7 @@ fn now() -> u64 {
 }
 
 /// The claims a provider signs for `id`, valid for ten minutes.
-fn claims(id: &str) -> Value {
+pub(crate) fn claims(id: &str) -> Value {
     json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "iat": now(), "mysejahtera_id": id})
 }
 
@@ -65,7 +65,7 @@ fn sign(claims: &Value, algorithm: Algorithm, kid: &str, key: &EncodingKey) -> S
     jsonwebtoken::encode(&header, claims, key).expect("signs")
 }
 
-fn rs256(claims: &Value) -> String {
+pub(crate) fn rs256(claims: &Value) -> String {
     sign(claims, Algorithm::RS256, RSA_KID, &rsa_key())
 }
 
@@ -87,7 +87,7 @@ fn unsigned(claims: &Value) -> String {
 /// HS256 "signed" with the provider's public key as the secret: the classic key confusion.
 fn hs256_with_public_key(claims: &Value) -> String {
     let public = jwks();
-    let secret = EncodingKey::from_secret(public.as_bytes()).unwrap();
+    let secret = EncodingKey::from_secret(public.as_bytes());
     sign(claims, Algorithm::HS256, RSA_KID, &secret)
 }
 
@@ -234,7 +234,7 @@ fn with_token(mut request: Request, token: Option<&str>) -> Request {
 
 /// The endpoints that act for a person, each as its function answers.
 #[derive(Debug, Clone, Copy)]
-enum Act {
+pub(crate) enum Act {
     Book,
     Read,
     Slip,
@@ -244,7 +244,7 @@ enum Act {
     Queue,
 }
 
-const EVERY_ACT: [Act; 7] = [
+pub(crate) const EVERY_ACT: [Act; 7] = [
     Act::Book,
     Act::Read,
     Act::Slip,
@@ -255,7 +255,7 @@ const EVERY_ACT: [Act; 7] = [
 ];
 
 /// The status and, for an error, its code (slips and calendars are not JSON).
-async fn act(
+pub(crate) async fn act(
     app: &TestApp,
     act: Act,
     id: &str,
@@ -313,7 +313,7 @@ async fn act(
     (status, code)
 }
 
-async fn open_room(app: &TestApp) {
+pub(crate) async fn open_room(app: &TestApp) {
     RoomAdmin::new(Arc::new(app.store.clone()), Arc::new(SystemClock))
         .open(DEFAULT_ROOM_HOURS, DEFAULT_ROOM_SIZE)
         .await

@@ -31,4 +31,5 @@ mod seed;
 mod slip;
 mod station_reads;
 mod telemetry;
+mod verification;
 mod waiting_room;

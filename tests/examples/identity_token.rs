@@ -13,11 +13,19 @@ fn main() {
     let key = EncodingKey::from_rsa_pem(include_bytes!("../keys/identity-test-rsa.pem"))
         .expect("the test key");
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["jwks"] => {
             let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).expect("a JWK");
             jwk.common.key_id = Some(KID.into());
-            println!("{}", serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap());
+            println!(
+                "{}",
+                serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap()
+            );
         }
         ["token", id] => {
             let now = jsonwebtoken::get_current_timestamp();
@@ -27,7 +35,10 @@ fn main() {
             });
             let mut header = Header::new(Algorithm::RS256);
             header.kid = Some(KID.into());
-            println!("{}", jsonwebtoken::encode(&header, &claims, &key).expect("signs"));
+            println!(
+                "{}",
+                jsonwebtoken::encode(&header, &claims, &key).expect("signs")
+            );
         }
         _ => {
             eprintln!("usage: identity_token jwks | identity_token token <mysejahteraId>");

@@ -11,13 +11,16 @@ use booking_core::config::check_in::check_in_key;
 use booking_core::config::references::BOOKING_REFERENCE_KEY;
 use booking_core::config::waiting_room::LOCAL_ADMISSION_KEY;
 use booking_core::config::{ConfigError, WaitingRoomConfig};
+use booking_core::identity_token::IDENTITY_TOKEN_KEY;
 use booking_core::station::STATION_CACHE_MAX_AGE;
+use booking_core::verification::OtpSender;
 use booking_core::waiting_room::{Inlet, RoomAdmin, SystemClock, WaitingRoom};
 use booking_http::Api;
 use booking_http::server_settings::{ServerLimits, listen_address, max_in_flight, metrics_address};
 use booking_kafka::config::KafkaBatchConfig;
 use booking_kafka::{BatchingPublisher, KafkaPublisher};
 use booking_redis::RedisStore;
+use booking_redis::verification::VerificationSettings;
 use booking_wiring::{BookingSettings, BuildError, identity_check};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -34,6 +37,10 @@ pub struct Settings {
     pub metrics_address: SocketAddr,
     pub limits: ServerLimits,
     pub max_in_flight: usize,
+    /// One-time codes and identity tokens (`IDENTITY_TOKEN_*`, `IDENTITY_IDS_PER_PHONE`,
+    /// `OTP_SENDER`, `OTP_FILE`).
+    pub verification: VerificationSettings,
+    pub otp_sender: Arc<dyn OtpSender>,
 }
 
 impl Settings {
@@ -49,12 +56,16 @@ impl Settings {
             metrics_address: metrics_address(&lookup)?,
             limits: ServerLimits::from_lookup(&lookup)?,
             max_in_flight: max_in_flight(&lookup)?,
+            verification: VerificationSettings::from_lookup(&lookup)?,
+            otp_sender: booking_otp::sender_from_lookup(&lookup)?,
         };
         if !settings.address.ip().is_loopback() {
             let public_key = if settings.bookings.references.development {
                 Some(BOOKING_REFERENCE_KEY)
             } else if settings.room.admission_key == LOCAL_ADMISSION_KEY.as_bytes() {
                 Some("ADMISSION_KEY")
+            } else if settings.verification.tokens.key().development {
+                Some(IDENTITY_TOKEN_KEY)
             } else {
                 None
             };
@@ -104,11 +115,16 @@ impl LocalApi {
             .room
             .room_on
             .then(|| RoomAdmin::new(Arc::new(store.clone()), Arc::new(SystemClock)));
+        let verification = settings
+            .verification
+            .service_on(store.clone(), settings.otp_sender)
+            .with_clock(Arc::clone(&settings.bookings.clock));
         let bookings = settings
             .bookings
             .bookings_with(store, publisher)
             .with_identity(identity);
         let api = Api::from_bookings(bookings, settings.check_in)
+            .with_verification(verification)
             .with_station_cache(STATION_CACHE_MAX_AGE)
             .with_waiting_room(room, settings.room.room_on)
             .with_in_flight_limit(settings.max_in_flight);
@@ -187,11 +203,22 @@ mod tests {
                 .variable,
             "ADMISSION_KEY"
         );
-        assert!(
+        assert_eq!(
             with(&[
                 ("HOST", "0.0.0.0"),
                 (BOOKING_REFERENCE_KEY, &key),
                 ("ADMISSION_KEY", &key)
+            ])
+            .unwrap_err()
+            .variable,
+            IDENTITY_TOKEN_KEY
+        );
+        assert!(
+            with(&[
+                ("HOST", "0.0.0.0"),
+                (BOOKING_REFERENCE_KEY, &key),
+                ("ADMISSION_KEY", &key),
+                (IDENTITY_TOKEN_KEY, &key)
             ])
             .is_ok()
         );

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, IdentityConfig, IdentityMode};
 use crate::domain::MySejahteraId;
+use crate::identity_token::{IDENTITY_TOKEN_KEY, OTP_ID_CLAIM};
 
 /// Clock skew allowed on `exp` and `nbf` between the provider and this function.
 pub const TOKEN_LEEWAY_SECONDS: u64 = 30;
@@ -135,11 +136,12 @@ impl TokenVerifier {
                 _ => continue,
             };
             // A key that says its algorithm is held to it.
-            if jwk
-                .common
-                .key_algorithm
-                .is_some_and(|said| said != KeyAlgorithm::from(algorithm))
-            {
+            if jwk.common.key_algorithm.is_some_and(|said| {
+                said != match algorithm {
+                    Algorithm::ES256 => KeyAlgorithm::ES256,
+                    _ => KeyAlgorithm::RS256,
+                }
+            }) {
                 continue;
             }
             let key = DecodingKey::from_jwk(jwk).map_err(|error| {
@@ -167,20 +169,15 @@ impl TokenVerifier {
 
     /// Tokens the service signs itself (HS256 with `key`), such as those the phone
     /// verification issues: `iss` and `aud` as given, the ID in `id_claim`.
-    pub fn shared_key(
-        key: &[u8],
-        issuer: &str,
-        audience: &str,
-        id_claim: &str,
-    ) -> Result<Self, jsonwebtoken::errors::Error> {
-        Ok(Self {
+    pub fn shared_key(key: &[u8], issuer: &str, audience: &str, id_claim: &str) -> Self {
+        Self {
             keys: vec![TrustedKey {
                 kid: None,
-                key: DecodingKey::from_secret(key)?,
+                key: DecodingKey::from_secret(key),
                 validation: validation(Algorithm::HS256, issuer, audience),
             }],
             id_claim: id_claim.to_owned(),
-        })
+        }
     }
 
     /// The ID the token proves, normalised as a request's ID is (`900127-01-5527` is
@@ -270,14 +267,17 @@ impl IdentityCheck {
     }
 
     /// `IDENTITY` as configured, `jwks` the text of `IDENTITY_JWKS` when it is set (the wiring
-    /// reads it). `IDENTITY=otp` fails until its verification endpoints are wired in.
+    /// reads it). `IDENTITY=otp` takes the tokens `POST /verification/confirm` issues.
     pub fn configured(config: &IdentityConfig, jwks: Option<&str>) -> Result<Self, ConfigError> {
         match config.mode {
             IdentityMode::None => Ok(Self::none()),
-            IdentityMode::Otp => Err(ConfigError {
-                variable: "IDENTITY",
-                problem: "IDENTITY=otp needs the verification endpoints".into(),
-            }),
+            IdentityMode::Otp => {
+                let tokens = config.otp.as_ref().ok_or_else(|| ConfigError {
+                    variable: IDENTITY_TOKEN_KEY,
+                    problem: "is needed by IDENTITY=otp".into(),
+                })?;
+                Ok(Self::required(OTP_ID_CLAIM, Some(tokens.verifier())))
+            }
             IdentityMode::Jwt => {
                 let jwt = &config.jwt;
                 let verifier =

@@ -9,6 +9,7 @@
 //! - [`identity`]: who may act for an ID (identity tokens, the gateway's verified claims);
 //! - use case [`waiting_room`]: the opening-minute queue and its admission tokens;
 //! - [`service_metrics`]: what the service counts, through the `metrics` facade;
+//! - use case [`verification`]: a one-time code proves a phone, for an [`identity_token`];
 //! - [`pseudonym`]: the keyed stand-in for a person in logs and metrics;
 //! - [`config`]: the error every setting fails with, and the core's own settings.
 pub mod booking;
@@ -16,6 +17,7 @@ pub mod check_in;
 pub mod config;
 pub mod domain;
 pub mod identity;
+pub mod identity_token;
 pub mod outbox;
 pub mod ownership;
 pub mod ports;
@@ -23,4 +25,5 @@ pub mod pseudonym;
 pub mod seed;
 pub mod service_metrics;
 pub mod station;
+pub mod verification;
 pub mod waiting_room;

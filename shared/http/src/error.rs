@@ -21,6 +21,9 @@ pub struct ApiError {
     /// The methods the path does take, sent as `Allow` with a 405 (RFC 9110 asks for it).
     #[serde(skip)]
     pub allow: Option<&'static str>,
+    /// Seconds to wait, sent as `Retry-After` (a limit that ends, such as a 429's).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,6 +34,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -92,6 +96,9 @@ impl ApiError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         // The other attempt ends within seconds (its claim's TTL at most).
         if self.code == "booking_in_progress" {

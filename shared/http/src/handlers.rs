@@ -39,7 +39,7 @@ pub(super) fn json_response(
 }
 
 /// Personal data: no cache between the person and the store may keep a copy.
-fn private_json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+pub(super) fn private_json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let mut response = json_response(status, body);
     response
         .headers_mut()

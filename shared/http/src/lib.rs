@@ -23,6 +23,7 @@ pub mod security;
 pub mod server;
 pub mod server_settings;
 mod slip;
+mod verification;
 #[cfg(feature = "server")]
 mod write_deadline;
 
@@ -42,6 +43,7 @@ pub use queue::{
 pub use request::{MAX_BODY_BYTES, path_value};
 pub use router::Api;
 pub use slip::{SLIP_STYLE, booking_calendar, booking_slip, qr_svg};
+pub use verification::{confirm_verification, request_verification, verification};
 
 /// Runs an HTTP handler as the Lambda function's event loop, flushing its metrics after each
 /// invocation. Handlers turn every failure into a response with the JSON error body, so the

@@ -156,12 +156,22 @@ fn idempotency_key_schema() -> ObjectBuilder {
     )
 }
 
-named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
 named_schema!(
     IdempotencyKeySchema,
     "IdempotencyKey",
     idempotency_key_schema()
 );
+
+fn phone_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("7 to 15 digits, optionally starting with '+'."))
+        .pattern(Some(PHONE_PATTERN))
+        .examples([json!("0123456789")])
+}
+
+named_schema!(MySejahteraIdSchema, "MySejahteraId", id_schema());
+named_schema!(PhoneNumberSchema, "PhoneNumber", phone_schema());
 named_schema!(LocationSchema, "Location", location_schema());
 
 /// The fields of a booking, as sent and as stored.
@@ -199,14 +209,7 @@ fn booking_fields(object: ObjectBuilder) -> ObjectBuilder {
             ),
         )
         .property(Location::FIELD, location_schema())
-        .property(
-            PhoneNumber::FIELD,
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some("7 to 15 digits, optionally starting with '+'."))
-                .pattern(Some(PHONE_PATTERN))
-                .examples([json!("0123456789")]),
-        )
+        .property(PhoneNumber::FIELD, phone_schema())
         .property(SlotDate::FIELD, date_schema())
         .required(MySejahteraId::FIELD)
         .required("firstName")
@@ -447,6 +450,8 @@ pub fn booking_example() -> serde_json::Value {
         super::queue::join_queue,
         super::queue::queue_progress,
         super::queue::queue_ticket_status,
+        super::verification::request_verification,
+        super::verification::confirm_verification,
     ),
     modifiers(&BookingReferenceAuth, &IdentityTokenAuth, &TooManyRequests),
     components(schemas(
@@ -459,6 +464,7 @@ pub fn booking_example() -> serde_json::Value {
         ErrorSchema,
         HealthSchema,
         MySejahteraIdSchema,
+        PhoneNumberSchema,
         LocationSchema,
         IdempotencyKeySchema,
         OpenApiDocumentSchema,
@@ -469,6 +475,7 @@ pub fn booking_example() -> serde_json::Value {
         (name = "bookings", description = "One booking per person"),
         (name = "operations", description = "Health and API documentation"),
         (name = "waiting room", description = "Take a number at opening time; book once admitted"),
+        (name = "identity", description = "Prove a phone with a one-time code, for an identity token (IDENTITY=otp)"),
     )
 )]
 pub struct ApiDoc;
@@ -512,10 +519,12 @@ impl Modify for TooManyRequests {
             .into_iter()
             .flatten()
             {
+                // An operation with 429s of its own (the verification limits) documents them.
                 operation
                     .responses
                     .responses
-                    .insert("429".into(), response.clone().into());
+                    .entry("429".into())
+                    .or_insert_with(|| response.clone().into());
             }
         }
     }

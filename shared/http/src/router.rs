@@ -14,9 +14,11 @@ use super::handlers::{
 };
 use super::in_flight::{InFlightLimit, too_many_requests};
 use super::queue::{create_admitted_booking, join_queue, queue_progress, queue_ticket_status};
+use super::verification::{confirm_verification, request_verification};
 use booking_core::booking::{BookingLookup, BookingService, PublishSettings};
 use booking_core::ownership::BookingReferences;
 use booking_core::ports::{EventPublisher, Outbox};
+use booking_core::verification::VerificationService;
 
 /// What the one-port API needs of its store: every port an HTTP endpoint uses.
 pub trait ApiStore: StationReads + BookingStore + HealthCheck {}
@@ -38,6 +40,8 @@ pub struct Api<S, O, P> {
     /// Set while the waiting room is on: bookings then need an admission token.
     admission: Option<AdmissionGate>,
     in_flight: Option<InFlightLimit>,
+    /// `POST /verification` and `/verification/confirm`, when served.
+    verification: Option<VerificationService>,
 }
 
 impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
@@ -51,6 +55,7 @@ impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
             room: None,
             admission: None,
             in_flight: None,
+            verification: None,
         }
     }
 
@@ -75,6 +80,13 @@ impl<S: ApiStore + Clone, O: Outbox, P: EventPublisher> Api<S, O, P> {
     pub fn with_waiting_room(mut self, room: WaitingRoom, room_on: bool) -> Self {
         self.admission = room_on.then(|| room.gate());
         self.room = Some(room);
+        self
+    }
+
+    /// Serves `POST /verification` and `POST /verification/confirm` (one-time codes).
+    #[must_use]
+    pub fn with_verification(mut self, verification: VerificationService) -> Self {
+        self.verification = Some(verification);
         self
     }
 
@@ -132,6 +144,15 @@ impl<S: ApiStore, O: Outbox, P: EventPublisher> Api<S, O, P> {
                 Some(room) => queue_ticket_status(room, request).await,
                 None => ApiError::route_not_found().into_response(),
             },
+            ["verification"] | ["verification", "confirm"] => {
+                match (&self.verification, segments.as_slice()) {
+                    (None, _) => ApiError::route_not_found().into_response(),
+                    (Some(service), ["verification"]) => {
+                        request_verification(service, request).await
+                    }
+                    (Some(service), _) => confirm_verification(service, request).await,
+                }
+            }
             ["booking", _, "slip"] => booking_slip(&self.lookup, &self.check_in, request).await,
             ["booking", _, "calendar"] => booking_calendar(&self.lookup, request).await,
             ["booking", _] => match *request.method() {

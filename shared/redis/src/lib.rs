@@ -24,6 +24,7 @@
 //! - `stations`       set of every seeded location
 //! - `outbox:relay-lease`  string, held by the one relay that runs
 //! - `queue:{room}:...`    the waiting room (see [`queue`])
+//! - `otp:{P}:...`     one-time codes of a phone (see [`verification`])
 //!
 //! L is the location, NNN the person's bucket ([`person_bucket`]). Identifiers in keys are
 //! restricted by the domain types to `[A-Za-z0-9_-]`, so user input can never address another
@@ -48,6 +49,7 @@ pub mod queue;
 pub mod retention;
 mod slots;
 mod store;
+pub mod verification;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};

@@ -7,7 +7,8 @@
 //! parameters, one JSON secret is one call for every key, and ElastiCache AUTH-token rotation
 //! works with it. The call is one SigV4-signed HTTPS request ([`SecretsManager`]), not the AWS
 //! SDK: the SDK's second HTTP stack and its credential chain tripled every function's size for
-//! this one call at cold start.
+//! this one call at cold start. Its signer, [`SignedClient`], also sends the one-time codes'
+//! SMS (crate booking-otp).
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -29,12 +30,13 @@ pub const SECRET_VARIABLE: &str = "SETTINGS_SECRET_ARN";
 
 /// The settings a secret may hold; any other key is refused, so a typo fails the start instead
 /// of silently leaving the setting at its local default.
-pub const SECRET_SETTINGS: [&str; 5] = [
+pub const SECRET_SETTINGS: [&str; 6] = [
     "REDIS_URL",
     "LOG_HASH_KEY",
     "BOOKING_REFERENCE_KEY",
     "ADMISSION_KEY",
     "CHECKIN_KEY",
+    "IDENTITY_TOKEN_KEY",
 ];
 
 /// Where a secret's text comes from: Secrets Manager in AWS, a fake in tests.
@@ -43,23 +45,25 @@ pub trait SecretSource {
     async fn secret_string(&self, secret_id: &str) -> Result<String, String>;
 }
 
-/// Secrets Manager's GetSecretValue, one signed request with the function's own credentials
-/// and region ([`AwsEnvironment`]); `AWS_ENDPOINT_URL_SECRETS_MANAGER` points it elsewhere.
-pub struct SecretsManager {
+/// One AWS endpoint called with SigV4-signed HTTPS requests, by hand: the function's own
+/// credentials and region ([`AwsEnvironment`]) on the HTTP client lambda_runtime links already.
+/// Secrets Manager's GetSecretValue and SNS's Publish (crate booking-otp) go through it.
+pub struct SignedClient {
     endpoint: hyper::Uri,
     aws: AwsEnvironment,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
-/// Connecting, signing and reading the answer: well inside the template's 10 s init budget.
-const SECRETS_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl SecretsManager {
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let aws = AwsEnvironment::from_lookup(&lookup, SECRET_VARIABLE)?;
-        let endpoint = aws.endpoint(&lookup, "SECRETS_MANAGER", "secretsmanager")?;
+impl SignedClient {
+    /// `endpoint` as [`AwsEnvironment::endpoint`] gave it; `variable` names the setting it came
+    /// from, for the error.
+    pub fn new(
+        aws: AwsEnvironment,
+        endpoint: &str,
+        variable: &'static str,
+    ) -> Result<Self, ConfigError> {
         let endpoint = format!("{endpoint}/").parse().map_err(|_| ConfigError {
-            variable: "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            variable,
             problem: format!("is not a URL: {endpoint:?}"),
         })?;
         Ok(Self {
@@ -69,23 +73,27 @@ impl SecretsManager {
         })
     }
 
-    /// The signed request, ready to send.
-    fn request(
+    pub fn endpoint(&self) -> &hyper::Uri {
+        &self.endpoint
+    }
+
+    /// A POST of `body` to the endpoint with `headers` (and `host`), signed for `service` at
+    /// `now`, ready to send.
+    pub fn request(
         &self,
-        secret_id: &str,
+        service: &str,
+        headers: &[(&str, &str)],
+        body: String,
         now: SystemTime,
     ) -> Result<hyper::Request<Full<Bytes>>, String> {
-        let body = serde_json::json!({ "SecretId": secret_id }).to_string();
         let host = self
             .endpoint
             .authority()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let headers = [
-            ("host", host.as_str()),
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "secretsmanager.GetSecretValue"),
-        ];
+        let headers: Vec<(&str, &str)> = std::iter::once(("host", host.as_str()))
+            .chain(headers.iter().copied())
+            .collect();
         let identity: Identity = Credentials::new(
             &self.aws.access_key_id,
             self.aws.secret_access_key.expose_secret(),
@@ -100,7 +108,7 @@ impl SecretsManager {
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.aws.region)
-            .name("secretsmanager")
+            .name(service)
             .time(now)
             .settings(SigningSettings::default())
             .build()
@@ -125,10 +133,56 @@ impl SecretsManager {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())
     }
+
+    /// Sends `request` and reads the whole answer, within `timeout`.
+    pub async fn send(
+        &self,
+        request: hyper::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<(hyper::StatusCode, Bytes), String> {
+        exchange(&self.client, request, &self.endpoint.to_string(), timeout).await
+    }
 }
 
-/// TLS with the public roots (Secrets Manager's endpoints chain to them), on ring: the one
-/// crypto provider the Redis client uses too.
+/// Secrets Manager's GetSecretValue, one signed request with the function's own credentials
+/// and region ([`AwsEnvironment`]); `AWS_ENDPOINT_URL_SECRETS_MANAGER` points it elsewhere.
+pub struct SecretsManager {
+    client: SignedClient,
+}
+
+/// Connecting, signing and reading the answer: well inside the template's 10 s init budget.
+const SECRETS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl SecretsManager {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let aws = AwsEnvironment::from_lookup(&lookup, SECRET_VARIABLE)?;
+        let endpoint = aws.endpoint(&lookup, "SECRETS_MANAGER", "secretsmanager")?;
+        Ok(Self {
+            client: SignedClient::new(aws, &endpoint, "AWS_ENDPOINT_URL_SECRETS_MANAGER")?,
+        })
+    }
+
+    /// The signed request, ready to send.
+    fn request(
+        &self,
+        secret_id: &str,
+        now: SystemTime,
+    ) -> Result<hyper::Request<Full<Bytes>>, String> {
+        let body = serde_json::json!({ "SecretId": secret_id }).to_string();
+        self.client.request(
+            "secretsmanager",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", "secretsmanager.GetSecretValue"),
+            ],
+            body,
+            now,
+        )
+    }
+}
+
+/// TLS with the public roots (AWS's endpoints chain to them), on ring: the one crypto provider
+/// the Redis client uses too.
 fn https_connector() -> hyper_rustls::HttpsConnector<HttpConnector> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -147,12 +201,13 @@ fn https_connector() -> hyper_rustls::HttpsConnector<HttpConnector> {
         .build()
 }
 
-/// Sends `request` on `client` and reads the whole answer, within [`SECRETS_TIMEOUT`]; `what`
-/// names the other end in errors.
+/// Sends `request` on `client` and reads the whole answer, within `timeout`; `what` names the
+/// other end in errors.
 async fn exchange(
     client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     request: hyper::Request<Full<Bytes>>,
     what: &str,
+    timeout: Duration,
 ) -> Result<(hyper::StatusCode, Bytes), String> {
     let exchange = async {
         let response = client
@@ -168,9 +223,9 @@ async fn exchange(
             .to_bytes();
         Ok::<_, String>((status, body))
     };
-    tokio::time::timeout(SECRETS_TIMEOUT, exchange)
+    tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| format!("{what} did not answer within {SECRETS_TIMEOUT:?}"))?
+        .map_err(|_| format!("{what} did not answer within {timeout:?}"))?
 }
 
 /// The body of a `GET url` (`http://` or `https://`, public roots), for documents a function
@@ -181,7 +236,7 @@ pub async fn fetch_document(url: &str) -> Result<String, String> {
         .body(Full::new(Bytes::new()))
         .map_err(|_| format!("{url:?} is not a URL"))?;
     let client = Client::builder(TokioExecutor::new()).build(https_connector());
-    let (status, body) = exchange(&client, request, url).await?;
+    let (status, body) = exchange(&client, request, url, SECRETS_TIMEOUT).await?;
     if !status.is_success() {
         return Err(format!("{url} answered HTTP {}", status.as_u16()));
     }
@@ -192,7 +247,7 @@ pub async fn fetch_document(url: &str) -> Result<String, String> {
 impl SecretSource for SecretsManager {
     async fn secret_string(&self, secret_id: &str) -> Result<String, String> {
         let request = self.request(secret_id, SystemTime::now())?;
-        let (status, body) = exchange(&self.client, request, &self.endpoint.to_string()).await?;
+        let (status, body) = self.client.send(request, SECRETS_TIMEOUT).await?;
         let reply: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if !status.is_success() {
             // AWS's JSON errors: `__type` (maybe `prefix#Name`) and `message` or `Message`.

@@ -5,7 +5,8 @@ use booking_core::config::{ConfigError, IdentityConfig, JwksSource};
 use booking_core::identity::IdentityCheck;
 
 /// The check `config` asks for. Fails at start-up naming the variable: a JWKS that cannot be
-/// read or holds no usable key, `IDENTITY=otp` until its verification endpoints are wired in.
+/// read or holds no usable key, `IDENTITY=otp` with an `IDENTITY_TOKEN_KEY` that is too short
+/// (or, in AWS Lambda, missing).
 pub async fn identity_check(config: &IdentityConfig) -> Result<IdentityCheck, ConfigError> {
     let unreadable = |problem: String| ConfigError {
         variable: "IDENTITY_JWKS",

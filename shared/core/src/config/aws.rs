@@ -50,7 +50,7 @@ impl AwsEnvironment {
         })
     }
 
-    /// Where to reach `service`: `AWS_ENDPOINT_URL_<SERVICE>` (`SECRETS_MANAGER`, `KAFKA`),
+    /// Where to reach `service`: `AWS_ENDPOINT_URL_<SERVICE>` (`SECRETS_MANAGER`, `KAFKA`, `SNS`),
     /// else `AWS_ENDPOINT_URL`, else `https://<host_prefix>.<region>.amazonaws.com`. Plain
     /// `http://` only to a loopback address (a local stand-in): answers may be secrets.
     pub fn endpoint(
@@ -63,6 +63,7 @@ impl AwsEnvironment {
         let specific: &'static str = match service {
             "SECRETS_MANAGER" => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
             "KAFKA" => "AWS_ENDPOINT_URL_KAFKA",
+            "SNS" => "AWS_ENDPOINT_URL_SNS",
             _ => "AWS_ENDPOINT_URL",
         };
         let (variable, url) = match (set(specific), set("AWS_ENDPOINT_URL")) {

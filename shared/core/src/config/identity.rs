@@ -1,6 +1,7 @@
 //! Who may act for an ID. Variables: `IDENTITY`, `IDENTITY_ID_CLAIM`, `IDENTITY_JWKS`,
 //! `IDENTITY_ISSUER`, `IDENTITY_AUDIENCE`.
 use super::ConfigError;
+use crate::identity_token::IdentityTokens;
 
 /// The claim that names the person when `IDENTITY_ID_CLAIM` is not set.
 pub const DEFAULT_ID_CLAIM: &str = "mysejahtera_id";
@@ -37,11 +38,13 @@ pub struct JwtSettings {
     pub audience: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct IdentityConfig {
     pub mode: IdentityMode,
     /// Read for `IDENTITY=jwt` only.
     pub jwt: JwtSettings,
+    /// The service's own tokens (`IDENTITY_TOKEN_KEY`): read for `IDENTITY=otp` only.
+    pub otp: Option<IdentityTokens>,
 }
 
 impl IdentityConfig {
@@ -55,6 +58,7 @@ impl IdentityConfig {
                 issuer: None,
                 audience: None,
             },
+            otp: None,
         }
     }
 
@@ -79,6 +83,9 @@ impl IdentityConfig {
             mode,
             ..Self::none()
         };
+        if mode == IdentityMode::Otp {
+            config.otp = Some(IdentityTokens::from_lookup(&lookup)?);
+        }
         if mode != IdentityMode::Jwt {
             return Ok(config);
         }
@@ -121,12 +128,13 @@ mod tests {
 
     #[test]
     fn identity_defaults_to_none_and_jwt_reads_its_settings() {
-        assert_eq!(
-            IdentityConfig::from_lookup(lookup(&[])).unwrap(),
-            IdentityConfig::none()
-        );
+        let default = IdentityConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(default.mode, IdentityMode::None);
+        assert_eq!(default.jwt, IdentityConfig::none().jwt);
+        assert!(default.otp.is_none());
         let otp = IdentityConfig::from_lookup(lookup(&[("IDENTITY", "otp")])).unwrap();
         assert_eq!(otp.mode, IdentityMode::Otp);
+        assert!(otp.otp.is_some(), "otp mode reads the token key");
         let gateway = IdentityConfig::from_lookup(lookup(&[("IDENTITY", "jwt")])).unwrap();
         assert_eq!(gateway.mode, IdentityMode::Jwt);
         assert_eq!(gateway.jwt.id_claim, DEFAULT_ID_CLAIM);

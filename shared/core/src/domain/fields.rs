@@ -191,6 +191,19 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number in international form, as SMS is sent to it and as the one-time codes count
+    /// it: `+` kept; a leading `0` is the Malaysian trunk prefix (`0123456789` is
+    /// `+60123456789`); other digits already start with their country code.
+    pub fn e164(&self) -> String {
+        match self.0.strip_prefix('+') {
+            Some(_) => self.0.clone(),
+            None => match self.0.strip_prefix('0') {
+                Some(national) => format!("+60{national}"),
+                None => format!("+{}", self.0),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -349,6 +362,18 @@ mod tests {
         assert!(Address::parse(&"x".repeat(MAX_ADDRESS_CHARS)).is_ok());
         assert!(Address::parse(&"x".repeat(MAX_ADDRESS_CHARS + 1)).is_err());
         assert!(Address::parse("line\r\nInjected: yes").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_have_one_international_form() {
+        for (raw, e164) in [
+            ("0123456789", "+60123456789"),
+            ("+60123456789", "+60123456789"),
+            ("60123456789", "+60123456789"),
+            ("+6591234567", "+6591234567"),
+        ] {
+            assert_eq!(PhoneNumber::parse(raw).unwrap().e164(), e164, "{raw}");
+        }
     }
 
     #[test]
