@@ -441,9 +441,10 @@ class Suite:
             **function.environment(parameters),
         }
 
-    def start(self, name, label=None, endpoint=None, **overrides):
+    def start(self, name, label=None, endpoint=None, env=None, **overrides):
         function = self.functions[name]
         environment = self.lambda_environment(function, self.parameters(**overrides), endpoint)
+        environment.update(env or {})
         bootstrap = self.args.bootstrap.format(name=name)
         log = self.work / f"{label or name}.log"
         return Emulator(self.args.rie, bootstrap, environment, log, function.timeout)
@@ -709,6 +710,62 @@ class Suite:
         e.stop()
         self.store_down("queue-status", "GET", "/queue")
 
+    # -- one-time codes, and the template's default Identity=otp --------------------------------
+
+    def moto_sms(self):
+        """The SMS moto's SNS took, oldest first: (phone number, text)."""
+        url = f"http://127.0.0.1:{self.args.moto_port}/moto-api/data.json"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            data = json.load(reply)
+        return [(m["phone_number"], m["message"]) for m in data.get("sns", {}).get("SMS", [])]
+
+    def run_verify_identity(self):
+        """A code by SMS (SNS Publish, here moto's), its confirmation for a token, and that token
+        booking through create-booking started with Identity=otp, the template's default."""
+        person, phone = "880412105531", "0198765432"
+        sns = {"AWS_ENDPOINT_URL_SNS": f"http://127.0.0.1:{self.args.moto_port}"}
+        e = self.start("verify-identity", env=sns)
+        self.http(e, "verify-identity", "bad phone: 400 naming the field", "POST",
+                  "/verification", **self.json_post({"mysejahteraId": person,
+                                                     "phoneNumber": "12"}),
+                  status=400, error="invalid_field")
+        ask = {"mysejahteraId": person, "phoneNumber": phone}
+        # One shape per code: a phone gets three codes an hour.
+        self.http(e, "verify-identity", "POST /verification: 202, an SMS", "POST",
+                  "/verification", shapes=("v2",), **self.json_post(ask), status=202,
+                  check=lambda b: b.get("expiresInSeconds") == 300)
+        texts = [text for number, text in self.moto_sms() if number == "+60198765432"]
+        codes = re.findall(r"\b(\d{6})\b", texts[-1]) if texts else []
+        if not codes:
+            self.results.failures.append(f"verify-identity: no SMS with a code reached SNS: {texts}")
+            e.stop()
+            return
+        code = codes[0]
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        self.http(e, "verify-identity", "a wrong code: 401", "POST", "/verification/confirm",
+                  shapes=("v1",), **self.json_post({**ask, "code": wrong}), status=401,
+                  error="verification_failed")
+        answer = self.http(e, "verify-identity", "the SMS's code: 200, a token", "POST",
+                           "/verification/confirm", shapes=("v2",),
+                           **self.json_post({**ask, "code": code}), status=200,
+                           has={"cache-control": "no-store"},
+                           check=lambda b: bool(b.get("identityToken")))
+        token = (answer.json or {}).get("identityToken")
+        self.record("verify-identity", e)
+        e.stop()
+        if not token:
+            return
+        booking = {"mysejahteraId": person, **PERSON, "phoneNumber": phone}
+        e = self.start("create-booking", "create-booking-otp", Identity="otp")
+        self.http(e, "create-booking", "Identity=otp, no token: 401", "POST", "/booking",
+                  shapes=("v2",), **self.json_post(booking), status=401, error="unauthorized")
+        request = self.json_post(booking)
+        request["headers"]["x-identity-token"] = token
+        self.http(e, "create-booking", "Identity=otp, the confirmed token: 201", "POST",
+                  "/booking", shapes=("v2",), **request, status=201,
+                  check=lambda b: bool(b.get("bookingReference")))
+        e.stop()
+
     # -- events that are not HTTP --------------------------------------------------------------
 
     def function_call(self, emulator, name, case, event, shape, check):
@@ -810,6 +867,7 @@ class Suite:
         self.run_seed()
         inlet, inlet_thread = self.start_inlet()
         self.run_http_functions()
+        self.run_verify_identity()
         self.run_relay()
         self.run_failed_starts()
         inlet_thread.join()
