@@ -25,6 +25,7 @@ mod redis_failover;
 mod redis_outage;
 mod redis_replication;
 mod redis_security;
+mod replica_failover;
 mod secrets;
 mod seed;
 mod slip;
