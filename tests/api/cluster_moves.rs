@@ -220,7 +220,7 @@ async fn a_move_that_stops_anywhere_leaves_one_slot_and_the_retry_moves_it(withi
             .moved_to(&BookedSlot::parse(to_location, to_date).unwrap());
         run_until(&app, &held.booking, &nonce, &to, crash).await;
         reconcile(&app).await;
-        let records = assert_invariants(&app, &stations, true).await;
+        let records = assert_invariants(&app.store, &stations, true).await;
         let now_at = stored_slot(&app, &id).await;
         let wanted = (to_location.to_owned(), to_date.to_owned());
         if let Some(moved) = crash.moved() {
@@ -236,7 +236,7 @@ async fn a_move_that_stops_anywhere_leaves_one_slot_and_the_retry_moves_it(withi
         let retry = app.move_booking(&id, to_location, to_date).await;
         assert_eq!(retry.status, StatusCode::OK, "{crash:?}: {}", retry.body);
         assert_eq!(stored_slot(&app, &id).await, wanted, "{crash:?}");
-        let after = assert_invariants(&app, &stations, true).await;
+        let after = assert_invariants(&app.store, &stations, true).await;
         let total = |records: &std::collections::BTreeMap<_, i64>| records.values().sum::<i64>();
         assert_eq!(total(&after), total(&records), "{crash:?}");
         // Free the slot for the next case through the API, as the booker would.
@@ -245,7 +245,7 @@ async fn a_move_that_stops_anywhere_leaves_one_slot_and_the_retry_moves_it(withi
             StatusCode::OK,
             "{crash:?}"
         );
-        assert_invariants(&app, &stations, true).await;
+        assert_invariants(&app.store, &stations, true).await;
     }
 }
 
@@ -313,7 +313,7 @@ async fn a_late_move_confirm_after_the_reconciler_moves_nothing() {
         (stations[0].clone(), DATE.to_owned())
     );
     reconcile(&app).await;
-    assert_invariants(&app, &stations, true).await;
+    assert_invariants(&app.store, &stations, true).await;
     // The new station's slot is free for anybody.
     let other = person_apart_from(&app, &[stations[0].as_str(), stations[1].as_str()], 21_000);
     assert_eq!(

@@ -61,11 +61,11 @@ fn creation(booking: &Booking) -> (EventRecord, BookingOwnership) {
 /// nothing left unsettled (`settled`: the reconciler ran and nothing is in flight). Returns
 /// the booking records per (station, date).
 pub async fn assert_invariants(
-    app: &TestApp,
+    store: &RedisStore,
     stations: &[String],
     settled: bool,
 ) -> BTreeMap<(String, String), i64> {
-    let mut connection = app.store.connection();
+    let mut connection = store.connection();
     let keys: Vec<String> = connection.keys("booking:*").await.unwrap();
     let mut records: BTreeMap<(String, String), i64> = BTreeMap::new();
     for key in &keys {
@@ -287,7 +287,7 @@ async fn a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(mode
         let attempt = booking(&id, &station);
         run_until(&app, &attempt, crash).await;
         reconcile(&app).await;
-        let records = assert_invariants(&app, &stations, true).await;
+        let records = assert_invariants(&app.store, &stations, true).await;
         let booked: bool = app
             .connection
             .clone()
@@ -306,7 +306,7 @@ async fn a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(mode
             StatusCode::CREATED
         };
         assert_eq!(retry.status, expected, "{crash:?}: {:?}", retry.body);
-        let after = assert_invariants(&app, &stations, true).await;
+        let after = assert_invariants(&app.store, &stations, true).await;
         let total = |records: &BTreeMap<_, i64>| records.values().sum::<i64>();
         assert_eq!(
             total(&after),
@@ -319,7 +319,7 @@ async fn a_crash_between_any_two_steps_loses_no_slot_and_books_nobody_twice(mode
             StatusCode::OK,
             "{crash:?}"
         );
-        assert_invariants(&app, &stations, true).await;
+        assert_invariants(&app.store, &stations, true).await;
     }
 }
 
@@ -357,7 +357,7 @@ async fn a_late_confirm_after_the_reconciler_released_the_hold_books_nothing() {
         .await
         .unwrap();
     assert_eq!(late, None, "the claim was resolved away");
-    assert_invariants(&app, std::slice::from_ref(&station), true).await;
+    assert_invariants(&app.store, std::slice::from_ref(&station), true).await;
     // The released slot is someone else's now.
     let other = person_apart_from(&app, &station, 11_000);
     assert_eq!(
@@ -403,7 +403,7 @@ async fn a_cancel_that_stops_before_the_station_step_frees_the_slot_on_reconcile
     // Stopped here: the slot is still held, with no booking behind it.
     assert_eq!(app.remaining(&station, DATE).await, Some(0));
     reconcile(&app).await;
-    assert_invariants(&app, &stations, true).await;
+    assert_invariants(&app.store, &stations, true).await;
     assert_eq!(app.remaining(&station, DATE).await, Some(1));
 }
 
@@ -455,7 +455,7 @@ async fn a_rush_over_shards_books_every_slot_once_and_nobody_twice() {
         }
     }
     reconcile(&app).await;
-    let records = assert_invariants(&app, &stations, true).await;
+    let records = assert_invariants(&app.store, &stations, true).await;
     assert_eq!(created.len(), 100, "every slot booked once");
     assert_eq!(records.values().sum::<i64>(), 100);
     // Every 201 is stored, at the station it named.
@@ -592,7 +592,7 @@ async fn bookings_go_on_while_a_busy_stations_slot_moves_to_another_primary() {
     assert_eq!(cluster.node_of(&station_key), after, "the slot moved");
 
     reconcile(&app).await;
-    let records = assert_invariants(&app, &stations, true).await;
+    let records = assert_invariants(&app.store, &stations, true).await;
     assert_eq!(records.values().sum::<i64>(), people as i64);
     // The 503s came from the move itself (TRYAGAIN while the station's keys are split,
     // exhausted ASK/MOVED retries) and from the cluster client timing out while it refreshes
@@ -642,7 +642,7 @@ async fn a_retry_after_an_abandoned_attempt_resolves_its_stale_hold_inline() {
     let retry = app.book(&id, &station, DATE).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{:?}", retry.body);
     assert_eq!(app.remaining(&station, DATE).await, Some(1));
-    assert_invariants(&app, &stations, true).await;
+    assert_invariants(&app.store, &stations, true).await;
 }
 
 /// An attempt that held a date's last slot and stopped before confirming: its retry, while the
@@ -667,7 +667,7 @@ async fn a_retry_of_the_attempt_that_holds_the_last_slot_books_it() {
     let retry = app.book(&id, &station, DATE).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{:?}", retry.body);
     assert_eq!(app.remaining(&station, DATE).await, Some(0));
-    assert_invariants(&app, &[station], true).await;
+    assert_invariants(&app.store, &[station], true).await;
 }
 
 /// While one request of a person is being decided, their request for another booking waits:
@@ -712,7 +712,7 @@ async fn a_second_booking_of_a_person_in_flight_is_told_to_retry() {
         (again.status, again.error_code()),
         (StatusCode::CONFLICT, "already_booked")
     );
-    assert_invariants(&app, &stations, true).await;
+    assert_invariants(&app.store, &stations, true).await;
 }
 
 /// `REDIS_WAIT_REPLICAS` on a cluster: WAIT travels in one pipeline with each write, so it asks

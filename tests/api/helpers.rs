@@ -356,8 +356,15 @@ impl RedisCluster {
                         conf.to_str().unwrap(),
                         "--cluster-node-timeout",
                         "2000",
+                        // A replica (re)joining syncs at once, not after the default 5 s wait
+                        // for others to share the transfer.
+                        "--repl-diskless-sync-delay",
+                        "0",
                         "--dir",
                         dir.to_str().unwrap(),
+                        // Its own file: a node restarted empty must not load another's data.
+                        "--dbfilename",
+                        &format!("dump-{port}.rdb"),
                     ]
                     .into_iter()
                     .map(String::from)
@@ -397,6 +404,7 @@ impl RedisCluster {
                 info.contains("cluster_state:ok")
                     && info.contains(&known)
                     && !replication.contains("master_link_status:down")
+                    && !replication.contains("master_sync_in_progress:1")
             });
             if ok {
                 return;
@@ -412,15 +420,27 @@ impl RedisCluster {
 
     /// The index in `nodes` of the primary that serves `key`'s hash slot.
     pub fn node_of(&self, key: &str) -> usize {
-        let slot: u16 = redis_cli(self.nodes[0].port, &["cluster", "keyslot", key])
+        let slot: u16 = self
+            .ask_any(&["cluster", "keyslot", key])
             .trim()
             .parse()
             .unwrap();
         self.node_of_slot(slot)
     }
 
+    /// The first answer a node gives (after a failover, a node may be down or still loading).
+    /// A paused node (SIGSTOP) answers nothing, and each ask waits out `redis_cli`'s 10 s
+    /// there: ask before pausing one.
+    fn ask_any(&self, args: &[&str]) -> String {
+        self.nodes
+            .iter()
+            .map(|node| redis_cli(node.port, args))
+            .find(|answer| !answer.trim().is_empty() && !answer.starts_with("LOADING"))
+            .unwrap_or_else(|| panic!("no node answered {args:?}"))
+    }
+
     pub fn node_of_slot(&self, slot: u16) -> usize {
-        let nodes = redis_cli(self.nodes[0].port, &["cluster", "nodes"]);
+        let nodes = self.ask_any(&["cluster", "nodes"]);
         for line in nodes.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let serves = fields.iter().skip(8).any(|range| {
@@ -440,6 +460,74 @@ impl RedisCluster {
             }
         }
         panic!("no node serves slot {slot}");
+    }
+
+    /// The index in `nodes` of the replica of primary `primary`.
+    pub fn replica_of(&self, primary: usize) -> usize {
+        let following = format!("master_port:{}", self.nodes[primary].port);
+        (0..self.nodes.len())
+            .find(|&node| {
+                node != primary
+                    && redis_cli(self.nodes[node].port, &["info", "replication"])
+                        .lines()
+                        .any(|line| line.trim() == following)
+            })
+            .unwrap_or_else(|| panic!("primary {primary} has no replica"))
+    }
+
+    /// The replica of `primary` falls behind: paused (SIGSTOP), and its link dropped by the
+    /// primary, so it has none of `primary`'s writes from now on (a paused replica would still
+    /// take the link's bytes into its socket buffer, and apply them once resumed). WAIT on
+    /// `primary` gets no acknowledgement until [`Self::fail_over_to_replica`]. Returns the
+    /// replica's index.
+    pub fn let_replica_fall_behind(&self, primary: usize) -> usize {
+        let replica = self.replica_of(primary);
+        self.nodes[replica].signal("STOP");
+        let killed = redis_cli(
+            self.nodes[primary].port,
+            &["client", "kill", "type", "replica"],
+        );
+        assert_eq!(killed.trim(), "1", "the replica's link dropped");
+        replica
+    }
+
+    /// Fails `primary` over to its (lagging) replica `replica`, as the outside review did: the
+    /// primary dies (SIGKILL), the replica resumes and takes over with what it has (`CLUSTER
+    /// FAILOVER TAKEOVER`, no vote), and once every node sees it as the primary the old one
+    /// comes back empty as its replica (its node id is in its nodes file), in sync before this
+    /// returns.
+    pub fn fail_over_to_replica(&mut self, primary: usize, replica: usize) {
+        self.nodes[primary].stop();
+        self.nodes[replica].signal("CONT");
+        let took = redis_cli(
+            self.nodes[replica].port,
+            &["cluster", "failover", "takeover"],
+        );
+        assert!(took.contains("OK"), "takeover: {took}");
+        let id = redis_cli(self.nodes[replica].port, &["cluster", "myid"]);
+        let id = id.trim();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.nodes.iter().enumerate().all(|(node, server)| {
+            node == primary
+                || redis_cli(server.port, &["cluster", "nodes"])
+                    .lines()
+                    .any(|line| line.starts_with(id) && line.contains("master"))
+        }) {
+            assert!(Instant::now() < deadline, "the replica did not take over");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let port = self.nodes[primary].port;
+        let _ = std::fs::remove_file(self.dir.join(format!("dump-{port}.rdb")));
+        self.nodes[primary].restart();
+        let following = format!("master_port:{}", self.nodes[replica].port);
+        while !redis_cli(port, &["info", "replication"])
+            .lines()
+            .any(|line| line.trim() == following)
+        {
+            assert!(Instant::now() < deadline, "the old primary did not follow");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.wait_until_ok();
     }
 
     /// The first `count` of S0, S1, ... whose station keys live on pairwise different nodes
@@ -466,6 +554,249 @@ impl Drop for RedisCluster {
             node.stop();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TCP endpoint in front of whichever node is the primary, as a managed Redis's primary
+/// endpoint: a failover points it at another node ([`Self::switch_to`]) and drops the
+/// connections made through it, which led to the old primary.
+pub struct PrimaryEndpoint {
+    pub port: u16,
+    target: Arc<std::sync::atomic::AtomicU16>,
+    switched: tokio::sync::watch::Sender<u64>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl PrimaryEndpoint {
+    pub async fn start(target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Arc::new(std::sync::atomic::AtomicU16::new(target));
+        let (switched, _) = tokio::sync::watch::channel(0);
+        let accepting = tokio::spawn({
+            let (target, switched) = (Arc::clone(&target), switched.clone());
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let mut moved = switched.subscribe();
+                    let port = target.load(Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let Ok(mut server) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                        else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = moved.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            target,
+            switched,
+            accepting,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn switch_to(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
+        self.switched.send_modify(|generation| *generation += 1);
+    }
+}
+
+impl Drop for PrimaryEndpoint {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.switched.send_modify(|generation| *generation += 1);
+    }
+}
+
+/// Polls `INFO replication` on `port` until `line` is one of its lines, for 20 s at most.
+fn wait_for_replication_line(port: u16, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !redis_cli(port, &["info", "replication"])
+        .lines()
+        .any(|have| have.trim() == line)
+    {
+        assert!(Instant::now() < deadline, "port {port} never said {line}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A single Redis primary with one replica, reached through a [`PrimaryEndpoint`].
+pub struct SinglePrimary {
+    pub primary: ServerProcess,
+    pub replica: ServerProcess,
+    pub endpoint: PrimaryEndpoint,
+}
+
+impl SinglePrimary {
+    pub async fn start() -> Self {
+        let primary = ServerProcess::redis_with(&["--repl-diskless-sync-delay", "0"], false);
+        let replica = Self::replica_of(&primary);
+        let endpoint = PrimaryEndpoint::start(primary.port).await;
+        Self {
+            primary,
+            replica,
+            endpoint,
+        }
+    }
+
+    fn replica_of(primary: &ServerProcess) -> ServerProcess {
+        let port = primary.port.to_string();
+        let replica = ServerProcess::redis_with(
+            &[
+                "--replicaof",
+                "127.0.0.1",
+                &port,
+                "--repl-diskless-sync-delay",
+                "0",
+            ],
+            false,
+        );
+        wait_for_replication_line(replica.port, "master_link_status:up");
+        replica
+    }
+
+    /// As [`RedisCluster::let_replica_fall_behind`].
+    pub fn let_replica_fall_behind(&self) {
+        self.replica.signal("STOP");
+        let killed = redis_cli(self.primary.port, &["client", "kill", "type", "replica"]);
+        assert_eq!(killed.trim(), "1", "the replica's link dropped");
+    }
+
+    /// The primary dies, the (lagging) replica becomes the primary behind the endpoint with
+    /// what it has, and a new replica of it is in sync before this returns.
+    pub fn fail_over_to_replica(&mut self) {
+        self.primary.stop();
+        self.replica.signal("CONT");
+        let promoted = redis_cli(self.replica.port, &["replicaof", "no", "one"]);
+        assert!(promoted.contains("OK"), "{promoted}");
+        self.endpoint.switch_to(self.replica.port);
+        let replica = Self::replica_of(&self.replica);
+        self.primary = std::mem::replace(&mut self.replica, replica);
+    }
+}
+
+/// Redis with one replica per primary, for tests that let a replica fall behind and fail over
+/// to it: a 3-primary cluster, or a single primary behind its endpoint.
+pub enum Replicated {
+    Single(SinglePrimary),
+    Cluster(RedisCluster),
+}
+
+/// A replica that fell behind: on a cluster, its primary's index and its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Lagging {
+    pub primary: usize,
+    pub replica: usize,
+}
+
+impl Replicated {
+    pub async fn start(mode: RedisMode) -> Self {
+        match mode {
+            RedisMode::Single => Self::Single(SinglePrimary::start().await),
+            RedisMode::Cluster => Self::Cluster(RedisCluster::start_with_replicas(1)),
+        }
+    }
+
+    /// What the functions' `REDIS_URL` would be.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Single(single) => single.endpoint.url(),
+            Self::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Waits until every replica holds every write its primary applied so far (replication is
+    /// asynchronous: a seed done a moment ago may not be on the replicas yet, and a replica
+    /// that falls behind right after would lose it).
+    pub fn wait_until_replicas_caught_up(&self) {
+        let field = |info: &str, name: &str| -> Option<String> {
+            info.lines()
+                .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+                .map(str::to_owned)
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in self.ports() {
+            loop {
+                let info = redis_cli(port, &["info", "replication"]);
+                if field(&info, "role").as_deref() != Some("slave") {
+                    break;
+                }
+                let primary: u16 = field(&info, "master_port").unwrap().parse().unwrap();
+                let primary = redis_cli(primary, &["info", "replication"]);
+                let offset = |info: &str, name| field(info, name).and_then(|o| o.parse().ok());
+                let (have, applied): (Option<i64>, Option<i64>) = (
+                    offset(&info, "slave_repl_offset"),
+                    offset(&primary, "master_repl_offset"),
+                );
+                if field(&info, "master_link_status").as_deref() == Some("up")
+                    && have.is_some()
+                    && have >= applied
+                {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica {port} did not catch up");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Every node's port.
+    pub fn ports(&self) -> Vec<u16> {
+        match self {
+            Self::Single(single) => vec![single.primary.port, single.replica.port],
+            Self::Cluster(cluster) => cluster.nodes.iter().map(|node| node.port).collect(),
+        }
+    }
+
+    /// The port of the primary that serves `key`.
+    pub fn primary_port_of(&self, key: &str) -> u16 {
+        match self {
+            Self::Single(single) => single.primary.port,
+            Self::Cluster(cluster) => cluster.nodes[cluster.node_of(key)].port,
+        }
+    }
+
+    /// The replica of the primary that serves `key` falls behind (see
+    /// [`RedisCluster::let_replica_fall_behind`]).
+    pub fn let_replica_fall_behind(&self, key: &str) -> Lagging {
+        match self {
+            Self::Single(single) => {
+                single.let_replica_fall_behind();
+                Lagging {
+                    primary: 0,
+                    replica: 1,
+                }
+            }
+            Self::Cluster(cluster) => {
+                let primary = cluster.node_of(key);
+                let replica = cluster.let_replica_fall_behind(primary);
+                Lagging { primary, replica }
+            }
+        }
+    }
+
+    /// The lagging replica's primary dies and the replica takes over, with what it has.
+    pub fn fail_over_to(&mut self, lagging: Lagging) {
+        match self {
+            Self::Single(single) => single.fail_over_to_replica(),
+            Self::Cluster(cluster) => {
+                cluster.fail_over_to_replica(lagging.primary, lagging.replica);
+            }
+        }
     }
 }
 
@@ -542,6 +873,7 @@ pub fn test_references() -> BookingReferences {
 pub struct TestClock(Mutex<SystemTime>);
 
 impl TestClock {
+    /// A clock that reads the present time until a test moves it.
     pub fn new() -> Self {
         Self(Mutex::new(SystemTime::now()))
     }
@@ -587,6 +919,7 @@ pub struct TestApp {
     pub bookings_answered: AtomicU64,
 }
 
+#[derive(Debug)]
 pub struct TestResponse {
     pub status: StatusCode,
     pub headers: lambda_http::http::HeaderMap,
@@ -721,7 +1054,7 @@ pub async fn spawn_app_in(options: AppOptions, extra: &[(&str, &str)]) -> TestAp
         config.timeouts = options.timeouts;
         config
     };
-    let clock = Arc::new(TestClock(Mutex::new(SystemTime::now())));
+    let clock = Arc::new(TestClock::new());
     let booking_settings = || {
         let mut settings = BookingSettings::from_lookup(&environment).expect("test settings");
         settings.redis = redis_config();

@@ -26,6 +26,7 @@ mod redis_failover;
 mod redis_outage;
 mod redis_replication;
 mod redis_security;
+mod replica_failover;
 mod secrets;
 mod seed;
 mod slip;

@@ -14,6 +14,17 @@ enum Client {
 }
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
+/// Sees each of a store's round trips before it goes out, and may hold it back: how a test
+/// stops an operation right before a chosen step, lets that step's shard fall behind (or fail),
+/// and then lets the operation go on (tests/api/replica_failover.rs). No production code sets
+/// one; a store without a gate pays one `Option` check per round trip.
+#[async_trait::async_trait]
+pub trait RoundTripGate: Send + Sync {
+    /// Called with the commands of one round trip (a pipeline's, or one command); they go out
+    /// once this returns.
+    async fn admit(&self, commands: &[&Cmd]);
+}
+
 /// A connection to a single Redis or to a Redis Cluster (`REDIS_CLUSTER=true`). The cluster
 /// client routes each command and each script by its first key's hash slot and follows
 /// MOVED/ASK redirections and failovers by itself; a pipeline goes to one node, so its
@@ -96,12 +107,13 @@ impl SharedConnection {
         self.current().1
     }
 
-    pub(super) fn handle(self: &Arc<Self>) -> Reconnecting {
+    pub(super) fn handle(self: &Arc<Self>, gate: Option<Arc<dyn RoundTripGate>>) -> Reconnecting {
         let (generation, manager) = self.current();
         Reconnecting {
             shared: Arc::clone(self),
             generation,
             manager,
+            gate,
         }
     }
 
@@ -139,6 +151,7 @@ pub(super) struct Reconnecting {
     shared: Arc<SharedConnection>,
     generation: u64,
     manager: StoreConnection,
+    gate: Option<Arc<dyn RoundTripGate>>,
 }
 
 enum Recovery {
@@ -177,6 +190,9 @@ impl Reconnecting {
 impl ConnectionLike for Reconnecting {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
+            if let Some(gate) = &self.gate {
+                gate.admit(&[cmd]).await;
+            }
             match self.manager.req_packed_command(cmd).await {
                 Err(error) => match self.recovery(&error) {
                     Recovery::RepeatOnce => self.manager.req_packed_command(cmd).await,
@@ -198,6 +214,9 @@ impl ConnectionLike for Reconnecting {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
+            if let Some(gate) = &self.gate {
+                gate.admit(&pipeline.cmd_iter().collect::<Vec<_>>()).await;
+            }
             match self
                 .manager
                 .req_packed_commands(pipeline, offset, count)

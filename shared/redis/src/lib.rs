@@ -63,8 +63,8 @@ use redis::{
 };
 use secrecy::ExposeSecret;
 
-pub use self::connection::StoreConnection;
 use self::connection::{Reconnecting, SharedConnection};
+pub use self::connection::{RoundTripGate, StoreConnection};
 use crate::config::{DEFAULT_BOOKING_RETENTION_DAYS, RedisConfig, ReplicaWait};
 use booking_core::domain::{
     BookedSlot, Booking, BookingEvent, BookingOwnership, BookingRequest, EventRecord, EventStamp,

@@ -76,6 +76,43 @@ static DROP_CLAIM: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// The scripts that book, cancel and move, and those the relay and the reconciler run after
+/// them, each by the name of its step (the cluster protocol's steps, a single Redis's
+/// one-script book, cancel and move, the relay's outbox and retention steps): a script goes
+/// out as EVALSHA of its hash, so a test watching round trips (see [`crate::RoundTripGate`])
+/// tells the steps apart by it, and a test that fails over to a replica loads every one of
+/// them there first.
+pub fn step_scripts() -> Vec<(&'static str, &'static Script)> {
+    vec![
+        ("book", &*crate::slots::BOOK as &'static Script),
+        ("cancel", &crate::slots::CANCEL),
+        ("move", &crate::slots::MOVE),
+        ("claim", &CLAIM),
+        ("slot_refusal", &SLOT_REFUSAL),
+        ("hold", &HOLD),
+        ("confirm", &CONFIRM),
+        ("settle", &SETTLE),
+        ("release", &RELEASE),
+        ("resolve", &RESOLVE),
+        ("cancel_mark", &MARK_FOR_CANCEL),
+        ("cancel_person", &CANCEL_PERSON),
+        ("claim_move", &CLAIM_MOVE),
+        ("hold_move", &HOLD_MOVE),
+        ("confirm_move", &CONFIRM_MOVE),
+        ("release_parked", &RELEASE_PARKED),
+        ("forget_unsettled", &FORGET_UNSETTLED),
+        ("drop_claim", &DROP_CLAIM),
+        ("remove_published", &crate::outbox::REMOVE_PUBLISHED),
+        ("renew_lease", &crate::outbox::RENEW_LEASE),
+        ("release_lease", &crate::outbox::RELEASE_LEASE),
+        ("forget_past_dates", &crate::retention::FORGET_PAST_DATES),
+        (
+            "forget_past_holders",
+            &crate::retention::FORGET_PAST_HOLDERS,
+        ),
+    ]
+}
+
 /// A fresh hold id: 128 random bits, hex.
 pub fn new_hold_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

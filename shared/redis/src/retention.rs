@@ -7,9 +7,9 @@ use tokio::time::Instant;
 
 use super::*;
 
-static FORGET_PAST_DATES: LazyLock<Script> =
+pub(crate) static FORGET_PAST_DATES: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("forget_past_dates.lua")));
-static FORGET_PAST_HOLDERS: LazyLock<Script> =
+pub(crate) static FORGET_PAST_HOLDERS: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("forget_past_holders.lua")));
 
 /// Holders a script looks at in one go: a few milliseconds of Redis at most.

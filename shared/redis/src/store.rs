@@ -67,6 +67,8 @@ pub struct RedisStore {
     pub(crate) claim_ttl: Duration,
     /// Stamps claims and holds; the reconciler judges their age by it.
     pub(crate) clock: Arc<dyn Clock>,
+    /// Sees every round trip (tests only; see [`RoundTripGate`]).
+    pub(crate) gate: Option<Arc<dyn RoundTripGate>>,
 }
 
 impl RedisStore {
@@ -123,12 +125,13 @@ impl RedisStore {
             cluster: options.cluster,
             claim_ttl: options.claim_ttl,
             clock: Arc::new(SystemClock),
+            gate: None,
         };
         // Connect now, in the background, while the runtime starts (Lambda's init phase runs
         // at full CPU): the first request then finds the connection ready instead of paying
         // for it. Still lazy in effect: with Redis down, start-up goes on and requests get 503.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut warm = store.connection.handle();
+            let mut warm = store.connection.handle(None);
             let store = store.clone();
             runtime.spawn(async move {
                 let _ = redis::cmd("PING").query_async::<String>(&mut warm).await;
@@ -145,6 +148,14 @@ impl RedisStore {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same store (its connection shared) with every round trip through `gate`: for tests
+    /// that stop an operation right before a chosen step.
+    #[must_use]
+    pub fn with_gate(mut self, gate: Arc<dyn RoundTripGate>) -> Self {
+        self.gate = Some(gate);
         self
     }
 
@@ -301,7 +312,7 @@ impl RedisStore {
     }
 
     pub(crate) fn reconnecting(&self) -> Reconnecting {
-        self.connection.handle()
+        self.connection.handle(self.gate.clone())
     }
 
     /// The connection, for tests and tools that inspect the data model directly.
