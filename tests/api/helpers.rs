@@ -1050,13 +1050,13 @@ pub async fn spawn_app_in(options: AppOptions, extra: &[(&str, &str)]) -> TestAp
     let extra = booking_core::config::fixed_lookup(extra);
     let environment = |name: &str| extra(name).or_else(|| base(name));
     let redis_config = || {
-        let mut config = RedisConfig::from_lookup(&environment).expect("test settings");
+        let mut config = RedisConfig::from_lookup(environment).expect("test settings");
         config.timeouts = options.timeouts;
         config
     };
     let clock = Arc::new(TestClock::new());
     let booking_settings = || {
-        let mut settings = BookingSettings::from_lookup(&environment).expect("test settings");
+        let mut settings = BookingSettings::from_lookup(environment).expect("test settings");
         settings.redis = redis_config();
         settings.publish = options.publish;
         settings.clock = clock.clone();
@@ -1064,7 +1064,7 @@ pub async fn spawn_app_in(options: AppOptions, extra: &[(&str, &str)]) -> TestAp
     };
     let create_booking = CreateBooking::build(create_booking::Settings {
         bookings: booking_settings(),
-        room: WaitingRoomConfig::from_lookup(&environment).expect("test settings"),
+        room: WaitingRoomConfig::from_lookup(environment).expect("test settings"),
     })
     .await
     .expect("create-booking builds");
@@ -1080,18 +1080,18 @@ pub async fn spawn_app_in(options: AppOptions, extra: &[(&str, &str)]) -> TestAp
     .expect("move-booking builds");
     let get_booking = GetBooking::build(get_booking::Settings {
         redis: redis_config(),
-        references: ReferenceKey::from_lookup(&environment).expect("test settings"),
+        references: ReferenceKey::from_lookup(environment).expect("test settings"),
         check_in: test_check_in(),
-        identity: IdentityConfig::from_lookup(&environment).expect("test settings"),
+        identity: IdentityConfig::from_lookup(environment).expect("test settings"),
     })
     .await
     .expect("get-booking builds");
     let queue_join = QueueJoin::build(queue_join::Settings {
         room: RoomSettings {
             redis: redis_config(),
-            room: WaitingRoomConfig::from_lookup(&environment).expect("test settings"),
+            room: WaitingRoomConfig::from_lookup(environment).expect("test settings"),
         },
-        identity: IdentityConfig::from_lookup(&environment).expect("test settings"),
+        identity: IdentityConfig::from_lookup(environment).expect("test settings"),
     })
     .await
     .expect("queue-join builds");
