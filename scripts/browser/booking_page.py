@@ -166,7 +166,8 @@ def served_small_and_malay_first(run):
     size = len(response.body())
     # Four languages in one file: the budget is what a phone downloads (the CDN compresses),
     # and a bound on the file itself.
-    assert size < 64 * 1024, f"the page is {size} bytes"
+    # 80 KiB raw since the phone-proof step (IDENTITY=otp); the compressed bound is the one that matters.
+    assert size < 80 * 1024, f"the page is {size} bytes"
     compressed = len(gzip.compress(response.body()))
     assert compressed < 20 * 1024, f"the page is {compressed} bytes compressed"
     assert response.headers["content-type"].startswith("text/html")
