@@ -45,12 +45,20 @@ start_stack_api
 room_port="$(free_port)"
 start_stack_api "$room_port" WAITING_ROOM=on QUEUE_INLET_RATE=60 \
   ADMISSION_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+# A third, on the same Redis, where every act for a person needs a phone proved by a one-time
+# code; the codes go to a file the test reads (as a phone would get the SMS).
+otp_port="$(free_port)"
+otp_file="$WORK/otp-codes.log"
+rm -f "$otp_file"
+start_stack_api "$otp_port" IDENTITY=otp OTP_SENDER=file OTP_FILE="$otp_file" \
+  IDENTITY_TOKEN_KEY=browser-test-identity-token-key-0123456789
 
 docs_dir=""
 [ "${UPDATE_SCREENSHOTS:-}" = 1 ] && docs_dir="$ROOT/docs"
 log "booking page in chromium against local-api on 127.0.0.1:$STACK_API_PORT"
 timeout 180 "$BROWSER_VENV/bin/python" "$ROOT/scripts/browser/booking_page.py" \
   --base-url "http://127.0.0.1:$STACK_API_PORT" --room-url "http://127.0.0.1:$room_port" \
+  --otp-url "http://127.0.0.1:$otp_port" --otp-file "$otp_file" \
   --redis-port "$redis_port" \
   --chromium "$CHROMIUM" --axe "$AXE_JS" --shots "$SHOTS" ${docs_dir:+--docs "$docs_dir"}
 if grep -q panicked "$WORK"/local-api*.log; then

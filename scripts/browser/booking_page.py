@@ -31,6 +31,7 @@ THIRD = dict(PERSON, mysejahteraId="770303035511", firstName="Ravi", lastName="K
 FOURTH = dict(PERSON, mysejahteraId="660404045522", firstName="Mei Ling", lastName="Tan")
 FIFTH = dict(PERSON, mysejahteraId="550505055533", firstName="Nurul", lastName="Huda")
 SIXTH = dict(PERSON, mysejahteraId="440606065544", firstName="Arjun", lastName="Singh")
+SEVENTH = dict(PERSON, mysejahteraId="720707075577", firstName="Lee", lastName="Wong")
 DATE = "20210516"
 # One person per language, each booking on DATE at PWTC from the list, in that language.
 IN_EACH_LANGUAGE = {
@@ -166,7 +167,8 @@ def served_small_and_malay_first(run):
     size = len(response.body())
     # Four languages in one file: the budget is what a phone downloads (the CDN compresses),
     # and a bound on the file itself.
-    assert size < 64 * 1024, f"the page is {size} bytes"
+    # 80 KiB raw since the phone-proof step (IDENTITY=otp); the compressed bound is the one that matters.
+    assert size < 80 * 1024, f"the page is {size} bytes"
     compressed = len(gzip.compress(response.body()))
     assert compressed < 20 * 1024, f"the page is {compressed} bytes compressed"
     assert response.headers["content-type"].startswith("text/html")
@@ -704,6 +706,74 @@ def waiting_room_queues_then_books(run):
     assert len(bookings) == 2 and bookings[0] is None and bookings[1], bookings
 
 
+def books_after_proving_the_phone(run):
+    """Against the third local-api (IDENTITY=otp), whose codes go to the file --otp-file."""
+    page, otp = run.page, run.args.otp_url
+    sent = []  # (path, body, Idempotency-Key, X-Identity-Token) of each call for a person
+
+    def record(request):
+        path = request.url[len(otp):]
+        if request.method != "GET" or path.startswith("/booking/"):
+            sent.append((path, request.post_data, request.headers.get("idempotency-key"),
+                         request.headers.get("x-identity-token")))
+
+    page.on("request", record)
+    try:
+        assert page.goto(otp + "/").status == 200
+        run.pick("UM")
+        run.date_label("20210518").click()
+        run.fill(SEVENTH)
+        page.click("#submit")
+        expect(page.locator("#verify")).to_be_visible()
+        expect(page.locator("#status")).to_contain_text("Sahkan telefon anda dahulu")
+        expect(page.locator("#v-phone")).to_have_value(SEVENTH["phoneNumber"])
+        expect(page.locator("#v-phone")).to_be_focused()
+        assert not run.has_booking(SEVENTH)
+        run.snapshot("state-verification.png")
+        run.axe("verification step")
+        # The step's own words in another language, none missing.
+        page.click("#lang-ta")
+        expect(page.locator("#verify h2")).to_have_text("உங்கள் தொலைபேசி எண்ணைச் சரிபார்க்கவும்")
+        expect(page.locator("#v-send")).to_have_text("குறியீட்டை அனுப்பு")
+        texts = page.evaluate(VISIBLE_TEXTS)
+        assert not [t for t in texts if "undefined" in t], texts
+        run.axe("verification step, ta")
+        page.click("#lang-ms")
+        page.click("#v-send")
+        expect(page.locator("#v-code")).to_be_focused()
+        expect(page.locator("#v-status")).to_contain_text("Kod dihantar")
+        # As the SMS would bring it: the last line of the file ends with the code.
+        code = Path(run.args.otp_file).read_text().splitlines()[-1].split()[-1]
+        page.fill("#v-code", f"{(int(code) + 1) % 1_000_000:06d}")
+        page.click("#v-confirm")
+        expect(page.locator("#v-status")).to_contain_text("Kod salah")
+        expect(page.locator("#v-code")).to_have_attribute("aria-invalid", "true")
+        assert not run.has_booking(SEVENTH)
+        run.snapshot("state-wrong-code.png")
+        run.axe("wrong code")
+        page.fill("#v-code", code)
+        with page.expect_response(lambda r: r.url.endswith("/booking") and r.request.method == "POST") as answer:
+            page.click("#v-confirm")
+        assert answer.value.status == 201, answer.value.status
+        expect(page.locator("#done")).to_be_visible()
+        expect(page.locator("#verify")).to_be_hidden()
+        expect(page.locator("#reference")).to_have_text(answer.value.json()["bookingReference"])
+        assert run.has_booking(SEVENTH)
+        # Viewed with the token kept: no second proof.
+        page.click("#view")
+        expect(page.locator("#m-booking")).to_contain_text("Lee Wong")
+        expect(page.locator("#verify")).to_be_hidden()
+    finally:
+        page.remove_listener("request", record)
+    paths = [p for p, *_ in sent]
+    assert paths == ["/booking", "/verification", "/verification/confirm", "/verification/confirm",
+                     "/booking", f"/booking/{SEVENTH['mysejahteraId']}"], paths
+    # The booking redone is the one first sent (same bytes, same Idempotency-Key), with the token.
+    (_, first, key, none), (_, again, key_again, token) = sent[0], sent[4]
+    assert first == again and key == key_again and key and none is None and token, sent
+    assert sent[5][3] == token, sent
+
+
 def sends_its_policy_and_refuses_to_be_framed(run):
     response = run.open_page()
     headers = response.headers
@@ -783,6 +853,7 @@ CHECKS = [
     books_and_shows_the_slip_in_every_language,
     moves_the_booking_in_every_language,
     waiting_room_queues_then_books,
+    books_after_proving_the_phone,
     usable_with_the_keyboard_alone,
     sends_its_policy_and_refuses_to_be_framed,
 ]
@@ -792,6 +863,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--room-url", required=True)
+    parser.add_argument("--otp-url", required=True)
+    parser.add_argument("--otp-file", required=True)
     parser.add_argument("--redis-port", required=True, type=int)
     parser.add_argument("--chromium", required=True)
     parser.add_argument("--axe", required=True)
@@ -799,7 +872,9 @@ def main():
     parser.add_argument("--docs")
     args = parser.parse_args()
     Path(args.shots).mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=5_000)
+    # How long a condition may take to come true, not a speed check: on 2 busy cores a debug
+    # local-api has taken over 5 s to answer (usable_with_the_keyboard_alone failed so once).
+    expect.set_options(timeout=15_000)
     passed = failed = skipped = 0
     with sync_playwright() as playwright:
         # Debian's chromium: browser downloads are not available here. Root needs --no-sandbox.
@@ -817,7 +892,7 @@ def main():
 
         def only_this_origin(route):
             # The page must load nothing from elsewhere; anything else is refused and reported.
-            if route.request.url.startswith((run.base + "/", args.room_url + "/")):
+            if route.request.url.startswith((run.base + "/", args.room_url + "/", args.otp_url + "/")):
                 route.continue_()
             else:
                 run.foreign_requests.append(route.request.url)

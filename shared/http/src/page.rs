@@ -38,9 +38,10 @@ mod tests {
     #[test]
     fn the_page_is_small_self_contained_and_malay_first() {
         // Four languages in one file; a phone downloads it compressed (the CDN compresses, the
-        // browser test bounds that), this bounds the file.
+        // browser test bounds that at 20 KiB, the bound that matters), this bounds the file: 80 KiB
+        // since the phone-proof step.
         assert!(
-            BOOKING_PAGE.len() < 64 * 1024,
+            BOOKING_PAGE.len() < 80 * 1024,
             "{} bytes",
             BOOKING_PAGE.len()
         );
