@@ -664,14 +664,24 @@ def moves_the_booking_in_every_language(run):
     page.click("#lang-en")
     page.fill("#m-id", person["mysejahteraId"])
     page.fill("#m-ref", reference)
-    page.click("#view")
+    # Each step waits for the page to be done with the last: a date checked while the dates
+    # were still being read was once drawn over, and the move went without one.
+    viewed = f"/booking/{person['mysejahteraId']}"
+    with page.expect_response(lambda r: r.url.endswith(viewed) and r.request.method == "GET"):
+        page.click("#view")
+    expect(page.locator("#m-actions")).to_be_visible()
     page.click("#m-move")
-    page.locator("#m-dates input[name=m-date]").first.check()
+    first = page.locator("#m-dates input[name=m-date]").first
+    expect(first).to_be_focused()
+    first.check()
+    expect(first).to_be_checked()
     page.route("**/booking/*", lambda route: route.fulfill(
         status=409, json={"error": "fully_booked", "message": "no slot left"})
         if route.request.method == "PATCH" else route.continue_())
     try:
-        page.click("#m-move-yes")
+        with page.expect_response(lambda r: r.request.method == "PATCH") as answer:
+            page.click("#m-move-yes")
+        assert answer.value.status == 409, answer.value.status
         expect(page.locator("#m-status")).to_contain_text("this date is fully booked")
         expect(page.locator("#m-dates-box")).to_be_visible()
     finally:
