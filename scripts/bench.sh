@@ -19,8 +19,8 @@ ensure_tansu
 command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
 mkdir -p "$OUT"
 rm -f "$OUT"/*.out "$OUT"/*.csv
-log "building local-api (release; minutes the first time)"
-cargo build --release -q -p local-api
+log "building local-api and the rush driver, which signs the identity rows' tokens (release; minutes the first time)"
+cargo build --release -q -p local-api -p rush
 
 redis_port="$(free_port)"
 api_port="$(free_port)"
@@ -42,12 +42,12 @@ rcli() { redis-cli -p "$redis_port" "$@"; }
 
 # The keys the README documents, as the seed function writes them: PWTC with 30 dates from
 # 20210516 like the default data set; 20210518 (distinct people), 20210519 (mix), 20210520
-# (no broker) and 20210521 (per-booking publishing) large enough never to fill; CEIL only for
-# redis-benchmark's bookings.
+# (no broker), 20210521 (per-booking publishing) and 20210522 (identity on) large enough never to
+# fill; CEIL only for redis-benchmark's bookings.
 seed_args=()
 for i in $(seq 0 29); do
   date="$(date -u -d "20210516 + $i days" +%Y%m%d)"
-  case "$date" in 20210518 | 20210519 | 20210520 | 20210521) cap=$BIG ;; *) cap=8000 ;; esac
+  case "$date" in 20210518 | 20210519 | 20210520 | 20210521 | 20210522) cap=$BIG ;; *) cap=8000 ;; esac
   seed_args+=("$date" "$cap")
 done
 rcli HSET 'slots:{PWTC}' "${seed_args[@]}" >/dev/null
@@ -68,14 +68,19 @@ done
 
 # RUST_LOG=warn: a line per request would measure the terminal, not the server.
 start_api() { # brokers [events per produce request: KAFKA_BATCH_MAX]; BENCH_REDIS_URL and
-  # BENCH_REDIS_CLUSTER point it at another Redis (the cluster row)
+  # BENCH_REDIS_CLUSTER point it at another Redis (the cluster row), BENCH_IDENTITY=otp turns
+  # identity on (the template's default mode)
+  IDENTITY="${BENCH_IDENTITY:-none}" IDENTITY_TOKEN_KEY="$identity_key" OTP_SENDER=file \
+    OTP_FILE="$OUT/otp-codes.log" \
   REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:$redis_port}" KAFKA_BROKERS="$1" KAFKA_BATCH_MAX="${2:-}" \
     REDIS_CLUSTER="${BENCH_REDIS_CLUSTER:-false}" CLIENT_WRITES_PER_MINUTE=0 \
     PORT="$api_port" METRICS_PORT="$(free_port)" RUST_LOG="${RUST_LOG:-warn}" "$BIN" >>"$OUT/local-api.log" 2>&1 &
   api_pid=$!
   wait_for_port 127.0.0.1 "$api_port" 30
 }
-: >"$OUT/local-api.log"
+# The identity rows' key: the API checks the tokens the rush driver signs with it.
+identity_key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+: >"$OUT/local-api.log" >"$OUT/otp-codes.log"
 start_api "127.0.0.1:$broker_port"
 broker_pid="$(cat "$LOCAL/tansu-$broker_port.pid")"
 base="http://127.0.0.1:$api_port"
@@ -92,11 +97,11 @@ redis_calls() {
 }
 
 # Each scenario books people of its own birth year (the year of person_id changes every 3,360,000
-# people): 90 + its number, so `booking:*:$people_year*` finds exactly its bookings.
+# people): 90 + its number (mod 100), so `booking:*:$people_year*` finds exactly its bookings.
 scenarios=0
 run_wrk() { # name mode connections [date]
   scenarios=$((scenarios + 1))
-  people_year=$((90 + scenarios))
+  people_year="$(printf %02d $(((90 + scenarios) % 100)))"
   log "scenario $1: wrk -t$THREADS -c$3 -d${DURATION}s ($2)"
   local api0 redis0 broker0 busy0 total0 api1 redis1 broker1 busy1 total1
   local hgetall0 smembers0
@@ -105,7 +110,7 @@ run_wrk() { # name mode connections [date]
   hgetall0="$(redis_calls hgetall)" smembers0="$(redis_calls smembers)"
   BENCH_MODE="$2" BENCH_PEOPLE_FROM=$((scenarios * 3360000)) BENCH_THREADS="$THREADS" \
     BENCH_STATION=PWTC BENCH_DATE="${4:-20210516}" \
-    BENCH_ETAG="${bench_etag:-}" \
+    BENCH_ETAG="${bench_etag:-}" BENCH_TOKENS="${BENCH_TOKENS:-}" \
     timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$3" -d"${DURATION}s" --timeout 5s \
     -s scripts/bench/wrk.lua "$base" >"$OUT/$1.out"
   api1="$(cpu_of "$api_pid")" redis1="$(cpu_of "$redis_pid")" broker1="$(cpu_of "$broker_pid")"
@@ -157,6 +162,20 @@ run_wrk book_per_event distinct 100 20210521
 warm_date=20210520 restart_api "127.0.0.1:$(free_port)"
 run_wrk book_no_broker distinct 100 20210520
 
+# Identity on (IDENTITY=otp): the distinct-people bookings again, each person sending the identity
+# token their phone's code earned (HS256, checked on every act), and the request that asks for a
+# code (POST /verification: the first of the two a person makes once; its confirm is one script
+# like it). The tokens are signed beforehand, as the API would issue them, for people of the
+# year 2010 (no other scenario's); 150,000 is more than a run books.
+kill "$api_pid" && wait "$api_pid" 2>/dev/null || true
+RUSH_MODE=tokens RUSH_IDENTITY_TOKEN_KEY="$identity_key" RUSH_PEOPLE=150000 \
+  RUSH_PEOPLE_FROM=$((20 * 3360000)) "${CARGO_TARGET_DIR:-$ROOT/target}/release/rush" >"$OUT/tokens.txt"
+BENCH_IDENTITY=otp start_api "127.0.0.1:$broker_port"
+curl -fsS -o /dev/null "$base/stations/PWTC"
+BENCH_TOKENS="$OUT/tokens.txt" run_wrk book_proven proven 100 20210522
+run_wrk verify_send verify 100
+codes_written="$(wc -l <"$OUT/otp-codes.log")"
+
 # The distinct-people bookings again on a local 3-primary Redis Cluster (REDIS_CLUSTER=true: the
 # claim protocol, four scripts on two shards per booking), measured in the same run as the single
 # Redis above. Its redis-server CPU shows under wrk+other.
@@ -172,6 +191,7 @@ run_wrk book_cluster distinct 100 20210518
 cluster_stored="$(for port in "${CLUSTER_PORTS[@]}"; do
   redis-cli -p "$port" --scan --pattern "booking:*:$people_year*"; done | wc -l)"
 echo "{\"bookings_stored\": $cluster_stored}" >"$OUT/cluster_verify.json"
+echo "{\"codes_written\": $codes_written}" >"$OUT/identity_verify.json"
 
 # The same Redis work without HTTP: the station read, and the booking script for new people
 # (and for the one repeated person, which the script answers from its first GET).
@@ -184,19 +204,20 @@ run_ceiling redis_hgetall 50 400000 HGETALL 'slots:{PWTC}'
 nonce=0123456789abcdef0123456789abcdef
 expires=$(( $(date +%s) + 86400 ))
 # One person bucket for every redis-benchmark person ({p:000}): the key names cost the same.
-run_ceiling redis_book_new 100 200000 EVALSHA "$sha" 8 'slots:{CEIL}' 'booking:{p:000}:ceil-__rand_int__' \
+# No Idempotency-Key (an empty digest), as the wrk bookings send none.
+run_ceiling redis_book_new 100 200000 EVALSHA "$sha" 9 'slots:{CEIL}' 'booking:{p:000}:ceil-__rand_int__' \
   'outbox:{p:000}' 'booking-owner:{p:000}:ceil-__rand_int__' 'held:{CEIL}' 'capacity:{CEIL}' \
-  'event-seq:{p:000}:ceil-__rand_int__' 'holders:{CEIL}' \
+  'event-seq:{p:000}:ceil-__rand_int__' 'holders:{CEIL}' 'booking-retry:{p:000}:ceil-__rand_int__' \
   20210516 "$booking_json" 'ceil-__rand_int__' "$event_json" "$nonce" 1621123200000 "$expires" \
-  0123456789abcdef0123456789abcdef
+  0123456789abcdef0123456789abcdef '' 900000
 same_key="$(rcli --scan --pattern 'booking:*:900127015527' | head -1)"
 same_tag="${same_key#booking:}" same_tag="${same_tag%%:900127015527}"
 same_json="$(rcli GET "$same_key")"
-run_ceiling redis_book_same 100 300000 EVALSHA "$sha" 8 'slots:{PWTC}' "$same_key" \
+run_ceiling redis_book_same 100 300000 EVALSHA "$sha" 9 'slots:{PWTC}' "$same_key" \
   "outbox:$same_tag" "booking-owner:$same_tag:900127015527" 'held:{PWTC}' 'capacity:{PWTC}' \
-  "event-seq:$same_tag:900127015527" 'holders:{PWTC}' \
+  "event-seq:$same_tag:900127015527" 'holders:{PWTC}' "booking-retry:$same_tag:900127015527" \
   20210516 "$same_json" 900127015527 "{}" "$nonce" 1621123200000 "$expires" \
-  0123456789abcdef0123456789abcdef
+  0123456789abcdef0123456789abcdef '' 900000
 
 cat >"$OUT/verify.json" <<JSON
 {"capacity_before": $before, "capacity_after": $after, "bookings_stored": $stored,
@@ -244,6 +265,8 @@ scenarios = [
     ("mix", "90% GET station / 10% POST booking, c=50", "redis_mix_9_1"),
     ("book_per_event", "POST /booking, distinct, 1 produce per booking", "redis_book_new"),
     ("book_no_broker", "POST /booking, distinct, broker down (to relay)", "redis_book_new"),
+    ("book_proven", "POST /booking, distinct, IDENTITY=otp token", "redis_book_new"),
+    ("verify_send", "POST /verification (code to a file), IDENTITY=otp", None),
     ("book_cluster", "POST /booking, distinct, 3-primary Redis Cluster", None),
 ]
 summary = {"duration_s": duration, "scenarios": {}, "redis_ceiling": ceilings}
@@ -327,6 +350,21 @@ print("distinct people, from Redis: " + ", ".join(f"{k} {n}" for k, n in checks.
          else " -> INCONSISTENT"))
 print(f"distinct people on the cluster, from Redis: 201s counted {cv['created_201']}, bookings "
       f"stored {cv['bookings_stored']}, phantom successes {cv['phantom_successes']}")
+
+# What identity costs per booking, in this run: the proven bookings beside the plain ones (same
+# local-api, same Redis, same connections), and the code requests a person makes first.
+b, p, vs = summary["scenarios"]["book_distinct"], summary["scenarios"]["book_proven"], \
+    summary["scenarios"]["verify_send"]
+iv = json.loads((out / "identity_verify.json").read_text())
+summary["identity_check"] = {
+    "proven_per_plain_booking_rate": round(p["requests_per_s"] / max(b["requests_per_s"], 1), 3),
+    "p50_added_ms": round(p["p50_ms"] - b["p50_ms"], 3),
+    "codes_written": iv["codes_written"], "verifications_202": vs["status"].get("202", 0)}
+print()
+print(f"identity on (IDENTITY=otp): proven bookings at {p['requests_per_s'] / max(b['requests_per_s'], 1):.0%} "
+      f"of the plain rate, p50 {p['p50_ms'] - b['p50_ms']:+.2f} ms; POST /verification "
+      f"{vs['requests_per_s']}/s ({vs['status'].get('202', 0)} codes asked, {iv['codes_written']} "
+      f"written by the file sender)")
 
 # What one event costs the broker (and local-api), batched and one produce request per booking:
 # CPU time during the run over the 201s it answered (each 201 published one event or left it to

@@ -6,6 +6,11 @@
 --   distinct  POST /booking, a new person every request (person numbers from
 --             $BENCH_PEOPLE_FROM, unique per thread and request)
 --   mix       9 station reads, then 1 booking of a new person
+--   proven    as distinct, each new person with the identity token their phone's code earned
+--             (IDENTITY=otp): the k-th request of the run takes line k of $BENCH_TOKENS
+--             (`ID TOKEN` lines that the rush driver signs, as wrk cannot)
+--   verify    POST /verification, a new person and a new phone every request: the first of
+--             the two requests that earn a token (its code goes to local-api's OTP_FILE)
 -- wrk cannot vary a body by itself, hence this script. It counts statuses per thread and, when
 -- done, prints one line `BENCH_JSON {...}` that scripts/bench.sh turns into the table.
 local mode = os.getenv("BENCH_MODE") or "get"
@@ -30,6 +35,7 @@ counts = {}
 local sent = 0
 local get_request, same_request, list_request, revalidate_request
 local json = { ["Content-Type"] = "application/json" }
+local proven = {}  -- proven mode: { {id, token}, ... } from $BENCH_TOKENS
 
 function init(args)
   get_request = wrk.format("GET", "/stations/" .. station)
@@ -38,6 +44,12 @@ function init(args)
     { ["If-None-Match"] = os.getenv("BENCH_ETAG") or "" })
   same_request = wrk.format("POST", "/booking", json,
     '{"address":"Kuala Lumpur","date":"20210516","firstName":"Fadhil","lastName":"Yaacob","location":"PWTC","mysejahteraId":"900127015527","phoneNumber":"0123456789"}')
+  if mode == "proven" then
+    for line in io.lines(os.getenv("BENCH_TOKENS")) do
+      local id, token = line:match("^(%S+) (%S+)$")
+      table.insert(proven, { id, token })
+    end
+  end
 end
 
 -- The n-th person's MyKad number, as the tests' person_id makes it: a real birth date (a new
@@ -50,11 +62,29 @@ local function person_id(n)
   return string.format("%02d%02d%02d14%04d", year, month, day, n % 10000)
 end
 
-local function new_person()
-  local id = person_id(people_from + sent * thread_count + tid)
-  return wrk.format("POST", "/booking", json, string.format(
+local function booking_body(id)
+  return string.format(
     '{"address":"Kuala Lumpur","date":"%s","firstName":"Fadhil","lastName":"Yaacob","location":"%s","mysejahteraId":"%s","phoneNumber":"0123456789"}',
-    date, station, id))
+    date, station, id)
+end
+
+local function new_person()
+  return wrk.format("POST", "/booking", json, booking_body(person_id(people_from + sent * thread_count + tid)))
+end
+
+-- Past the file's end the last person repeats (an identical retry): bench.sh makes the file
+-- larger than any run books.
+local function proven_person()
+  local person = proven[math.min((sent - 1) * thread_count + tid + 1, #proven)]
+  return wrk.format("POST", "/booking",
+    { ["Content-Type"] = "application/json", ["X-Identity-Token"] = person[2] },
+    booking_body(person[1]))
+end
+
+local function new_verification()
+  local n = people_from + sent * thread_count + tid
+  return wrk.format("POST", "/verification", json, string.format(
+    '{"mysejahteraId":"%s","phoneNumber":"011%08d"}', person_id(n), n % 100000000))
 end
 
 function request()
@@ -69,6 +99,10 @@ function request()
     return same_request
   elseif mode == "distinct" then
     return new_person()
+  elseif mode == "proven" then
+    return proven_person()
+  elseif mode == "verify" then
+    return new_verification()
   elseif sent % 10 == 0 then
     return new_person()
   end

@@ -6,11 +6,21 @@
 //! Meanwhile `RUSH_POLLERS` clients poll random waiting tickets, and every ticket answer is
 //! checked against queue order. `RUSH_MODE=direct`: every person books at once, no room.
 //! Writes one JSON object to `RUSH_OUT`. Talks only to `RUSH_ADDR` (127.0.0.1:port).
+//!
+//! With `RUSH_IDENTITY_TOKEN_KEY` (the API's `IDENTITY_TOKEN_KEY` under `IDENTITY=otp`) each
+//! person sends the identity token the API would have issued them after their phone's code, as
+//! a person who proved their phone does; the two verification requests that earned it are not
+//! part of the rush (`make bench` measures them). `RUSH_BOT_PERCENT` of the joiners are bots:
+//! made-up IDs and no token, joining when the people do; they must not move anyone's place.
+//! `RUSH_MODE=tokens` prints `ID TOKEN` lines for `RUSH_PEOPLE` people from person
+//! `RUSH_PEOPLE_FROM`, for `make bench`'s wrk script, which cannot sign.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use booking_core::domain::{MySejahteraId, PhoneNumber};
+use booking_core::identity_token::{IdentityKey, IdentityTokens};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -48,11 +58,11 @@ impl Connection {
         method: &str,
         path: &str,
         body: Option<&str>,
-        token: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<Reply, Error> {
         let result = tokio::time::timeout(
             Duration::from_secs(30),
-            self.exchange(method, path, body, token),
+            self.exchange(method, path, body, headers),
         )
         .await;
         match result {
@@ -73,7 +83,7 @@ impl Connection {
         method: &str,
         path: &str,
         body: Option<&str>,
-        token: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<Reply, Error> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(&self.address).await?;
@@ -82,8 +92,8 @@ impl Connection {
         }
         let stream = self.stream.as_mut().expect("connected above");
         let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n", self.address);
-        if let Some(token) = token {
-            request.push_str(&format!("admission-token: {token}\r\n"));
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
         }
         let body = body.unwrap_or("");
         if !body.is_empty() || method == "POST" {
@@ -198,10 +208,29 @@ fn booking_body(id: &str, location: &str, date: &str) -> String {
         "lastName": "Tester",
         "address": "Kuala Lumpur",
         "location": location,
-        "phoneNumber": "0123456789",
+        "phoneNumber": PHONE,
         "date": date,
     })
     .to_string()
+}
+
+/// Every person's phone in the bookings (and in their identity tokens).
+const PHONE: &str = "0123456789";
+
+/// The identity token the API issues for `id` once its phone's code is confirmed.
+fn identity_token(tokens: &IdentityTokens, id: &str) -> String {
+    let id = MySejahteraId::parse(id).expect("person_id makes valid MyKad numbers");
+    let phone = PhoneNumber::parse(PHONE).expect("a valid phone number");
+    tokens.issue(&id, &phone, SystemTime::now())
+}
+
+/// The headers a person's acts carry: their identity token when the API checks identity.
+fn proof(token: &Option<String>) -> Vec<(&'static str, &str)> {
+    token
+        .as_deref()
+        .map(|token| ("x-identity-token", token))
+        .into_iter()
+        .collect()
 }
 
 struct Settings {
@@ -213,6 +242,18 @@ struct Settings {
     date: String,
     slots: u64,
     deadline: Instant,
+    /// Set when the API runs `IDENTITY=otp` with this key.
+    identity: Option<Arc<IdentityTokens>>,
+    /// Every n-th joiner is a bot (0: none).
+    bot_every: usize,
+}
+
+impl Settings {
+    fn token_for(&self, id: &str) -> Option<String> {
+        self.identity
+            .as_ref()
+            .map(|tokens| identity_token(tokens, id))
+    }
 }
 
 /// Runs `connections` clients, each taking the next index below `count` until none is left.
@@ -248,14 +289,19 @@ async fn direct(settings: Settings) -> Value {
     let started = Instant::now();
     let location = settings.location.clone();
     let date = settings.date.clone();
+    let identity = settings.identity.clone();
     let mut bookings = each_index(
         &settings,
         settings.people,
         move |index, mut connection, mut samples| {
-            let body = booking_body(&person_id(index), &location, &date);
+            let id = person_id(index);
+            let body = booking_body(&id, &location, &date);
+            let token = identity.as_ref().map(|tokens| identity_token(tokens, &id));
             async move {
                 let sent = Instant::now();
-                let reply = connection.call("POST", "/booking", Some(&body), None).await;
+                let reply = connection
+                    .call("POST", "/booking", Some(&body), &proof(&token))
+                    .await;
                 samples.record(sent, reply.ok().map(|reply| reply.status));
                 (connection, samples)
             }
@@ -264,6 +310,7 @@ async fn direct(settings: Settings) -> Value {
     .await;
     json!({
         "mode": "direct",
+        "identity": settings.identity.is_some(),
         "people": settings.people,
         "slots": settings.slots,
         "connections": settings.connections,
@@ -281,6 +328,8 @@ struct Place {
     id: String,
     ticket: String,
     position: u64,
+    /// The person's identity token, when the API checks identity.
+    token: Option<String>,
 }
 
 /// What the room's clients share: the serving number as everybody's poll last showed it.
@@ -315,20 +364,60 @@ impl Shared {
 async fn room(settings: Settings) -> Result<Value, Error> {
     let started = Instant::now();
     // Everybody joins at once; a 429 is retried after its Retry-After, as a browser would.
+    // Bots join among the people (every `bot_every`-th joiner): a made-up ID, no token.
+    let joiners = match settings.bot_every {
+        0 => settings.people,
+        every => settings.people + settings.people / (every - 1),
+    };
     let places: Arc<Vec<Mutex<Option<Place>>>> =
-        Arc::new((0..settings.people).map(|_| Mutex::new(None)).collect());
+        Arc::new((0..joiners).map(|_| Mutex::new(None)).collect());
     let joined_places = Arc::clone(&places);
+    let (identity, bot_every) = (settings.identity.clone(), settings.bot_every);
+    let bot_samples = Arc::new(Mutex::new(Samples::default()));
+    let bot_joins = Arc::clone(&bot_samples);
     let mut joins = each_index(
         &settings,
-        settings.people,
+        joiners,
         move |index, mut connection, mut samples| {
             let places = Arc::clone(&joined_places);
+            let bot = bot_every > 0 && index % bot_every == bot_every - 1;
+            // Bots' IDs are far from the people's: each a valid MyKad number nobody proved.
+            let id = person_id(if bot { 50_000_000 + index } else { index });
+            let token = match &identity {
+                Some(tokens) if !bot => Some(identity_token(tokens, &id)),
+                _ => None,
+            };
+            let bot_joins = Arc::clone(&bot_joins);
             async move {
-                let id = person_id(index);
                 let body = json!({ "mysejahteraId": id }).to_string();
+                if bot {
+                    let sent = Instant::now();
+                    let reply = connection
+                        .call("POST", "/queue", Some(&body), &proof(&token))
+                        .await;
+                    bot_joins
+                        .lock()
+                        .unwrap()
+                        .record(sent, reply.as_ref().ok().map(|reply| reply.status));
+                    // A bot that got a place is kept (with no ticket), so the report shows it.
+                    if let Ok(reply) = reply
+                        && reply.status < 300
+                    {
+                        let position = reply.body["position"].as_u64().unwrap_or(0);
+                        *places[index].lock().unwrap() = Some(Place {
+                            id: format!("bot {id}"),
+                            ticket: String::new(),
+                            position,
+                            token: None,
+                        });
+                    }
+                    return (connection, samples);
+                }
                 for _ in 0..30 {
                     let sent = Instant::now();
-                    let reply = connection.call("POST", "/queue", Some(&body), None).await;
+                    let reply = connection
+                        .call("POST", "/queue", Some(&body), &proof(&token))
+                        .await;
                     samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
                     match reply {
                         Ok(reply) if reply.status == 201 || reply.status == 200 => {
@@ -338,6 +427,7 @@ async fn room(settings: Settings) -> Result<Value, Error> {
                                 id,
                                 ticket,
                                 position,
+                                token,
                             });
                             break;
                         }
@@ -357,6 +447,11 @@ async fn room(settings: Settings) -> Result<Value, Error> {
         .iter()
         .filter_map(|place| place.lock().unwrap().clone())
         .collect();
+    let bots_queued = places
+        .iter()
+        .filter(|place| place.ticket.is_empty())
+        .count();
+    places.retain(|place| !place.ticket.is_empty());
     places.sort_by_key(|place| place.position);
     let places = Arc::new(places);
     let positions_distinct = places
@@ -380,7 +475,7 @@ async fn room(settings: Settings) -> Result<Value, Error> {
             let mut samples = Samples::default();
             while !shared.done.load(Ordering::Relaxed) {
                 let sent = Instant::now();
-                let reply = connection.call("GET", "/queue", None, None).await;
+                let reply = connection.call("GET", "/queue", None, &[]).await;
                 samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
                 if let Ok(reply) = reply {
                     if let Some(serving) = reply.body["serving"].as_u64() {
@@ -419,7 +514,7 @@ async fn room(settings: Settings) -> Result<Value, Error> {
                 let place = &places[(random % places.len() as u64) as usize];
                 let path = format!("/queue/{}", place.ticket);
                 let sent = Instant::now();
-                let reply = connection.call("GET", &path, None, None).await;
+                let reply = connection.call("GET", &path, None, &[]).await;
                 samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
                 if let Ok(reply) = reply {
                     shared.check(place, &reply.body);
@@ -437,14 +532,18 @@ async fn room(settings: Settings) -> Result<Value, Error> {
     let bookers_places = Arc::clone(&places);
     let token_samples = Arc::new(Mutex::new(Samples::default()));
     let booker_token_samples = Arc::clone(&token_samples);
+    // From the rush's start to each person's admission: what a bot flood would lengthen.
+    let wait_samples = Arc::new(Mutex::new(Samples::default()));
+    let booker_wait_samples = Arc::clone(&wait_samples);
     let mut bookings = each_index(
         &settings,
         places.len(),
         move |index, mut connection, mut samples| {
-            let (shared, places, tokens) = (
+            let (shared, places, tokens, waits) = (
                 Arc::clone(&bookers_shared),
                 Arc::clone(&bookers_places),
                 Arc::clone(&booker_token_samples),
+                Arc::clone(&booker_wait_samples),
             );
             let (location, date) = (location.clone(), date.clone());
             async move {
@@ -459,7 +558,7 @@ async fn room(settings: Settings) -> Result<Value, Error> {
                         continue;
                     }
                     let sent = Instant::now();
-                    let reply = connection.call("GET", &path, None, None).await;
+                    let reply = connection.call("GET", &path, None, &[]).await;
                     tokens
                         .lock()
                         .unwrap()
@@ -474,16 +573,19 @@ async fn room(settings: Settings) -> Result<Value, Error> {
                         }
                     }
                     shared.admitted.fetch_add(1, Ordering::Relaxed);
-                    let token = reply.body["admissionToken"]
+                    waits.lock().unwrap().record(started, Some(200));
+                    let admission = reply.body["admissionToken"]
                         .as_str()
                         .unwrap_or("")
                         .to_owned();
+                    let mut headers = proof(&place.token);
+                    headers.push(("admission-token", &admission));
                     let body = booking_body(&place.id, &location, &date);
                     // One booking per person; only "come back in a second" is retried.
                     while Instant::now() < deadline {
                         let sent = Instant::now();
                         let reply = connection
-                            .call("POST", "/booking", Some(&body), Some(&token))
+                            .call("POST", "/booking", Some(&body), &headers)
                             .await;
                         samples.record(sent, reply.as_ref().ok().map(|reply| reply.status));
                         match reply.map(|reply| reply.status) {
@@ -514,6 +616,8 @@ async fn room(settings: Settings) -> Result<Value, Error> {
         ticket_polls.merge(poller.await?);
     }
     let mut tokens = std::mem::take(&mut *token_samples.lock().unwrap());
+    let mut waits = std::mem::take(&mut *wait_samples.lock().unwrap());
+    let mut bot_joins = std::mem::take(&mut *bot_samples.lock().unwrap());
     let closed_after_sell_out_ms = match (
         *shared.last_booking_at.lock().unwrap(),
         *shared.closed_at.lock().unwrap(),
@@ -532,7 +636,10 @@ async fn room(settings: Settings) -> Result<Value, Error> {
         + bookings.server_errors();
     Ok(json!({
         "mode": "room",
+        "identity": settings.identity.is_some(),
         "people": settings.people,
+        "bots": bot_joins.micros.len(),
+        "bots_queued": bots_queued,
         "queued": places.len(),
         "positions_distinct": positions_distinct,
         "slots": settings.slots,
@@ -551,6 +658,8 @@ async fn room(settings: Settings) -> Result<Value, Error> {
         "poll_ticket_waiting": ticket_polls.summary(),
         "poll_ticket_token": tokens.summary(),
         "booking": bookings.summary(),
+        "wait_to_admission": waits.summary(),
+        "bot_join": bot_joins.summary(),
     }))
 }
 
@@ -565,9 +674,37 @@ async fn main() -> Result<(), Error> {
         date: setting("RUSH_DATE", "20210516".to_owned()),
         slots: setting("RUSH_SLOTS", 30_000),
         deadline: Instant::now() + Duration::from_secs(setting("RUSH_TIMEOUT_SECONDS", 600)),
+        // Unset or empty: the API checks no identity.
+        identity: std::env::var("RUSH_IDENTITY_TOKEN_KEY")
+            .ok()
+            .filter(|key| !key.is_empty())
+            .map(|key| {
+                Arc::new(IdentityTokens::new(
+                    IdentityKey::new(key),
+                    Duration::from_secs(900),
+                ))
+            }),
+        bot_every: match setting("RUSH_BOT_PERCENT", 0_usize) {
+            0 => 0,
+            percent => 100 / percent.min(50),
+        },
     };
+    let mode = setting("RUSH_MODE", "room".to_owned());
+    if mode == "tokens" {
+        let from = setting("RUSH_PEOPLE_FROM", 0_usize);
+        let mut lines = String::new();
+        for n in from..from + settings.people {
+            let id = person_id(n);
+            let token = settings
+                .token_for(&id)
+                .ok_or("RUSH_IDENTITY_TOKEN_KEY is not set")?;
+            lines.push_str(&format!("{id} {token}\n"));
+        }
+        std::io::Write::write_all(&mut std::io::stdout(), lines.as_bytes())?;
+        return Ok(());
+    }
     let out = setting("RUSH_OUT", "rush.json".to_owned());
-    let result = match setting("RUSH_MODE", "room".to_owned()).as_str() {
+    let result = match mode.as_str() {
         "direct" => direct(settings).await,
         _ => room(settings).await?,
     };
