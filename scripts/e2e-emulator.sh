@@ -2,7 +2,9 @@
 # End-to-end test of the local developer flow, exactly as the README tells a developer to run it:
 # a real redis-server and broker, `cargo lambda watch`, `cargo lambda invoke seed`, then HTTP calls both at
 # /lambda-url/<function>/... and at the production paths (the router in Cargo.toml), checking
-# the answers and what Redis holds. Own free ports, every wait bounded, everything stopped on exit.
+# the answers and what Redis holds. Identity is on as the template deploys it (IDENTITY=otp): each
+# person proves a phone by the one-time code, which the file sender writes where a phone would get
+# the SMS. Own free ports, every wait bounded, everything stopped on exit.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -59,9 +61,13 @@ wait_for_port 127.0.0.1 "$redis_port" 10
 start_local_broker "$broker_port"
 
 log "e2e: cargo lambda watch on 127.0.0.1:$watch_port"
+otp_file="$work/otp-codes.log"
 # setsid: its own process group (pgid = $watch_pid), so stop_all can end all of it.
 REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port" \
-  BOOKING_RETENTION_DAYS="$SAMPLE_RETENTION_DAYS" setsid cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
+  BOOKING_RETENTION_DAYS="$SAMPLE_RETENTION_DAYS" \
+  IDENTITY=otp OTP_SENDER=file OTP_FILE="$otp_file" \
+  IDENTITY_TOKEN_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
+  setsid cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
   >"$work/watch.log" 2>&1 </dev/null &
 watch_pid=$!
 wait_for_port 127.0.0.1 "$watch_port" 120
@@ -114,7 +120,9 @@ except (ValueError, AttributeError):
 '
 }
 
-# request METHOD PATH [BODY] [SECONDS] [AUTHORIZATION]: sets status, body and headers.
+# request METHOD PATH [BODY] [SECONDS] [AUTHORIZATION] [IDEMPOTENCY-KEY]: sets status, body and
+# headers. It shows $identity (an identity token, empty for none) as X-Identity-Token.
+identity=""
 request() {
   local method="$1" path="$2" data="${3:-}" seconds="${4:-$CALL_SECONDS}" authorization="${5:-}" key="${6:-}"
   rm -f "$work/body" "$work/headers"
@@ -122,6 +130,7 @@ request() {
   [ -n "$data" ] && args+=(-H 'content-type: application/json' --data-binary "$data")
   [ -n "$authorization" ] && args+=(-H "authorization: $authorization")
   [ -n "$key" ] && args+=(-H "idempotency-key: $key")
+  [ -n "$identity" ] && args+=(-H "x-identity-token: $identity")
   status="$(curl "${args[@]}" "http://127.0.0.1:$watch_port$path" || echo "no answer")"
   body="$(cat "$work/body" 2>/dev/null || true)"
   headers="$(tr -d '\r' <"$work/headers" 2>/dev/null || true)"
@@ -188,10 +197,58 @@ request GET /no/such/path "" "$FIRST_CALL_SECONDS"
 check "GET an unknown path (catch-all) status" 404 "$status"
 check "GET an unknown path (catch-all) error" route_not_found "$(field error <<<"$body")"
 
-echo "e2e: POST bookings"
+echo "e2e: a booking needs the person's proof"
 first="$(booking 900127015527 20210516)"
+request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS"
+check "POST booking without an identity token status" 401 "$status"
+check "POST booking without an identity token error" unauthorized "$(field error <<<"$body")"
+check "nothing is stored for it" 0 "$(rcli EXISTS "$(booking_key 900127015527)")"
+check "nor is a slot taken" 1 "$(rcli HGET 'slots:{E2E}' 20210516)"
+
+# prove ID PHONE: the verification round trip; sets code and token (empty if it failed, so the
+# checks that need it fail too).
+prove() {
+  local id="$1" phone="$2" e164="+60${2#0}" seconds="${3:-$CALL_SECONDS}"
+  token=""
+  identity=""
+  request POST /verification "{\"mysejahteraId\":\"$id\",\"phoneNumber\":\"$phone\"}" "$seconds"
+  check "POST /verification for $id status" 202 "$status"
+  # As the SMS would bring it: the file's last line for this phone ends with the code.
+  code="$(grep -F " $e164 " "$otp_file" 2>/dev/null | tail -n 1 | awk '{ print $3 }')"
+  check "a 6-digit code reached the phone (the file sender)" 6 "${#code}"
+  request POST /lambda-url/verify-identity/verification/confirm \
+    "{\"mysejahteraId\":\"$id\",\"phoneNumber\":\"$phone\",\"code\":\"$code\"}"
+  check "POST /verification/confirm for $id status" 200 "$status"
+  check "the token is never cached" "no-store" "$(header cache-control)"
+  token="$(field identityToken <<<"$body")"
+}
+echo "e2e: proving the phone (IDENTITY=otp)"
+request POST /verification '{"mysejahteraId":"900127015527","phoneNumber":"0123456789"}' "$FIRST_CALL_SECONDS"
+check "POST /verification (router) status" 202 "$status"
+check "a code is good for 5 minutes" 300 "$(field expiresInSeconds <<<"$body")"
+code="$(grep -F ' +60123456789 ' "$otp_file" 2>/dev/null | tail -n 1 | awk '{ print $3 }')"
+wrong_code="$(printf '%06d' $(( (10#${code:-0} + 1) % 1000000 )))"
+request POST /verification/confirm "{\"mysejahteraId\":\"900127015527\",\"phoneNumber\":\"0123456789\",\"code\":\"$wrong_code\"}"
+check "a wrong code status" 401 "$status"
+check "a wrong code error" verification_failed "$(field error <<<"$body")"
+prove 900127015527 0123456789
+fadhil="$token"
+check "an identity token is issued" yes "$([ -n "$fadhil" ] && echo yes || echo no)"
+request POST /verification/confirm "{\"mysejahteraId\":\"900127015527\",\"phoneNumber\":\"0123456789\",\"code\":\"$code\"}"
+check "a code works once: the used one again" 401 "$status"
+prove 880101015555 0198765432
+other="$token"
+prove 770101015555 0171234567
+third="$token"
+identity="$fadhil"
+request POST /booking "$(booking 880101015555 20210516)"
+check "booking another's ID with one's own token status" 403 "$status"
+check "booking another's ID with one's own token error" identity_mismatch "$(field error <<<"$body")"
+check "nothing is stored for the other ID" 0 "$(rcli EXISTS "$(booking_key 880101015555)")"
+
+echo "e2e: POST bookings"
 attempt="$(python3 -c 'import uuid; print(uuid.uuid4())')"   # the client's Idempotency-Key
-request POST /lambda-url/create-booking/booking "$first" "$FIRST_CALL_SECONDS" "" "$attempt"
+request POST /lambda-url/create-booking/booking "$first" "$CALL_SECONDS" "" "$attempt"
 check "POST /lambda-url/create-booking/booking status" 201 "$status"
 check "POST booking body is the stored booking" "$(canon <<<"$first")" "$(without_reference <<<"$body")"
 reference="$(field bookingReference <<<"$body")"
@@ -215,10 +272,12 @@ check "an Idempotency-Key over 255 characters status" 400 "$status"
 check "an Idempotency-Key over 255 characters names the header" Idempotency-Key "$(field field <<<"$body")"
 check "the key is kept only as a keyed digest" 64 "$(rcli GET "$(booking_key 900127015527 booking-retry)" | tr -d '\n' | wc -c)"
 
+identity="$other"
 request POST /booking "$(booking 880101015555 20210516)"
 check "another person on the full date status" 409 "$status"
 check "another person on the full date error" fully_booked "$(field error <<<"$body")"
 check "no booking stored for the refused person" 0 "$(rcli EXISTS "$(booking_key 880101015555)")"
+identity="$fadhil"
 
 request POST /booking "$(booking 900127015527 20210517)"
 check "same person, other date status" 409 "$status"
@@ -246,12 +305,24 @@ wrong="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $wrong"
 check "GET booking with a wrong reference status" 404 "$status"
 not_found_body="$body"
+identity="$other"   # the ID's own person, who holds no booking
 request GET /booking/880101015555 "" "$CALL_SECONDS" "Bearer $reference"
 check "GET a booking nobody holds status" 404 "$status"
 check "wrong reference and no booking answer alike" "$not_found_body" "$body"
+identity="$fadhil"
 request GET /lambda-url/get-booking/booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
 check "GET booking with its reference status" 200 "$status"
 check "GET booking body is the booking, no reference" "$(canon <<<"$first")" "$(canon <<<"$body")"
+identity=""
+request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "GET booking with its reference but no identity token status" 401 "$status"
+identity="$other"
+request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "GET booking with its reference and another's token status" 403 "$status"
+check "GET booking with another's token error" identity_mismatch "$(field error <<<"$body")"
+request DELETE /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
+check "DELETE booking with its reference and another's token status" 403 "$status"
+identity="$fadhil"
 request GET /booking/900127015527 "" "$CALL_SECONDS" "Bearer $reference"
 check "GET /booking/{id} (router) with its reference status" 200 "$status"
 typed="$(tr 'A-Z-' 'a-z ' <<<"$reference" | sed 's/0/o/g; s/1/l/g')"
@@ -301,13 +372,22 @@ relay_reply="$(timeout "$FIRST_CALL_SECONDS" cargo lambda invoke outbox-relay --
   --invoke-port "$watch_port" --data-ascii '{}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "the relay finds nothing left" '{"deadlineReached":false,"published":0,"remaining":0,"skipped":false}' "$(canon <<<"$relay_reply")"
 
-echo "e2e: the waiting room (off here: the bookings above needed no token)"
+echo "e2e: the waiting room (off here: the bookings above needed no admission token)"
 request POST /queue '{"mysejahteraId":"900127015527"}' "$FIRST_CALL_SECONDS"
 check "no room open yet: POST /queue refused" 409 "$status"
 check "... as room_not_open" room_not_open "$(field error <<<"$body")"
 room_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke seed --invoke-address 127.0.0.1 \
   --invoke-port "$watch_port" --data-file events/room-open.json 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "the operator opens the room (seed event)" open "$(field room <<<"$room_reply")"
+identity="$other"
+request POST /queue '{"mysejahteraId":"900127015527"}' "$CALL_SECONDS"
+check "a place for another's ID status" 403 "$status"
+check "a place for another's ID error" identity_mismatch "$(field error <<<"$body")"
+identity=""
+request POST /queue '{"mysejahteraId":"900127015527"}' "$CALL_SECONDS"
+check "a place without a token status" 401 "$status"
+check "no place was given" 0 "$(rcli GET 'queue:{room}:seq' | tr -d '\n' | sed 's/^$/0/')"
+identity="$fadhil"
 request POST /queue '{"mysejahteraId":"900127015527"}' "$CALL_SECONDS"
 check "POST /queue (router) status" 201 "$status"
 check "the first to join is position 1" 1 "$(field position <<<"$body")"
@@ -328,8 +408,10 @@ check "it carries an admission token" yes "$([ -n "$(field admissionToken <<<"$b
 request GET /queue
 check "GET /queue (everybody's poll)" '{"serving":1,"status":"open"}' "$(canon <<<"$body")"
 check "queue:{room}:serving in Redis" 1 "$(rcli GET 'queue:{room}:serving')"
+identity="$third"
 request POST /booking "$(booking 770101015555 20210517)"
 check "the last slot is booked" 201 "$status"
+identity="$fadhil"
 inlet_reply="$(timeout "$CALL_SECONDS" cargo lambda invoke queue-inlet --invoke-address 127.0.0.1 \
   --invoke-port "$watch_port" --data-ascii '{"seconds":1}' 2>"$work/invoke.err" || cat "$work/invoke.err")"
 check "no slot left: the inlet closes the room" '{"open":false,"serving":1,"slotsLeft":0,"ticks":1}' "$(canon <<<"$inlet_reply")"
