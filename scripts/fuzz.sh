@@ -2,7 +2,9 @@
 # `make fuzz`, and the last step of `make test`: schemathesis generates requests from openapi.json
 # (valid and invalid, plus stateful book -> look up -> move -> cancel sequences that carry the 201's
 # bookingReference into the GET, PATCH and DELETE) against `local-api`, the
-# same handlers the Lambdas run, on a private redis-server and broker. It fails on any 5xx, any response the
+# same handlers the Lambdas run, on a private redis-server and broker, with identity on as deployed
+# (IDENTITY=otp: scripts/schemathesis_identity.py proves each generated person's phone and sends
+# the token). It fails on any 5xx, any response the
 # document does not describe, any crash, or fewer than MIN_CASES generated cases. Afterwards the
 # slots must still add up: bookings held + slots left = capacity.
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +19,7 @@ ensure_redis
 ensure_tansu
 ensure_schemathesis
 mkdir -p "$WORK"
+rm -f "$WORK"/local-api*.log   # an earlier run's must not pass or fail this one
 log "building local-api"
 cargo build -q -p local-api
 
@@ -35,7 +38,10 @@ for date in "${dates[@]}"; do
 done
 redis_cli SADD stations PWTC
 
-start_stack_api
+otp_file="$WORK/otp-codes.log"
+rm -f "$otp_file"
+start_stack_api "$api_port" IDENTITY=otp OTP_SENDER=file OTP_FILE="$otp_file" \
+  IDENTITY_TOKEN_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 
 log "schemathesis $SCHEMATHESIS_VERSION against local-api on 127.0.0.1:$api_port (seed $FUZZ_SEED)"
 status=0
@@ -44,7 +50,9 @@ status=0
 # why not: `--checks all` would override it. One worker: with two, Python 3.11's ast.parse,
 # which hypothesis calls from both threads, fails now and then with "AST constructor recursion
 # depth mismatch" (a runtime error of the tool, not a finding).
-(cd "$WORK" && timeout 1200 "$SCHEMATHESIS" --config-file "$ROOT/scripts/schemathesis.toml" \
+(cd "$WORK" && FUZZ_API_URL="http://127.0.0.1:$api_port" FUZZ_OTP_FILE="$otp_file" \
+  FUZZ_STATION=PWTC FUZZ_DATES="${dates[*]}" FUZZ_STATUS_FILE="$WORK/answers.json" \
+  SCHEMATHESIS_HOOKS="$ROOT/scripts/schemathesis_identity.py" timeout 1200 "$SCHEMATHESIS" --config-file "$ROOT/scripts/schemathesis.toml" \
   run "$ROOT/openapi.json" --url "http://127.0.0.1:$api_port" --workers 1 \
   --max-examples "$MAX_EXAMPLES" --seed "$FUZZ_SEED" --request-timeout 10) \
   | tee "$WORK/schemathesis.log" || status=$?
@@ -59,8 +67,8 @@ if [ "$cases" -lt "$MIN_CASES" ]; then
   log "schemathesis generated only $cases cases (at least $MIN_CASES wanted)"
   exit 1
 fi
-if grep -q panicked "$WORK/local-api.log"; then
-  log "local-api panicked; see $WORK/local-api.log"
+if grep -q panicked "$WORK"/local-api*.log; then
+  log "local-api panicked; see $WORK/local-api-$api_port.log"
   exit 1
 fi
 
@@ -82,10 +90,27 @@ fi
 # Metrics are on the operator port only: the public port must not know the path.
 # Read the whole page first: `curl | grep -q` fails under pipefail when grep stops reading early.
 operator_metrics="$(curl -fsS "http://127.0.0.1:$STACK_METRICS_PORT/metrics" || true)"
-if ! grep -q '^bookings_created ' <<<"$operator_metrics"; then
-  log "no bookings_created on the operator port 127.0.0.1:$STACK_METRICS_PORT/metrics"
+# And bookings were made: the identity hook got tokens the service took (with none, every
+# generated booking would be a 401 and the run would prove little).
+created="$(awk '$1 == "bookings_created" { print int($2) }' <<<"$operator_metrics")"
+if [ -z "$created" ] || [ "$created" -eq 0 ]; then
+  log "bookings_created is ${created:-missing} on the operator port 127.0.0.1:$STACK_METRICS_PORT/metrics"
   exit 1
 fi
+log "$created bookings were made by proven people"
+# And owners acted on them: stateful runs read, moved or cancelled their bookings with the 201's
+# reference and their token (the links work under identity).
+owner_acts="$(python3 -c '
+import json, sys
+answers = json.load(open(sys.argv[1]))
+acts = {what: count for what, count in answers.items() if "{mysejahteraId}" in what and what.endswith(" 200")}
+print(sum(acts.values()), ", ".join(f"{what} {count}" for what, count in acts.items()) or "none")
+' "$WORK/answers.json")"
+if [ "${owner_acts%% *}" -eq 0 ]; then
+  log "no owner read, moved or cancelled a booking (no 200 on /booking/{id}); see $WORK/answers.json"
+  exit 1
+fi
+log "owners' acts that succeeded: ${owner_acts#* }"
 public_metrics="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/metrics")"
 if [ "$public_metrics" != 404 ]; then
   log "GET /metrics on the public port answered $public_metrics, not 404"
