@@ -67,7 +67,7 @@ REDIS_URL="redis://127.0.0.1:$redis_port" KAFKA_BROKERS="127.0.0.1:$broker_port"
   BOOKING_RETENTION_DAYS="$SAMPLE_RETENTION_DAYS" \
   IDENTITY=otp OTP_SENDER=file OTP_FILE="$otp_file" \
   IDENTITY_TOKEN_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
-  setsid cargo lambda watch -A 127.0.0.1 -P "$watch_port" \
+  setsid cargo lambda watch --features jwks -A 127.0.0.1 -P "$watch_port" \
   >"$work/watch.log" 2>&1 </dev/null &
 watch_pid=$!
 wait_for_port 127.0.0.1 "$watch_port" 120

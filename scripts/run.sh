@@ -27,7 +27,8 @@ ensure_cargo_lambda
 
 # Its own process group, so that stopping it also stops the cargo-lambda child and the
 # function processes it spawned.
-setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" &
+# --features jwks: IDENTITY=jwt with IDENTITY_JWKS works here as on local-api (no gateway runs).
+setsid cargo lambda watch --features jwks -A 127.0.0.1 -P "$WATCH_PORT" &
 watch_pid=$!
 trap 'kill -TERM -- -$watch_pid 2>/dev/null; wait $watch_pid 2>/dev/null; stop_redis_cluster' EXIT INT TERM
 wait_for_port 127.0.0.1 "$WATCH_PORT" 600

@@ -24,7 +24,6 @@ IDENTIFIED = {"CreateBookingFunction", "GetBookingFunction", "MoveBookingFunctio
 IDENTITY_VARIABLES = {
     "IDENTITY": ref("Identity"),
     "IDENTITY_ID_CLAIM": ref("IdentityIdClaim"),
-    "IDENTITY_JWKS": ref("IdentityJwks"),
     "IDENTITY_ISSUER": ref("JwtIssuer"),
     "IDENTITY_AUDIENCE": {"Fn::Join": [",", ref("JwtAudience")]},
 }

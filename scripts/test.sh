@@ -32,6 +32,10 @@ other_engine=valkey
 [ "$ENGINE" = valkey ] && other_engine=redis
 log "unit and integration tests on $("$ENGINE-server" --version | cut -d' ' -f1-3)"
 ENGINE="$ENGINE" cargo nextest run --workspace --no-fail-fast
+# The workspace build turns booking-core's `jwks` feature on (local-api and the tests use it);
+# the deployed functions build without it, so its own tests run once that way too.
+log "booking-core's tests as the deployed functions build it (without the jwks feature)"
+cargo nextest run -p booking-core --no-fail-fast
 log "the engine's tests again on $("$other_engine-server" --version | cut -d' ' -f1-3)"
 ENGINE="$other_engine" cargo nextest run --workspace --profile engine --no-fail-fast
 

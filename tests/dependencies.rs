@@ -89,6 +89,14 @@ fn functions_link_only_the_backends_they_use() {
             !links(&crates, "aws-config", ""),
             "{function} links aws-config"
         );
+        // Deployed, the gateway verifies providers' tokens and the service's own are HS256
+        // (booking-core's hs256): the JWT library and its RSA/EC code are local-api's only.
+        for verifier in ["jsonwebtoken", "rsa", "p256"] {
+            assert!(
+                !links(&crates, verifier, ""),
+                "{function} links {verifier} (booking-core's `jwks` feature is for local runs)"
+            );
+        }
     }
 }
 

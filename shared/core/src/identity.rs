@@ -3,19 +3,20 @@
 //! theirs. Pure: the provider's keys (JWKS) are read by the wiring and handed in as text.
 //!
 //! The proof is a JWT whose configured claim (`IDENTITY_ID_CLAIM`) names the ID, either
-//! verified here ([`TokenVerifier`]: a JWKS of RS256/ES256 keys by `kid`, or one HS256 key for
-//! the service's own tokens) or by API Gateway's JWT authorizer, whose claims reach the function
+//! verified here ([`TokenVerifier`]: one HS256 key for the service's own tokens, or, in builds
+//! with the `jwks` feature, a JWKS of RS256/ES256 keys by `kid`) or by API Gateway's JWT
+//! authorizer, whose claims reach the function
 //! in the request context ([`Presented::verified_claims`]) and are taken as they are: only the
 //! gateway can put them there.
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, IdentityConfig, IdentityMode};
 use crate::domain::MySejahteraId;
+use crate::hs256::{self, Hs256Error};
 use crate::identity_token::{IDENTITY_TOKEN_KEY, OTP_ID_CLAIM};
 
 /// Clock skew allowed on `exp` and `nbf` between the provider and this function.
@@ -69,113 +70,149 @@ pub enum IdentityRefused {
     Unverifiable,
 }
 
-/// One accepted key: the algorithm it verifies, and the `kid` it answers to.
-struct TrustedKey {
-    kid: Option<String>,
-    key: DecodingKey,
-    validation: Validation,
-}
-
 /// Verifies identity tokens and reads the ID they carry. Built once at cold start.
 pub struct TokenVerifier {
-    keys: Vec<TrustedKey>,
+    keys: Keys,
     id_claim: String,
+}
+
+enum Keys {
+    /// The service's own tokens: HS256 under one key ([`crate::hs256`]).
+    Shared {
+        key: SecretSlice<u8>,
+        issuer: String,
+        audiences: Vec<String>,
+    },
+    /// An identity provider's public keys, verified without a gateway (`local-api`); only in
+    /// builds with the `jwks` feature.
+    #[cfg(feature = "jwks")]
+    Jwks(crate::jwks::JwksKeys),
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = match &self.keys {
+            Keys::Shared { .. } => 1,
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(keys) => keys.len(),
+        };
         f.debug_struct("TokenVerifier")
-            .field("keys", &self.keys.len())
+            .field("keys", &keys)
             .field("id_claim", &self.id_claim)
             .finish()
     }
 }
 
-fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation {
-    let mut validation = Validation::new(algorithm);
-    validation.leeway = TOKEN_LEEWAY_SECONDS;
-    validation.validate_nbf = true;
-    validation.set_issuer(&[issuer]);
-    // `IDENTITY_AUDIENCE` may list several, comma-separated (the template passes a list).
-    let audiences: Vec<&str> = audience
+/// `IDENTITY_AUDIENCE` may list several, comma-separated (the template passes a list).
+pub(crate) fn audiences(audience: &str) -> Vec<String> {
+    audience
         .split(',')
         .map(str::trim)
         .filter(|audience| !audience.is_empty())
-        .collect();
-    validation.set_audience(&audiences);
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    validation
+        .map(str::to_owned)
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// A numeric date claim (RFC 7519 allows fractions; whole seconds are enough here).
+fn seconds(claims: &Map<String, Value>, claim: &str) -> Option<u64> {
+    let value = claims.get(claim)?;
+    value
+        .as_u64()
+        .or_else(|| value.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+}
+
+/// The registered claims every accepted token must pass, as a JWT library checks them: `exp`,
+/// `iss` and `aud` present, not expired and `nbf` reached (each with
+/// [`TOKEN_LEEWAY_SECONDS`]), our issuer, one of our audiences.
+fn check_registered_claims(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    audiences: &[String],
+    now: u64,
+) -> Result<(), IdentityRefused> {
+    let (Some(exp), Some(iss), Some(aud)) =
+        (seconds(claims, "exp"), claims.get("iss"), claims.get("aud"))
+    else {
+        return Err(IdentityRefused::Invalid("missing exp, iss or aud"));
+    };
+    if exp.saturating_add(TOKEN_LEEWAY_SECONDS) < now {
+        return Err(IdentityRefused::Invalid("expired"));
+    }
+    if seconds(claims, "nbf").is_some_and(|nbf| nbf > now.saturating_add(TOKEN_LEEWAY_SECONDS)) {
+        return Err(IdentityRefused::Invalid("not yet valid"));
+    }
+    if iss.as_str() != Some(issuer) {
+        return Err(IdentityRefused::Invalid("wrong issuer"));
+    }
+    let ours = |value: &Value| {
+        value
+            .as_str()
+            .is_some_and(|aud| audiences.iter().any(|ours| ours == aud))
+    };
+    let audience_ok = match aud {
+        Value::Array(list) => list.iter().any(ours),
+        single => ours(single),
+    };
+    if !audience_ok {
+        return Err(IdentityRefused::Invalid("wrong audience"));
+    }
+    Ok(())
 }
 
 impl TokenVerifier {
     /// The provider's public keys (a JWKS document): its RSA keys verify RS256, its P-256 keys
     /// ES256, each only for tokens with its `kid`; anything else in the set (encryption keys,
     /// other curves, symmetric keys) is left out. Tokens must name `issuer` and `audience`.
+    /// Without the `jwks` feature this build cannot, and says so naming `IDENTITY_JWKS`.
     pub fn from_jwks(
         jwks: &str,
         issuer: &str,
         audience: &str,
         id_claim: &str,
     ) -> Result<Self, ConfigError> {
-        let problem = |problem: String| ConfigError {
+        #[cfg(feature = "jwks")]
+        {
+            Ok(Self {
+                keys: Keys::Jwks(crate::jwks::JwksKeys::parse(jwks, issuer, audience)?),
+                id_claim: id_claim.to_owned(),
+            })
+        }
+        #[cfg(not(feature = "jwks"))]
+        {
+            let _ = (jwks, issuer, audience, id_claim);
+            Err(Self::no_jwks_in_this_build())
+        }
+    }
+
+    /// Whether this build can check tokens against a JWKS (booking-core's `jwks` feature).
+    pub const VERIFIES_JWKS: bool = cfg!(feature = "jwks");
+
+    /// The start-up error of `IDENTITY_JWKS` in a build without the `jwks` feature.
+    pub fn no_jwks_in_this_build() -> ConfigError {
+        ConfigError {
             variable: "IDENTITY_JWKS",
-            problem,
-        };
-        let set: JwkSet = serde_json::from_str(jwks)
-            .map_err(|error| problem(format!("is not a JWKS document ({error})")))?;
-        let mut keys = Vec::new();
-        for jwk in &set.keys {
-            if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
-                continue;
-            }
-            let algorithm = match &jwk.algorithm {
-                AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                    Algorithm::ES256
-                }
-                _ => continue,
-            };
-            // A key that says its algorithm is held to it.
-            if jwk.common.key_algorithm.is_some_and(|said| {
-                said != match algorithm {
-                    Algorithm::ES256 => KeyAlgorithm::ES256,
-                    _ => KeyAlgorithm::RS256,
-                }
-            }) {
-                continue;
-            }
-            let key = DecodingKey::from_jwk(jwk).map_err(|error| {
-                problem(format!(
-                    "holds a key that cannot be read (kid {:?}: {error})",
-                    jwk.common.key_id
-                ))
-            })?;
-            keys.push(TrustedKey {
-                kid: jwk.common.key_id.clone(),
-                key,
-                validation: validation(algorithm, issuer, audience),
-            });
+            problem: "cannot be used by this build, which verifies no provider keys (the `jwks` \
+                      feature, which local-api has: try a provider's tokens there); \
+                      deployed, the HTTP API's JWT authorizer verifies the token instead"
+                .into(),
         }
-        if keys.is_empty() {
-            return Err(problem(
-                "holds no RS256 (RSA) or ES256 (P-256) signing key".into(),
-            ));
-        }
-        Ok(Self {
-            keys,
-            id_claim: id_claim.to_owned(),
-        })
     }
 
     /// Tokens the service signs itself (HS256 with `key`), such as those the phone
     /// verification issues: `iss` and `aud` as given, the ID in `id_claim`.
     pub fn shared_key(key: &[u8], issuer: &str, audience: &str, id_claim: &str) -> Self {
         Self {
-            keys: vec![TrustedKey {
-                kid: None,
-                key: DecodingKey::from_secret(key),
-                validation: validation(Algorithm::HS256, issuer, audience),
-            }],
+            keys: Keys::Shared {
+                key: key.to_vec().into(),
+                issuer: issuer.to_owned(),
+                audiences: audiences(audience),
+            },
             id_claim: id_claim.to_owned(),
         }
     }
@@ -183,7 +220,6 @@ impl TokenVerifier {
     /// The ID the token proves, normalised as a request's ID is (`900127-01-5527` is
     /// `900127015527`).
     pub fn verify(&self, token: &str) -> Result<MySejahteraId, IdentityRefused> {
-        use jsonwebtoken::errors::ErrorKind;
         let token = token.trim();
         let token = token
             .strip_prefix("Bearer ")
@@ -193,36 +229,28 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(IdentityRefused::Invalid("too long"));
         }
-        // `alg` none, or one no key here takes, fails here: no key accepts it.
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| IdentityRefused::Invalid("malformed"))?;
-        let by_kid = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.keys.iter().find(|key| key.kid.as_deref() == Some(kid)));
-        // A token or a key without a kid can only mean a lone key.
-        let key = by_kid
-            .or_else(|| match self.keys.as_slice() {
-                [only] if only.kid.is_none() || header.kid.is_none() => Some(only),
-                _ => None,
-            })
-            .ok_or(IdentityRefused::Invalid("unknown key"))?;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &key.validation)
-            .map_err(|error| {
-                IdentityRefused::Invalid(match error.kind() {
-                    ErrorKind::ExpiredSignature => "expired",
-                    ErrorKind::ImmatureSignature => "not yet valid",
-                    ErrorKind::InvalidIssuer => "wrong issuer",
-                    ErrorKind::InvalidAudience => "wrong audience",
-                    ErrorKind::InvalidSignature => "bad signature",
-                    ErrorKind::InvalidAlgorithm => "wrong algorithm",
-                    ErrorKind::MissingRequiredClaim(_) => "missing exp, iss or aud",
-                    _ => "invalid",
-                })
-            })?;
+        let claims = match &self.keys {
+            Keys::Shared {
+                key,
+                issuer,
+                audiences,
+            } => {
+                let claims = hs256::verify(key.expose_secret(), token).map_err(|error| {
+                    IdentityRefused::Invalid(match error {
+                        Hs256Error::Malformed => "malformed",
+                        Hs256Error::WrongAlgorithm => "wrong algorithm",
+                        Hs256Error::BadSignature => "bad signature",
+                    })
+                })?;
+                check_registered_claims(&claims, issuer, audiences, unix_now())?;
+                claims
+            }
+            #[cfg(feature = "jwks")]
+            Keys::Jwks(keys) => keys.verify(token)?,
+        };
         id_from_claim(
             &self.id_claim,
-            data.claims.get(&self.id_claim).and_then(Value::as_str),
+            claims.get(&self.id_claim).and_then(Value::as_str),
         )
     }
 }
@@ -324,5 +352,132 @@ impl IdentityCheck {
         } else {
             Err(IdentityRefused::Mismatch)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    use super::*;
+
+    const KEY: &[u8] = b"the service's own token key, 32+ bytes";
+    const ID: &str = "900127015527";
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::shared_key(KEY, "issuer", "aud-a, aud-b", "sub")
+    }
+
+    fn claims() -> Value {
+        json!({"iss": "issuer", "aud": "aud-b", "sub": "900127-01-5527", "exp": unix_now() + 600})
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut claims = claims();
+        claims[key] = value;
+        claims
+    }
+
+    fn without(key: &str) -> Value {
+        let mut claims = claims();
+        claims.as_object_mut().unwrap().remove(key);
+        claims
+    }
+
+    #[test]
+    fn the_shared_key_takes_only_a_valid_token_of_its_issuer_and_audiences() {
+        let verifier = verifier();
+        let now = unix_now();
+        let accepted = [
+            ("valid, hyphenated ID", claims()),
+            ("audience in a list", with("aud", json!(["other", "aud-a"]))),
+            ("expired within the leeway", with("exp", json!(now - 10))),
+            ("nbf within the leeway", with("nbf", json!(now + 10))),
+        ];
+        for (what, claims) in accepted {
+            let token = hs256::sign(KEY, &claims);
+            assert_eq!(
+                verifier.verify(&token).map(|id| id.as_str().to_owned()),
+                Ok(ID.into()),
+                "{what}"
+            );
+        }
+        assert!(
+            verifier
+                .verify(&format!("Bearer {}", hs256::sign(KEY, &claims())))
+                .is_ok()
+        );
+
+        let valid = hs256::sign(KEY, &claims());
+        let (head, _) = valid.rsplit_once('.').unwrap();
+        let body = URL_SAFE_NO_PAD.encode(claims().to_string());
+        let refused = [
+            ("expired", hs256::sign(KEY, &with("exp", json!(now - 3600)))),
+            (
+                "not yet valid",
+                hs256::sign(KEY, &with("nbf", json!(now + 3600))),
+            ),
+            (
+                "wrong issuer",
+                hs256::sign(KEY, &with("iss", json!("evil"))),
+            ),
+            (
+                "issuer not a string",
+                hs256::sign(KEY, &with("iss", json!(1))),
+            ),
+            (
+                "wrong audience",
+                hs256::sign(KEY, &with("aud", json!("aud-c"))),
+            ),
+            (
+                "audience list without ours",
+                hs256::sign(KEY, &with("aud", json!(["x", 1]))),
+            ),
+            ("no expiry", hs256::sign(KEY, &without("exp"))),
+            (
+                "expiry not a number",
+                hs256::sign(KEY, &with("exp", json!("soon"))),
+            ),
+            ("no audience", hs256::sign(KEY, &without("aud"))),
+            ("no issuer", hs256::sign(KEY, &without("iss"))),
+            ("no ID claim", hs256::sign(KEY, &without("sub"))),
+            (
+                "ID claim not an ID",
+                hs256::sign(KEY, &with("sub", json!("nobody"))),
+            ),
+            (
+                "ID claim a number",
+                hs256::sign(KEY, &with("sub", json!(900127015527_u64))),
+            ),
+            ("another key", hs256::sign(b"another key", &claims())),
+            ("signature cut off", format!("{head}.")),
+            (
+                "alg none",
+                format!("{}.{body}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#)),
+            ),
+            ("too long", format!("{valid}{}", "A".repeat(MAX_TOKEN_LEN))),
+            ("not a JWT", "not-a-token".into()),
+            ("empty", String::new()),
+        ];
+        for (what, token) in refused {
+            match verifier.verify(&token) {
+                Err(IdentityRefused::Invalid(_) | IdentityRefused::NoIdClaim { .. }) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[cfg(not(feature = "jwks"))]
+    #[test]
+    fn a_build_without_jwks_refuses_a_jwks_at_start_naming_it() {
+        let error = TokenVerifier::from_jwks(r#"{"keys":[]}"#, "issuer", "aud", "sub").unwrap_err();
+        assert_eq!(error.variable, "IDENTITY_JWKS");
+        assert!(
+            error.problem.contains("`jwks` feature"),
+            "{}",
+            error.problem
+        );
     }
 }

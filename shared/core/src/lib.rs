@@ -16,8 +16,11 @@ pub mod booking;
 pub mod check_in;
 pub mod config;
 pub mod domain;
+pub mod hs256;
 pub mod identity;
 pub mod identity_token;
+#[cfg(feature = "jwks")]
+mod jwks;
 pub mod outbox;
 pub mod ownership;
 pub mod ports;

@@ -2,7 +2,7 @@
 //! read, the provider's JWKS read once (a file, or a URL fetched at cold start), the check
 //! built. One place, so the functions, local-api and the tests check identity alike.
 use booking_core::config::{ConfigError, IdentityConfig, JwksSource};
-use booking_core::identity::IdentityCheck;
+use booking_core::identity::{IdentityCheck, TokenVerifier};
 
 /// The check `config` asks for. Fails at start-up naming the variable: a JWKS that cannot be
 /// read or holds no usable key, `IDENTITY=otp` with an `IDENTITY_TOKEN_KEY` that is too short
@@ -12,6 +12,10 @@ pub async fn identity_check(config: &IdentityConfig) -> Result<IdentityCheck, Co
         variable: "IDENTITY_JWKS",
         problem,
     };
+    if config.jwt.jwks.is_some() && !TokenVerifier::VERIFIES_JWKS {
+        // Before fetching anything: this build could not use what it fetched.
+        return Err(TokenVerifier::no_jwks_in_this_build());
+    }
     let jwks = match &config.jwt.jwks {
         None => None,
         Some(JwksSource::File(path)) => Some(
