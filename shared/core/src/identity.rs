@@ -5,9 +5,9 @@
 //! The proof is a JWT whose configured claim (`IDENTITY_ID_CLAIM`) names the ID, either
 //! verified here ([`TokenVerifier`]: one HS256 key for the service's own tokens, or, in builds
 //! with the `jwks` feature, a JWKS of RS256/ES256 keys by `kid`) or by API Gateway's JWT
-//! authorizer, whose claims reach the function
-//! in the request context ([`Presented::verified_claims`]) and are taken as they are: only the
-//! gateway can put them there.
+//! authorizer, whose claims reach the function in the request context
+//! ([`Presented::verified_claims`]) and are taken as they are: only the gateway can put them
+//! there.
 use std::collections::HashMap;
 use std::sync::Arc;
 
